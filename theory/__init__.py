@@ -1,0 +1,34 @@
+"""Exact core of robust-gates: divergences, the problem, Lambda sets, gates, best
+responses, certificates and solvers (pure numpy/scipy; cvxpy only in the reference solver).
+
+See ``SPEC.md`` for the mathematics; each module's docstring states what it implements.
+"""
+
+from .best_response import WaterFill, water_fill, water_fill_sorted
+from .certificate import Certificate, certify
+from .divergences import cross_entropy, entropy, jensen_shannon, kl, mixture
+from .gates import (
+    GATE_TOL,
+    check_gate,
+    constant_gate,
+    envelope,
+    gate_from_model,
+    gated_model,
+    in_envelope,
+    in_G1,
+    repair_envelope,
+)
+from .lambda_sets import Box, Hull, LambdaSet, Polytope, Simplex, lambda_from_dict, project_simplex
+from .problem import PAYOFFS, RobustProblem
+from .solvers import SOLVERS, CertificateError, SolveResult, SolverError, solve, solve_reference
+
+__all__ = [
+    "WaterFill", "water_fill", "water_fill_sorted",
+    "Certificate", "certify",
+    "cross_entropy", "entropy", "jensen_shannon", "kl", "mixture",
+    "GATE_TOL", "check_gate", "constant_gate", "envelope", "gate_from_model", "gated_model",
+    "in_envelope", "in_G1", "repair_envelope",
+    "Box", "Hull", "LambdaSet", "Polytope", "Simplex", "lambda_from_dict", "project_simplex",
+    "PAYOFFS", "RobustProblem",
+    "SOLVERS", "CertificateError", "SolveResult", "SolverError", "solve", "solve_reference",
+]

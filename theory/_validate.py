@@ -1,0 +1,55 @@
+"""Small input checks shared by the core; each raises with a sentence the user can act on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+ROW_SUM_TOL = 1e-9
+
+
+def as_float_array(x, name: str, ndim: int) -> np.ndarray:
+    """Return ``x`` as a read-only float64 C-contiguous array, copying only when needed."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers ({exc})") from None
+    if arr.ndim != ndim:
+        want = "(K, n)" if ndim == 2 else "(K,)" if ndim == 1 else f"{ndim}-D"
+        raise ValueError(f"{name} must be a {ndim}-D array of shape {want}; got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr)
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = idx[0] if len(idx) == 1 else idx
+        raise ValueError(f"{name}[{_fmt_idx(where)}] is {arr[idx]}; entries must be finite numbers")
+
+
+def check_distributions(arr: np.ndarray, name: str, what: str, tol: float = ROW_SUM_TOL) -> None:
+    """Rows of ``arr`` must be finite, non-negative and sum to 1 within ``tol``."""
+    check_finite(arr, name)
+    neg = arr < 0
+    if neg.any():
+        k, x = (int(i) for i in np.argwhere(neg)[0])
+        raise ValueError(
+            f"{name}[{k}, {x}] = {arr[k, x]:.6g} is negative; {what} must be probability vectors"
+        )
+    sums = arr.sum(axis=1)
+    off = np.abs(sums - 1.0)
+    if (off > tol).any():
+        k = int(np.argmax(off > tol))
+        raise ValueError(
+            f"row {k} of {name} sums to {sums[k]:.12g} (off by {off[k]:.2e} > {tol:g}); "
+            f"{what} must be probability vectors"
+        )
+
+
+def _fmt_idx(idx) -> str:
+    if isinstance(idx, tuple):
+        return ", ".join(str(i) for i in idx)
+    return str(idx)

@@ -1,0 +1,174 @@
+r"""The validated, frozen robust-gating problem (SPEC sections 1 and 2).
+
+A :class:`RobustProblem` holds ``D`` (domains, ``K x n``), ``P`` (experts, ``K x n``,
+default ``D``: perfect experts), ``Lambda`` (prior knowledge, default the simplex) and the
+``payoff``:
+
+``"kl"``
+    :math:`L(g, \lambda) = \sum_k \lambda_k KL(D_k \| P_g)`;
+``"cross_entropy"``
+    :math:`CE(g, \lambda) = \sum_k \lambda_k CE(D_k, P_g) = L(g,\lambda) + \sum_k \lambda_k H(D_k)`.
+
+Both are linear in :math:`\lambda`, so the per-domain loss vector :math:`\ell(q)` of a model
+``q`` determines the payoff of every mixture: :math:`\lambda \cdot \ell(q)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy.special import rel_entr
+
+from ._validate import as_float_array, check_distributions
+from .best_response import WaterFill, water_fill
+from .divergences import entropy
+from .lambda_sets import LambdaSet, Simplex
+
+__all__ = ["PAYOFFS", "RobustProblem"]
+
+PAYOFFS = ("kl", "cross_entropy")
+
+
+@dataclass(frozen=True, eq=False)
+class RobustProblem:
+    """A finite robust-gating game. Construction validates everything (see ``__post_init__``).
+
+    Parameters
+    ----------
+    D : array (K, n)
+        Domain distributions, one per row.
+    P : array (K, n), optional
+        Frozen experts, one per domain; defaults to ``D`` (perfect experts).
+    Lambda : LambdaSet, optional
+        Prior-knowledge set of mixtures; defaults to the whole simplex.
+    payoff : {"kl", "cross_entropy"}
+        The loss the gate minimizes and the adversary maximizes.
+    """
+
+    D: np.ndarray
+    P: np.ndarray | None = None
+    Lambda: LambdaSet | None = None
+    payoff: str = "kl"
+
+    def __post_init__(self):
+        D = as_float_array(self.D, "D", 2)
+        K, n = D.shape
+        if K < 2:
+            raise ValueError(f"need at least K = 2 domains; D has {K} row")
+        if n < 1:
+            raise ValueError("the sample space is empty: D has no columns")
+        check_distributions(D, "D", "domains")
+        if self.P is None:
+            P = D
+        else:
+            P = as_float_array(self.P, "P", 2)
+            if P.shape != D.shape:
+                raise ValueError(
+                    f"P has shape {P.shape} but D has shape {D.shape}; need one expert per "
+                    "domain on the same sample space"
+                )
+            check_distributions(P, "P", "experts")
+        Lam = Simplex(K) if self.Lambda is None else self.Lambda
+        if not isinstance(Lam, LambdaSet):
+            raise TypeError(
+                f"Lambda must be a LambdaSet (Simplex, Box, Polytope or Hull); got {type(Lam).__name__}"
+            )
+        if Lam.K != K:
+            raise ValueError(f"Lambda is a set of mixtures of K = {Lam.K} domains but D has K = {K}")
+        if self.payoff not in PAYOFFS:
+            raise ValueError(f"payoff must be one of {PAYOFFS}; got {self.payoff!r}")
+        u = P.max(axis=0)
+        uncovered = (D > 0) & (u[None, :] == 0)
+        if uncovered.any():
+            k, x = (int(i) for i in np.argwhere(uncovered)[0])
+            raise ValueError(
+                f"domain {k} puts mass {D[k, x]:.3g} on x = {x}, where every expert has "
+                f"probability 0: KL(D_{k} || P_g) is infinite for every gate g"
+            )
+        object.__setattr__(self, "D", D)
+        object.__setattr__(self, "P", P)
+        object.__setattr__(self, "Lambda", Lam)
+
+    # ----------------------------------------------------------------- derived data
+    @property
+    def K(self) -> int:
+        return int(self.D.shape[0])
+
+    @property
+    def n(self) -> int:
+        return int(self.D.shape[1])
+
+    @cached_property
+    def l(self) -> np.ndarray:
+        """Lower envelope ``min_k P_k``."""
+        return self.P.min(axis=0)
+
+    @cached_property
+    def u(self) -> np.ndarray:
+        """Upper envelope ``max_k P_k``."""
+        return self.P.max(axis=0)
+
+    @cached_property
+    def entropies(self) -> np.ndarray:
+        """``H(D_k)`` for each domain (nats)."""
+        return np.asarray(entropy(self.D))
+
+    @cached_property
+    def expert_errors(self) -> np.ndarray:
+        """``eps_k = KL(D_k || P_k)`` (may be ``inf``)."""
+        return rel_entr(self.D, self.P).sum(axis=1)
+
+    @property
+    def perfect_experts(self) -> bool:
+        return bool(self.P is self.D or np.array_equal(self.P, self.D))
+
+    # ----------------------------------------------------------------- payoff
+    def losses(self, q: np.ndarray) -> np.ndarray:
+        """Per-domain losses ``l_k(q)``: ``KL(D_k||q)`` or ``CE(D_k, q)``; ``inf`` where uncovered."""
+        q = np.asarray(q, dtype=np.float64)
+        kl = rel_entr(self.D, q[None, :]).sum(axis=1)
+        return kl + self.entropies if self.payoff == "cross_entropy" else kl
+
+    def payoff_value(self, q: np.ndarray, lam: np.ndarray) -> float:
+        """``L(q, lam) = sum_k lam_k l_k(q)`` (terms with ``lam_k = 0`` contribute 0)."""
+        lam = np.asarray(lam, dtype=np.float64)
+        c = self.losses(q)
+        return float(np.sum(np.where(lam > 0, lam * c, 0.0)))
+
+    def worst_case(self, q: np.ndarray) -> tuple[float, np.ndarray]:
+        """``max_{lam in Lambda} L(q, lam)`` and a maximizing mixture."""
+        from .lambda_sets import _linear_max_with_inf
+
+        c = self.losses(q)
+        special = _linear_max_with_inf(self.Lambda, c)
+        return special if special is not None else self.Lambda.maximize_linear(c)
+
+    # ----------------------------------------------------------------- best response
+    def mixture(self, lam: np.ndarray) -> np.ndarray:
+        return np.asarray(lam, dtype=np.float64) @ self.D
+
+    def best_response(self, lam: np.ndarray, t0: float | None = None) -> WaterFill:
+        """Water-filling ``q_lam = clip(D_lam / nu, l, u)`` (see :mod:`theory.best_response`)."""
+        lam = self._check_mixture(lam)
+        return water_fill(self.mixture(lam), self.l, self.u, t0=t0)
+
+    def phi(self, lam: np.ndarray) -> float:
+        """Dual function ``phi(lam) = min_{g in G_1} L(g, lam)``."""
+        lam = self._check_mixture(lam)
+        return self.payoff_value(self.best_response(lam).q, lam)
+
+    def _check_mixture(self, lam) -> np.ndarray:
+        lam = np.asarray(lam, dtype=np.float64)
+        if lam.shape != (self.K,):
+            raise ValueError(f"lam must have shape ({self.K},); got {lam.shape}")
+        if not np.all(np.isfinite(lam)) or lam.min() < -1e-12 or abs(lam.sum() - 1) > 1e-9:
+            raise ValueError(f"lam = {np.round(lam, 6).tolist()} is not a mixture in the simplex")
+        return lam
+
+    def __repr__(self) -> str:
+        return (
+            f"RobustProblem(K={self.K}, n={self.n}, Lambda={self.Lambda!r}, payoff={self.payoff!r}, "
+            f"perfect_experts={self.perfect_experts})"
+        )

@@ -1,0 +1,26 @@
+"""Solvers of the robust game; every one returns a certified :class:`SolveResult`.
+
+``solve(problem, solver=...)`` dispatches through :data:`SOLVERS`, a registry a user can
+extend with their own ``problem -> SolveResult`` function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..problem import RobustProblem
+from .reference import solve_reference
+from .result import CertificateError, SolveResult, SolverError
+
+__all__ = ["SOLVERS", "solve", "solve_reference", "SolveResult", "SolverError", "CertificateError"]
+
+SOLVERS: dict[str, Callable[..., SolveResult]] = {"reference": solve_reference}
+
+
+def solve(problem: RobustProblem, solver: str = "reference", **options) -> SolveResult:
+    """Solve ``problem`` with the named solver (see :data:`SOLVERS`)."""
+    try:
+        fn = SOLVERS[solver]
+    except KeyError:
+        raise ValueError(f"unknown solver {solver!r}; choose one of {sorted(SOLVERS)}") from None
+    return fn(problem, **options)
