@@ -1,79 +1,36 @@
 """The ``robust-gates`` command line: a thin facade over the library.
 
-Each subcommand is a pair ``(configure(parser), run(args) -> exit code)`` registered in
-:data:`COMMANDS`; later features add their own pair. Errors a user can fix (bad input,
+Each subcommand is a module in :mod:`paper_repro.commands` defining ``NAME``, ``HELP``,
+``configure(parser)`` and ``run(args) -> exit code``; it is found automatically, so a new
+feature adds a file there and touches nothing else. Errors a user can fix (bad input,
 solver failures) print one line on stderr and exit with status 2, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
+import pkgutil
 import sys
-from collections.abc import Callable
-
-import numpy as np
+from types import ModuleType
 
 __all__ = ["main", "COMMANDS", "UserError"]
 
 
-class UserError(Exception):
-    """An error whose message is the whole story for the user."""
+from .errors import UserError
 
 
-# ----------------------------------------------------------------------------- solve
-def _configure_solve(p: argparse.ArgumentParser) -> None:
-    from simulations.examples import EXAMPLES
+def _discover() -> dict[str, ModuleType]:
+    """Every module in :mod:`paper_repro.commands` with ``NAME``, ``HELP``, ``configure``, ``run``."""
+    from . import commands
 
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("file", nargs="?", help="problem file (.npz or .json) with D, P, Lambda keys")
-    src.add_argument("--example", choices=sorted(EXAMPLES), help="a shipped named instance")
-    p.add_argument("--payoff", choices=["kl", "cross_entropy"], default=None,
-                   help="payoff (default: the file's 'payoff' key, else kl)")
-    p.add_argument("--solver", default="reference", help="solver name (default: reference)")
-    p.add_argument("--tol", type=float, default=None,
-                   help="certificate tolerance (fast solver stopping rule / reference check)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _run_solve(args: argparse.Namespace) -> int:
-    from simulations.examples import EXAMPLES, get_example
-    from simulations.problem_io import load_problem
-    from theory import SOLVERS, solve
-
-    if args.solver not in SOLVERS:
-        raise UserError(f"unknown solver {args.solver!r}; choose one of {sorted(SOLVERS)}")
-    if args.example:
-        problem = get_example(args.example, args.payoff or "kl")
-        source = f"example {args.example!r}: {EXAMPLES[args.example].description}"
-    else:
-        problem = load_problem(args.file, args.payoff)
-        source = args.file
-    options = {}
-    if args.tol is not None:
-        options["certify_tol" if args.solver == "reference" else "tol"] = args.tol
-    res = solve(problem, solver=args.solver, **options)
-    if args.json:
-        print(json.dumps(res.to_dict()))
-        return 0
-    unit = "nats"
-    print(f"problem : {source}")
-    print(f"          K = {problem.K}, n = {problem.n}, Lambda = {problem.Lambda!r}, "
-          f"payoff = {problem.payoff}, perfect experts = {problem.perfect_experts}")
-    print(f"value   : {res.value:.10f} {unit}  (lower bound {res.lower_bound:.10f})")
-    print(f"gap     : {res.gap:.3e}  (certificate, recomputed independently)")
-    print(f"lam*    : {np.array2string(res.lam, precision=6, separator=', ')}")
-    print(f"solver  : {res.solver} ({res.backend}), status {res.status}, "
-          f"{res.iterations} iterations, {res.seconds:.3f} s")
-    if args.example and EXAMPLES[args.example].closed_form is not None and problem.payoff == "kl":
-        ex = EXAMPLES[args.example]
-        print(f"closed  : {ex.closed_form:.10f} {unit}  ({ex.closed_form_text})")
-    return 0
-
-
-COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
-    "solve": ("solve a robust-gating game exactly, with a certificate", _configure_solve, _run_solve),
-}
+    found = {}
+    for info in pkgutil.iter_modules(commands.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
+        found[mod.NAME] = mod
+    return dict(sorted(found.items()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,9 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         "simulations and figures (Cortes, Mohri, Zhong, arXiv 2602.17554).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_text, configure, _) in COMMANDS.items():
-        configure(sub.add_parser(name, help=help_text, description=help_text))
+    for name, mod in COMMANDS.items():
+        mod.configure(sub.add_parser(name, help=mod.HELP, description=mod.HELP))
     return parser
+
+
+COMMANDS: dict[str, ModuleType] = _discover()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    _, _, run = COMMANDS[args.command]
     try:
-        return int(run(args) or 0)
+        return int(COMMANDS[args.command].run(args) or 0)
     except (UserError, ValueError, TypeError, FileNotFoundError, SolverError) as exc:
         print(f"robust-gates {args.command}: error: {exc}", file=sys.stderr)
         return 2

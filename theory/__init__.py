@@ -20,7 +20,7 @@ from .gates import (
 )
 from .lambda_sets import Box, Hull, LambdaSet, Polytope, Simplex, lambda_from_dict, project_simplex
 from .problem import PAYOFFS, RobustProblem
-from .solvers import SOLVERS, CertificateError, SolveResult, SolverError, solve, solve_reference
+from .solvers import SOLVERS, CertificateError, SolverError, SolveResult, solve, solve_reference
 
 __all__ = [
     "WaterFill", "water_fill", "water_fill_sorted",

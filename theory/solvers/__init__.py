@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from ..problem import RobustProblem
 from .reference import solve_reference
-from .result import CertificateError, SolveResult, SolverError
+from .result import CertificateError, SolverError, SolveResult
 
 __all__ = ["SOLVERS", "solve", "solve_reference", "SolveResult", "SolverError", "CertificateError"]
 

@@ -30,7 +30,7 @@ from ..certificate import certify
 from ..gates import gate_from_model, gated_model, repair_envelope
 from ..lambda_sets import MEMBERSHIP_TOL, Hull, Simplex
 from ..problem import RobustProblem
-from .result import CertificateError, SolveResult, SolverError
+from .result import CertificateError, SolverError, SolveResult
 
 __all__ = ["solve_reference", "CONIC_SOLVERS"]
 

@@ -1,0 +1,1 @@
+"""Subcommands of ``robust-gates``: one module each (``NAME``, ``HELP``, ``configure``, ``run``)."""
