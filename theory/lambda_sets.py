@@ -271,7 +271,7 @@ class Box(LambdaSet):
             others = [k for k in range(K) if k != j]
             for bits in itertools.product((0, 1), repeat=K - 1):
                 lam = np.empty(K)
-                for k, bit in zip(others, bits):
+                for k, bit in zip(others, bits, strict=True):
                     lam[k] = self.hi[k] if bit else self.lo[k]
                 lam[j] = 1.0 - lam[others].sum()
                 if self.lo[j] - MEMBERSHIP_TOL <= lam[j] <= self.hi[j] + MEMBERSHIP_TOL:
