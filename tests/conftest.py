@@ -1,0 +1,43 @@
+"""Shared test helpers: explicit random instances and named tolerances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+#: certificate gap the reference solver must reach on small instances
+GAP_TOL = 1e-6
+#: agreement with a closed form (the conic solver's accuracy)
+CLOSED_FORM_TOL = 1e-6
+#: floating-point identities evaluated in double precision
+FP_TOL = 1e-12
+
+
+def random_instance(rng: np.random.Generator, K: int, n: int, alpha: float = 0.7,
+                    tau: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Dirichlet(alpha) domains and experts ``(1 - tau) D + tau * noise``."""
+    D = rng.dirichlet(np.full(n, alpha), size=K)
+    P = (1 - tau) * D + tau * rng.dirichlet(np.ones(n), size=K)
+    return D, P
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+#: a certificate gap is a difference of two values of order 1 evaluated in double precision;
+#: it may come out this far below zero from rounding alone
+FP_GAP_FLOOR = 1e-10
+
+# CI runs are derandomized (same examples every run); local runs explore new ones.
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+_hyp_settings.register_profile("dev", deadline=None, print_blob=True)
+import os as _os  # noqa: E402
+
+_hyp_settings.load_profile("ci" if _os.environ.get("CI") else "dev")
