@@ -323,6 +323,28 @@ class Polytope(LambdaSet):
     def to_dict(self) -> dict:
         return {"A": self.A.tolist(), "b": self.b.tolist()}
 
+    @cached_property
+    def _vertex_cache(self) -> np.ndarray | None:
+        try:
+            return self.vertices()
+        except ValueError:  # too many active sets to enumerate
+            return None
+
+    def maximize_linear(self, c):
+        """LP (HiGHS), then the best enumerated vertex when there are few (exact to rounding).
+
+        HiGHS stops within its optimality tolerance (about 1e-7 relative), which can pick a
+        vertex that is ~1e-9 short of the maximum; certificates at 1e-9 need better.
+        """
+        val, lam = super().maximize_linear(c)
+        V = self._vertex_cache
+        if V is not None and V.shape[0]:
+            vals = V @ self._check_c(c)
+            i = int(np.argmax(vals))
+            if vals[i] > val:
+                val, lam = float(vals[i]), V[i].copy()
+        return val, lam
+
     def __repr__(self) -> str:
         return f"Polytope(K={self.K}, m={self.A.shape[0]})"
 

@@ -22,6 +22,7 @@ Glossary: ``D`` = domains :math:`D_k`, ``P`` = experts :math:`P_k`, ``l``/``u`` 
 from __future__ import annotations
 
 import time
+import warnings
 
 import cvxpy as cp
 import numpy as np
@@ -97,7 +98,9 @@ def solve_reference(
     for name, opts in attempts:
         prob, q, coupling, weights = _build(problem)
         try:
-            prob.solve(solver=name, verbose=verbose, **opts)
+            with warnings.catch_warnings():  # statuses are checked below, not warned about
+                warnings.simplefilter("ignore", UserWarning)
+                prob.solve(solver=name, verbose=verbose, **opts)
         except (cp.error.SolverError, ArithmeticError, ValueError) as exc:
             failures.append(f"{name}: {exc}")
             continue
