@@ -48,10 +48,11 @@ def produce(quick: bool = False, seed: int = 0, n: int | None = None) -> pd.Data
                 for m in (0.4, 0.5, 0.6) for s in (0.15, 0.25)), key=lambda r: r.fun)
     robust_single = bump(x, best.x[0], np.exp(best.x[1]))
     rows = []
-    for name, dens in [*(("domain %d" % (k + 1), D[k]) for k in range(3)),
+    for name, dens in [*((f"domain {k + 1}", D[k]) for k in range(3)),
                        ("gated model", res.model), ("single, retrained on aggregate", retrained),
                        ("single, robust fit", robust_single)]:
-        rows += [{"kind": "curve", "series": name, "x": xi, "y": yi * n} for xi, yi in zip(x, dens, strict=True)]
+        rows += [{"kind": "curve", "series": name, "x": xi, "y": yi * n}
+                 for xi, yi in zip(x, dens, strict=True)]
     lam_u = np.full(3, 1 / 3)
     metrics = {
         "capacity": float(res.value - res.gap / 2),

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import pytest
-
-import matplotlib
 
 matplotlib.use("Agg")
 

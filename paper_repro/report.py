@@ -1,0 +1,169 @@
+"""``robust-gates report``: checks, cheap simulations and every figure, in one self-contained report.
+
+Writes ``OUT/report.md`` and ``OUT/index.html`` (figures embedded as PNG, tables as HTML), the
+result tables under ``OUT/results/`` and the figures under ``OUT/figures/``. The report lists,
+for every SPEC statement, its paper section, the statement, the instances tried, the pass count
+and the worst slack; then the figures with one-line captions; then the environment.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["ReportConfig", "build_report"]
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What the report runs. ``quick`` keeps the whole run under about two minutes."""
+
+    out: Path = Path("report")
+    quick: bool = True
+    seed: int = 0
+    jobs: int = 1
+    pdf: bool = False
+    instances: int | None = None  # per statement; default 8 (quick) or 200
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_instances(self) -> int:
+        return self.instances if self.instances is not None else (8 if self.quick else 200)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("robust-gates", "numpy", "scipy", "cvxpy", "clarabel", "pandas", "matplotlib"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _run_checks(cfg: ReportConfig, results: Path) -> tuple[pd.DataFrame | None, str]:
+    try:
+        from simulations.checks import run_checks
+    except ImportError:
+        return None, "the theorem-check registry is not installed in this version"
+    checks, summary = run_checks(instances=cfg.n_instances, seed=cfg.seed, jobs=cfg.jobs,
+                                 progress=cfg.progress)
+    checks.to_csv(results / "checks.csv", index=False)
+    summary.to_csv(results / "summary.csv", index=False)
+    return summary, ""
+
+
+def _run_simulations(cfg: ReportConfig, results: Path) -> list[str]:
+    """Cheap simulations whose tables feed figures; each is optional (skipped when absent)."""
+    notes = []
+    try:
+        from simulations import report_hooks
+    except ImportError:
+        return notes
+    for name, fn in getattr(report_hooks, "SIMULATIONS", {}).items():
+        fn(results, quick=cfg.quick, seed=cfg.seed)
+        notes.append(name)
+    return notes
+
+
+def _png_data_uri(path: str) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def build_report(cfg: ReportConfig) -> Path:
+    """Run everything the report needs and write it; returns the path of ``index.html``."""
+    from figures import draw_all
+
+    start = time.perf_counter()
+    out = Path(cfg.out)
+    results, figdir = out / "results", out / "figures"
+    results.mkdir(parents=True, exist_ok=True)
+    figdir.mkdir(parents=True, exist_ok=True)
+    summary, checks_note = _run_checks(cfg, results)
+    sims = _run_simulations(cfg, results)
+    figs = draw_all(results, figdir, quick=cfg.quick, seed=cfg.seed, pdf=cfg.pdf,
+                    progress=cfg.progress)
+    seconds = time.perf_counter() - start
+    env = _versions() | {"seed": str(cfg.seed), "quick": str(cfg.quick),
+                         "instances per statement": str(cfg.n_instances),
+                         "run time": f"{seconds:.1f} s"}
+    _write_markdown(out / "report.md", summary, checks_note, figs, env, sims)
+    return _write_html(out / "index.html", summary, checks_note, figs, env, sims)
+
+
+def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in ("id", "section", "statement", "instances", "passed", "failed",
+                        "worst_slack") if c in summary.columns]
+    return summary[cols]
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        return str(v).replace("|", "\\|")
+
+    rows = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    rows += ["| " + " | ".join(fmt(v) for v in rec) + " |" for rec in df.itertuples(index=False)]
+    return "\n".join(rows)
+
+
+def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict, sims) -> None:
+    lines = ["# robust-gates report", "",
+             "Numerical checks of this project's formalization (SPEC.md) of the statements of "
+             "Cortes, Mohri, Zhong, arXiv 2602.17554.", "", "## Statements", ""]
+    if summary is None:
+        lines += [f"_Checks not run: {checks_note}._", ""]
+    else:
+        lines += [_md_table(_summary_table(summary)), ""]
+    lines += ["## Figures", ""]
+    for row in figs.itertuples():
+        if row.status == "drawn":
+            rel = Path(row.png).relative_to(path.parent)
+            lines += [f"### {row.id}: {row.title}", "", f"![{row.title}]({rel})", "", row.caption, ""]
+        else:
+            lines += [f"### {row.id}: {row.title}", "", f"_Not drawn: {row.message}_", ""]
+    if sims:
+        lines += ["Simulations run for this report: " + ", ".join(sims) + ".", ""]
+    lines += ["## Environment", "", "| item | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in env.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict, sims) -> Path:
+    esc = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>robust-gates report</title>",
+             "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"
+             "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;"
+             "padding:3px 6px}figure{margin:1.5em 0}img{max-width:100%}"
+             ".missing{color:#a33}</style></head><body>",
+             "<h1>robust-gates report</h1>",
+             "<p>Numerical checks of this project's formalization (SPEC.md) of the statements of "
+             "Cortes, Mohri, Zhong, <i>A Theoretical Framework for Modular Learning of Robust "
+             "Generative Models</i>, arXiv 2602.17554.</p>", "<h2>Statements</h2>"]
+    if summary is None:
+        parts.append(f"<p class='missing'>Checks not run: {esc(checks_note)}.</p>")
+    else:
+        parts.append(_summary_table(summary).to_html(index=False, float_format=lambda v: f"{v:.3g}"))
+    parts.append("<h2>Figures</h2>")
+    for row in figs.itertuples():
+        parts.append(f"<h3>{esc(row.id)}: {esc(row.title)}</h3>")
+        if row.status == "drawn":
+            parts.append(f"<figure><img alt='{esc(row.title)}' src='{_png_data_uri(row.png)}'>"
+                         f"<figcaption>{esc(row.caption)}</figcaption></figure>")
+        else:
+            parts.append(f"<p class='missing'>Not drawn: {esc(row.message)}</p>")
+    parts.append("<h2>Environment</h2><table>")
+    parts += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in env.items()]
+    parts.append("</table></body></html>")
+    path.write_text("\n".join(parts))
+    return path

@@ -1,0 +1,115 @@
+"""Every registered figure draws headless from a small table, with the expected artists."""
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from figures import FIGURES, MissingData, draw_all, draw_figure  # noqa: E402
+from figures.registry import produce_data  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tables():
+    out = {}
+    for fid, spec in FIGURES.items():
+        if spec.produce is not None:
+            out[fid] = spec.produce(quick=True, seed=1)
+    return out
+
+
+
+def test_every_figure_with_data_has_a_plotter(tables):
+    for fid in tables:
+        assert FIGURES[fid].plot is not None, fid
+
+
+def test_fig1_architecture(tables):
+    """SPEC §5 figure 1: one box per component (input, K experts, gate, output)."""
+    from matplotlib.patches import FancyBboxPatch
+
+    df = tables["fig1"]
+    fig = FIGURES["fig1"].plot(df)
+    boxes = [p for p in fig.axes[0].patches if isinstance(p, FancyBboxPatch)]
+    assert len(boxes) == len(df) == 3 + 3
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "P_g(x)" in texts and "gate" in texts
+
+
+def test_fig2_geometry(tables):
+    """SPEC §5 figure 2 (T3): simplex, Lambda, iterates, both lam*, a colour bar in nats."""
+    df = tables["fig2"]
+    fig = FIGURES["fig2"].plot(df)
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    for want in ("Lambda", "adversary iterates", "before projection", "lam* (simplex)",
+                 "lam* (Lambda)"):
+        assert want in labels
+    assert "nats" in fig.axes[1].get_ylabel()
+    met = df[df.layer == "metric"].set_index("name").value
+    assert met.V_simplex - met.V_lambda >= met.T3_min_kl - 1e-6  # T3 on the drawn instance
+    assert (df.layer == "iterate").sum() == 12
+
+
+def test_fig3_jsd_gap(tables):
+    """SPEC §5 figure 3 (MB): gated model and two single models drawn over three domains."""
+    df = tables["fig3"]
+    fig = FIGURES["fig3"].plot(df)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 3
+    assert len(ax.collections) == 3
+    assert ax.get_xlabel() == "x" and "density" in ax.get_ylabel()
+    m = df[df.kind == "metric"].set_index("series").y
+    assert m.worst_gated <= m.worst_robust_single <= m.worst_retrained
+    assert m.worst_gated >= m.capacity - 1e-6
+
+
+def test_value_vs_lambda(tables):
+    """T2/T3 figure: three series, value axis in nats, V non-decreasing in the radius."""
+    df = tables["value_vs_lambda"]
+    fig = FIGURES["value_vs_lambda"].plot(df)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 3 and "nats" in ax.get_ylabel()
+    assert np.all(np.diff(df.V_lambda) >= -1e-6)
+
+
+def test_equalizer(tables):
+    """LF figure: one bar per domain in each panel, loss axis in nats."""
+    df = tables["equalizer"]
+    fig = FIGURES["equalizer"].plot(df)
+    a1, a2 = fig.axes
+    assert len(a1.patches) == len(df) and len(a2.patches) == len(df)
+    assert "nats" in a2.get_ylabel()
+
+
+def test_modular_vs_monolithic(tables):
+    """MB/MA figure: three marker series plus the C(D) diagonal, both axes in nats."""
+    df = tables["modular_vs_monolithic"]
+    fig = FIGURES["modular_vs_monolithic"].plot(df)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4
+    assert "nats" in ax.get_xlabel() and "nats" in ax.get_ylabel()
+
+
+def test_missing_figures_say_what_to_run(tmp_path):
+    """Figures whose data comes from another experiment report a 'run ... first' message."""
+    for fid, spec in FIGURES.items():
+        if spec.produce is None:
+            with pytest.raises(MissingData, match="run"):
+                produce_data(fid, tmp_path)
+            with pytest.raises(MissingData):
+                draw_figure(fid, tmp_path, tmp_path)
+
+
+def test_draw_all_writes_pngs_and_caches(tmp_path):
+    """draw_all stores tables and PNGs; a second call reuses the stored tables."""
+    ids = ["fig1", "equalizer"]
+    table = draw_all(tmp_path / "res", tmp_path / "fig", quick=True, ids=ids, progress=False)
+    assert list(table.status) == ["drawn", "drawn"]
+    for row in table.itertuples():
+        assert (tmp_path / "fig" / f"{row.id}.png").stat().st_size > 1000
+    csv = tmp_path / "res" / "equalizer.csv"
+    mtime = csv.stat().st_mtime_ns
+    draw_all(tmp_path / "res", tmp_path / "fig", quick=True, ids=ids, progress=False)
+    assert csv.stat().st_mtime_ns == mtime
