@@ -20,7 +20,17 @@ from .gates import (
 )
 from .lambda_sets import Box, Hull, LambdaSet, Polytope, Simplex, lambda_from_dict, project_simplex
 from .problem import PAYOFFS, RobustProblem
-from .solvers import SOLVERS, CertificateError, SolverError, SolveResult, solve, solve_reference
+from .solvers import (
+    SOLVERS,
+    Capacity,
+    CertificateError,
+    SolverError,
+    SolveResult,
+    capacity,
+    solve,
+    solve_fast,
+    solve_reference,
+)
 
 __all__ = [
     "WaterFill", "water_fill", "water_fill_sorted",
@@ -31,4 +41,5 @@ __all__ = [
     "Box", "Hull", "LambdaSet", "Polytope", "Simplex", "lambda_from_dict", "project_simplex",
     "PAYOFFS", "RobustProblem",
     "SOLVERS", "CertificateError", "SolveResult", "SolverError", "solve", "solve_reference",
+    "solve_fast", "capacity", "Capacity",
 ]

@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..problem import RobustProblem
+from .capacity import Capacity, capacity
+from .fast import solve_fast
 from .reference import solve_reference
 from .result import CertificateError, SolverError, SolveResult
 
-__all__ = ["SOLVERS", "solve", "solve_reference", "SolveResult", "SolverError", "CertificateError"]
+__all__ = [
+    "SOLVERS", "solve", "solve_reference", "solve_fast", "capacity", "Capacity",
+    "SolveResult", "SolverError", "CertificateError",
+]
 
-SOLVERS: dict[str, Callable[..., SolveResult]] = {"reference": solve_reference}
+SOLVERS: dict[str, Callable[..., SolveResult]] = {"reference": solve_reference, "fast": solve_fast}
 
 
 def solve(problem: RobustProblem, solver: str = "reference", **options) -> SolveResult:

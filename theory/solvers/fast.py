@@ -85,76 +85,48 @@ class _Point:
     finite: bool  # every loss a mixture in Lambda can weigh is finite
 
 
-def _log_model(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``log q`` with ``0`` where ``q = 0`` (those points are handled separately)."""
-    pos = q > 0
-    logq = np.zeros_like(q)
-    np.log(q, out=logq, where=pos)
-    return logq, pos
-
-
-def _mark_uncovered(D: np.ndarray, pos: np.ndarray, losses: np.ndarray) -> None:
-    """``losses_k = inf`` where ``D_k`` puts mass on a point with ``q = 0``."""
-    if not pos.all():
-        zero = ~pos
-        losses[D[:, zero].sum(axis=1) > 0] = np.inf
-
-
-def _free_weights(d: np.ndarray, q: np.ndarray, l: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """``1/sqrt(D_lam)`` on the free set ``F = {l < q < u, D_lam > 0}``, else 0."""
-    free = (d > 0) & (q > l) & (q < u)
-    w = np.zeros_like(d)
-    np.sqrt(d, out=w, where=free)
-    np.divide(1.0, w, out=w, where=free)
-    return w
-
-
-def _hessian_from_blocks(gram: np.ndarray, DF: np.ndarray, dF: float) -> np.ndarray:
-    H = -gram
-    if dF > 0:
-        H = H + np.outer(DF, DF) / dF
-    return 0.5 * (H + H.T)
-
-
 def _losses_and_hessian(
-    D: np.ndarray, q: np.ndarray, d: np.ndarray, l: np.ndarray, u: np.ndarray, const: np.ndarray,
-    want_hessian: bool, chunk: int = CHUNK,
+    D: np.ndarray, lam: np.ndarray, q: np.ndarray, d: np.ndarray, l: np.ndarray, u: np.ndarray,
+    const: np.ndarray, want_hessian: bool, chunk: int = CHUNK,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-domain losses ``const - D @ log q`` and, if asked, the Hessian of ``phi``."""
-    logq, pos = _log_model(q)
-    if not want_hessian:
-        losses = const - D @ logq
-        _mark_uncovered(D, pos, losses)
-        return losses, None
+    """Per-domain losses ``const - D @ log q`` and, if asked, the Hessian of ``phi``.
+
+    Points with ``q = 0`` contribute ``0`` to the matrix-vector product (``D_k = 0`` there for
+    every finite loss) and make ``losses_k = inf`` for each ``k`` with ``D_k > 0`` there. The
+    Hessian pass works on ``K x chunk`` column blocks, so ``log q``, the free-set weights
+    ``1/sqrt(D_lam)`` and the block of ``D`` stay in cache: one read of ``D`` in all. Since
+    ``D_lam = lam @ D``, the rank-one term needs no pass of its own:
+    ``D_k(F) = (gram @ lam)_k`` with ``gram = sum_F D D^T / D_lam``.
+    """
     K, n = D.shape
-    w = _free_weights(d, q, l, u)
-    sq = w * d  # sqrt(D_lam) on F, 0 elsewhere
+    zero = q == 0
+    has_zero = bool(zero.any())
     s = np.zeros(K)
-    gram = np.zeros((K, K))
-    DF = np.zeros(K)
-    for a in range(0, n, chunk):
-        Dc = D[:, a:a + chunk]
-        s += Dc @ logq[a:a + chunk]
-        Wc = Dc * w[a:a + chunk]
-        gram += Wc @ Wc.T
-        DF += Wc @ sq[a:a + chunk]
-    dF = float(d[w > 0].sum())
+    H = None
+    if not want_hessian:
+        logq = np.log(np.where(zero, 1.0, q)) if has_zero else np.log(q)
+        s = D @ logq
+    else:
+        gram = np.zeros((K, K))
+        for a in range(0, n, chunk):
+            b = min(a + chunk, n)
+            Dc, qc, dc = D[:, a:b], q[a:b], d[a:b]
+            s += Dc @ np.log(np.where(qc == 0, 1.0, qc) if has_zero else qc)
+            free = (qc > l[a:b]) & (qc < u[a:b]) & (dc > 0)  # there q = t D_lam exactly
+            w = np.sqrt(np.where(free, dc, 1.0))
+            np.divide(free, w, out=w)  # 1/sqrt(D_lam) on F, 0 elsewhere
+            Wc = Dc * w
+            gram += Wc @ Wc.T
+        DF = gram @ lam
+        dF = float(lam @ DF)
+        H = -gram
+        if dF > 0:
+            H += np.outer(DF, DF) / dF
+        H = 0.5 * (H + H.T)
     losses = const - s
-    _mark_uncovered(D, pos, losses)
-    return losses, _hessian_from_blocks(gram, DF, dF)
-
-
-def _hessian_only(D: np.ndarray, pt: _Point, l: np.ndarray, u: np.ndarray, chunk: int = CHUNK):
-    K, n = D.shape
-    w = _free_weights(pt.d, pt.q, l, u)
-    sq = w * pt.d
-    gram = np.zeros((K, K))
-    DF = np.zeros(K)
-    for a in range(0, n, chunk):
-        Wc = D[:, a:a + chunk] * w[a:a + chunk]
-        gram += Wc @ Wc.T
-        DF += Wc @ sq[a:a + chunk]
-    return _hessian_from_blocks(gram, DF, float(pt.d[w > 0].sum()))
+    if has_zero:
+        losses[D[:, zero].sum(axis=1) > 0] = np.inf
+    return losses, H
 
 
 def dual_hessian(problem: RobustProblem, lam: np.ndarray) -> np.ndarray:
@@ -167,7 +139,7 @@ def dual_hessian(problem: RobustProblem, lam: np.ndarray) -> np.ndarray:
     d = problem.mixture(lam)
     q = water_fill(d, problem.l, problem.u).q
     const = np.zeros(problem.K)
-    return _losses_and_hessian(problem.D, q, d, problem.l, problem.u, const, True)[1]
+    return _losses_and_hessian(problem.D, lam, q, d, problem.l, problem.u, const, True)[1]
 
 
 class _Oracle:
@@ -192,7 +164,8 @@ class _Oracle:
         lam = self.lam_of(x)
         d = lam @ self.D
         wf = water_fill(d, self.l, self.u, t0=t0)
-        losses, H = _losses_and_hessian(self.D, wf.q, d, self.l, self.u, self.const, want_hessian)
+        losses, H = _losses_and_hessian(self.D, lam, wf.q, d, self.l, self.u, self.const,
+                                        want_hessian)
         self.hessians += H is not None
         weigh = lam > 0
         dual = float(np.sum(lam[weigh] * losses[weigh]))
@@ -210,7 +183,7 @@ class _Oracle:
 
     def hessian(self, pt: _Point) -> np.ndarray:
         self.hessians += 1
-        return _hessian_only(self.D, pt, self.l, self.u)
+        return _losses_and_hessian(self.D, pt.lam, pt.q, pt.d, self.l, self.u, self.const, True)[1]
 
     def model(self, pt: _Point, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Gradient and Hessian in the coordinates ``x``."""
@@ -318,7 +291,7 @@ def dual_ascent(
             if slope > 0:
                 alpha = 1.0
                 for trial in range(40):
-                    cand, Hc = oracle(pt.x + alpha * p, pt.t, trial == 0)
+                    cand, Hc = oracle(pt.x + alpha * p, pt.t, False)
                     if cand.primal < best_p.primal:
                         best_p = cand
                     if cand.dual > best_d.dual:
@@ -345,12 +318,10 @@ def dual_ascent(
                 reg_c = reg_c * 100.0 + 1.0
                 continue
             stalls = 0
-            pt, H = accepted
-            if H is None:
-                H = oracle.hessian(pt)
-                reg_c = min(reg_c * 10.0, 1e6)
-            else:
-                reg_c = max(reg_c * 0.1, 1e-6)
+            pt, _ = accepted
+            # the Hessian only when another step is needed (not at the final point)
+            H = oracle.hessian(pt)
+            reg_c = max(reg_c * 0.1, 1e-6) if alpha == 1.0 else min(reg_c * 10.0, 1e6)
     finally:
         bar.close()
     return DualAscent(

@@ -1,0 +1,57 @@
+"""``robust-gates bench``: time the fast solver against the reference, then alone at scale."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UserError
+
+NAME = "bench"
+HELP = "benchmark the fast exact solver against the reference solver and at large n"
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        return [int(float(s)) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--sizes takes comma-separated integers such as 1e5,1e6; got {text!r}") from None
+
+
+def _pairs(text: str) -> list[tuple[int, int]]:
+    out = []
+    for item in text.split(","):
+        try:
+            K, n = item.lower().split("x")
+            out.append((int(K), int(float(n))))
+        except ValueError:
+            raise UserError(f"--compare takes KxN items such as 8x1000,8x1e4; got {item!r}") from None
+    return out
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true",
+                   help="small run: compare at K=8, n=1e3 and scale at n=1e5 only")
+    p.add_argument("--compare", default="8x1000,8x10000",
+                   help="KxN instances for fast vs reference (default 8x1000,8x10000)")
+    p.add_argument("--sizes", default="1e5,1e6", help="n for the fast solver alone (default 1e5,1e6)")
+    p.add_argument("--large", action="store_true",
+                   help="also run n = 1e7 (about 1.5 minutes and 8 GiB of memory)")
+    p.add_argument("--K", type=int, default=16, help="domains in the scaling part (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--tol", type=float, default=1e-9, help="fast solver tolerance vs reference")
+    p.add_argument("--scale-tol", type=float, default=1e-8, help="tolerance in the scaling part")
+    p.add_argument("--out", default=None, help="write the tidy results as CSV here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulations.bench_solvers import LARGE_SIZE, main
+
+    compare = [(8, 1_000)] if args.quick else _pairs(args.compare)
+    sizes = [100_000] if args.quick else _sizes(args.sizes)
+    if args.large:
+        sizes.append(LARGE_SIZE)
+    if args.K < 2:
+        raise UserError(f"--K must be at least 2; got {args.K}")
+    main(compare, sizes, K_scale=args.K, seed=args.seed, tol=args.tol, scale_tol=args.scale_tol,
+         out=args.out)
+    return 0

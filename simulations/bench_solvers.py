@@ -1,0 +1,185 @@
+r"""Benchmark of the fast solver (SPEC algorithm 2) against the reference program (algorithm 1).
+
+Two parts, run in one process on the same instances:
+
+``compare``
+    fast and reference on the same instances (``K = 8`` at ``n = 10^3, 10^4`` by default):
+    seconds, values, certificate gaps, and the distance between the mixtures ``lam*``;
+``scale``
+    the fast solver alone (``K = 16`` at ``n = 10^5, 10^6`` and, on request, ``10^7``): total
+    seconds (certificate included), the ascent's seconds, iterations and evaluations, and
+    the seconds per iteration divided by the time of one streaming pass over ``D`` and ``P``
+    (``np.add.reduce`` over both, timed in the same run): the distance to the memory-bandwidth
+    limit.
+
+Instances: ``D_k ~ Dirichlet(0.5)`` on ``n`` points, experts ``P_k = 0.8 D_k + 0.2 noise_k``
+with ``noise_k ~ Dirichlet(1)``, ``Lambda`` the simplex, payoff ``"kl"``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from theory import RobustProblem, solve_fast, solve_reference
+from theory.solvers.fast import certified_result, dual_ascent
+
+__all__ = [
+    "make_instance", "streaming_pass_seconds", "compare_solvers", "scale_fast", "bench_solvers",
+    "comparison_table", "scaling_table", "main",
+]
+
+COMPARE_SIZES = ((8, 1_000), (8, 10_000))
+SCALE_SIZES = (100_000, 1_000_000)
+LARGE_SIZE = 10_000_000
+
+
+def make_instance(rng: np.random.Generator, K: int, n: int, alpha: float = 0.5,
+                  noise: float = 0.2) -> RobustProblem:
+    """``D_k ~ Dirichlet(alpha)``, ``P_k = (1 - noise) D_k + noise Dirichlet(1)``, built in place
+    (normalized gamma draws) so that ``n = 10^7`` needs no more than a few ``K x n`` arrays."""
+    D = rng.standard_gamma(alpha, size=(K, n))
+    D /= D.sum(axis=1, keepdims=True)
+    P = rng.standard_exponential(size=(K, n))
+    P *= noise / P.sum(axis=1, keepdims=True)
+    P += (1.0 - noise) * D
+    return RobustProblem(D, P)
+
+
+def streaming_pass_seconds(problem: RobustProblem, repeats: int = 3) -> float:
+    """Best of ``repeats`` timings of one read of ``D`` and ``P`` (``np.add.reduce``)."""
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.add.reduce(problem.D, axis=None)
+        np.add.reduce(problem.P, axis=None)
+        best = min(best, time.perf_counter() - start)
+    return float(best)
+
+
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _warm_up() -> None:
+    """Import-time costs (tqdm, cvxpy's first compile) are not the solvers' speed."""
+    rng = np.random.default_rng(0)
+    tiny = make_instance(rng, 2, 5)
+    solve_fast(tiny)
+    solve_reference(tiny)
+
+
+def compare_solvers(sizes: Iterable[tuple[int, int]] = COMPARE_SIZES, seed: int = 0,
+                    tol: float = 1e-9, progress: bool = False) -> pd.DataFrame:
+    """One row per instance x solver: seconds, value, certified gap, iterations, ``lam``
+    distance to the other solver's mixture."""
+    from tqdm.auto import tqdm
+
+    _warm_up()
+    rows = []
+    for K, n in tqdm(list(sizes), desc="fast vs reference", disable=not progress):
+        problem = make_instance(np.random.default_rng([seed, K, n]), K, n)
+        ref = solve_reference(problem)
+        fast = solve_fast(problem, tol=tol)
+        lam_diff = float(np.max(np.abs(fast.lam - ref.lam)))
+        for res in (fast, ref):
+            rows.append({
+                "part": "compare", "K": K, "n": n, "solver": res.solver, "seconds": res.seconds,
+                "value": res.value, "gap": res.gap, "iterations": res.iterations,
+                "lam_diff": lam_diff, "backend": res.backend,
+            })
+    return pd.DataFrame(rows)
+
+
+def scale_fast(sizes: Iterable[int] = SCALE_SIZES, K: int = 16, seed: int = 0, tol: float = 1e-8,
+               progress: bool = False) -> pd.DataFrame:
+    """One row per size: the fast solver's seconds and its cost per iteration in streaming passes."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    for n in tqdm(list(sizes), desc="fast solver scaling", disable=not progress):
+        n = int(n)
+        problem = make_instance(np.random.default_rng([seed, K, n]), K, n)
+        pass_s = streaming_pass_seconds(problem)
+        start = time.perf_counter()
+        ascent = dual_ascent(problem, tol=tol)
+        res = certified_result(problem, ascent, tol, start)
+        per_iter = ascent.seconds / max(ascent.iterations, 1)
+        per_eval = ascent.seconds / ascent.evaluations
+        rows.append({
+            "part": "scale", "K": K, "n": n, "solver": "fast", "seconds": res.seconds,
+            "ascent_seconds": ascent.seconds, "certify_seconds": res.seconds - ascent.seconds,
+            "iterations": res.iterations, "evaluations": ascent.evaluations,
+            "hessians": ascent.hessians, "pass_seconds": pass_s,
+            "iter_over_pass": per_iter / pass_s, "eval_over_pass": per_eval / pass_s,
+            "value": res.value, "gap": res.gap, "peak_rss_gib": _peak_rss_gib(),
+            "load_avg_1min": os.getloadavg()[0],
+        })
+        del problem, ascent, res
+    return pd.DataFrame(rows)
+
+
+def bench_solvers(compare_sizes: Iterable[tuple[int, int]] = COMPARE_SIZES,
+                  scale_sizes: Iterable[int] = SCALE_SIZES, K_scale: int = 16, seed: int = 0,
+                  tol: float = 1e-9, scale_tol: float = 1e-8, progress: bool = False) -> pd.DataFrame:
+    """Both parts in one tidy frame (column ``part``)."""
+    parts = [compare_solvers(compare_sizes, seed=seed, tol=tol, progress=progress)]
+    scale_sizes = list(scale_sizes)
+    if scale_sizes:
+        parts.append(scale_fast(scale_sizes, K=K_scale, seed=seed, tol=scale_tol, progress=progress))
+    return pd.concat(parts, ignore_index=True)
+
+
+def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Wide view of the ``compare`` part: one row per instance, ``ratio = reference / fast``."""
+    cmp = df[df["part"] == "compare"]
+    wide = cmp.pivot_table(index=["K", "n"], columns="solver",
+                           values=["seconds", "value", "gap", "lam_diff"], aggfunc="first")
+    out = pd.DataFrame({
+        "fast_s": wide[("seconds", "fast")], "reference_s": wide[("seconds", "reference")],
+    })
+    out["ratio"] = out["reference_s"] / out["fast_s"]
+    out["fast_value"] = wide[("value", "fast")]
+    out["reference_value"] = wide[("value", "reference")]
+    out["value_diff"] = (out["fast_value"] - out["reference_value"]).abs()
+    out["fast_gap"] = wide[("gap", "fast")]
+    out["reference_gap"] = wide[("gap", "reference")]
+    out["lam_diff"] = wide[("lam_diff", "fast")]
+    return out.reset_index()
+
+
+def scaling_table(df: pd.DataFrame) -> pd.DataFrame:
+    cols = ["K", "n", "seconds", "ascent_seconds", "certify_seconds", "iterations", "evaluations",
+            "hessians", "pass_seconds", "iter_over_pass", "eval_over_pass", "gap", "value",
+            "peak_rss_gib", "load_avg_1min"]
+    return df[df["part"] == "scale"][cols].reset_index(drop=True)
+
+
+def main(compare_sizes=COMPARE_SIZES, scale_sizes=SCALE_SIZES, K_scale: int = 16, seed: int = 0,
+         tol: float = 1e-9, scale_tol: float = 1e-8, out: str | None = None,
+         progress: bool = True) -> pd.DataFrame:
+    """Run the benchmark, print both tables, optionally write the tidy frame as CSV."""
+    df = bench_solvers(compare_sizes, scale_sizes, K_scale, seed, tol, scale_tol, progress)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(f"fast vs reference (same instances, fast tol {tol:g}):")
+        print(comparison_table(df).to_string(index=False, float_format=_fmt))
+        if (df["part"] == "scale").any():
+            print(f"\nfast solver alone (tol {scale_tol:g}); *_over_pass = seconds per "
+                  "iteration (evaluation) / one streaming pass over D and P:")
+            print(scaling_table(df).to_string(index=False, float_format=_fmt))
+    if out:
+        df.to_csv(out, index=False)
+    return df
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.10g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3e}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
