@@ -108,8 +108,8 @@ def gate_from_model(q: np.ndarray, P: np.ndarray, tol: float = GATE_TOL) -> np.n
         t = np.where(width > 0, np.clip((u - q) / width, 0.0, 1.0), 1.0)
     g = np.zeros((K, n))
     cols = np.arange(n)
-    np.add.at(g, (kmin, cols), t)
-    np.add.at(g, (kmax, cols), 1.0 - t)
+    g[kmin, cols] += t  # each statement touches every column once: no repeated indices
+    g[kmax, cols] += 1.0 - t
     return g
 
 
