@@ -1,0 +1,201 @@
+"""Sweeps of the statement registry over random and adversarial instances (tidy DataFrames).
+
+:func:`run_checks` runs every selected statement on ``instances`` random instances from its
+families (instance ``i`` of a statement is :func:`make_instance` ``(families[i % F], seed, i)``,
+so statements sharing a family share instances and their certified solves); one row per
+statement x instance. :func:`summarize` gives one row per statement. :func:`run_adversarial`
+runs :func:`simulations.adversarial.adversarial_search` per statement and family and saves
+each worst instance. Work is spread with joblib (``jobs``; ``backend`` ``loky``, or ``dask`` /
+``ray`` when installed) behind a tqdm progress bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed, parallel_config
+from tqdm.auto import tqdm
+
+from .adversarial import adversarial_search, default_families, save_worst
+from .instances import make_instance
+from .statements import STATEMENTS, Statement, get_statement, use_solver
+
+__all__ = ["CHECK_COLUMNS", "SUMMARY_COLUMNS", "ADV_COLUMNS", "run_checks", "summarize",
+           "run_adversarial", "BACKENDS"]
+
+CHECK_COLUMNS = ["id", "section", "family", "K", "n", "instance", "lhs", "rhs", "slack", "tol", "holds",
+                 "gap", "solver", "binding", "seconds", "error"]
+SUMMARY_COLUMNS = ["id", "section", "instances", "passed", "failed", "errors", "worst_slack",
+                   "worst_family", "max_gap"]
+ADV_COLUMNS = ["id", "section", "family", "K", "n", "evaluations", "failures", "worst_slack", "holds",
+               "binding", "lhs", "rhs", "file", "seconds"]
+BACKENDS = ("loky", "threading", "dask", "ray")
+
+
+def _select(ids) -> list[Statement]:
+    if not ids:
+        return list(STATEMENTS.values())
+    return [get_statement(i) for i in ids]
+
+
+@contextlib.contextmanager
+def _backend(backend: str | None, jobs: int):
+    """joblib backend context; ``dask`` and ``ray`` are used only when installed."""
+    backend = backend or "loky"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "dask":
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise ValueError("backend 'dask' needs dask.distributed (pip install 'dask[distributed]')") \
+                from None
+        with Client(n_workers=max(jobs, 1), processes=True), parallel_config(backend="dask"):
+            yield
+        return
+    if backend == "ray":
+        try:
+            from ray.util.joblib import register_ray
+        except ImportError:
+            raise ValueError("backend 'ray' needs ray; pip install ray") from None
+        register_ray()
+        with parallel_config(backend="ray"):
+            yield
+        return
+    with parallel_config(backend=backend):
+        yield
+
+
+def _run_group(family: str, index: int, seed: int, stmts: list[Statement], solver: str) -> list[dict]:
+    """Build one instance and run every statement assigned to it (certified solves shared)."""
+    use_solver(solver)
+    rows = []
+    try:
+        inst = make_instance(family, seed, index)
+    except Exception as exc:  # an instance that cannot be built fails every statement loudly
+        return [_row(s, family, None, None, 0.0, f"instance: {type(exc).__name__}: {exc}") for s in stmts]
+    for s in stmts:
+        t = time.perf_counter()
+        try:
+            res = s.check(inst)
+            rows.append(_row(s, family, inst, res, time.perf_counter() - t, ""))
+        except Exception as exc:  # recorded as a failure, never skipped
+            rows.append(_row(s, family, inst, None, time.perf_counter() - t, f"{type(exc).__name__}: {exc}"))
+    return rows
+
+
+def _row(s: Statement, family: str, inst, res, seconds: float, error: str) -> dict:
+    row = {"id": s.id, "section": s.section, "family": family,
+           "K": inst.K if inst is not None else np.nan, "n": inst.n if inst is not None else np.nan,
+           "instance": "-".join(map(str, inst.seed)) if inst is not None else "",
+           "seconds": seconds, "error": error}
+    if res is None:
+        row.update(lhs=np.nan, rhs=np.nan, slack=-np.inf, tol=np.nan, holds=False, gap=np.nan, solver="",
+                   binding="error")
+    else:
+        row.update(lhs=res.lhs, rhs=res.rhs, slack=res.slack, tol=res.tol, holds=bool(res.holds), gap=res.gap,
+                   solver=str(res.details.get("solver", "")), binding=str(res.details.get("binding", "")))
+    return row
+
+
+def run_checks(ids=None, instances: int = 200, seed: int = 0, *, jobs: int = 1, backend: str | None = None,
+               solver: str = "auto", progress: bool = True) -> pd.DataFrame:
+    """Run the selected statements (default: all registered) on random instances.
+
+    Returns one row per statement x instance with columns :data:`CHECK_COLUMNS`; a check that
+    raises is a failed row (``holds = False``, ``slack = -inf``, the message in ``error``).
+    """
+    if instances < 1:
+        raise ValueError(f"--instances must be at least 1; got {instances}")
+    stmts = _select(ids)
+    use_solver(solver)
+    groups: dict[tuple[str, int], list[Statement]] = defaultdict(list)
+    for s in stmts:
+        for i in range(instances):
+            groups[(s.families[i % len(s.families)], i)].append(s)
+    tasks = list(groups.items())
+    rows: list[dict] = []
+    bar = tqdm(total=len(tasks), desc="checks", unit="instance", disable=not progress)
+    if jobs == 1:
+        for (fam, i), ss in tasks:
+            rows += _run_group(fam, i, seed, ss, solver)
+            bar.update()
+    else:
+        with _backend(backend, jobs):
+            gen = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=4)(
+                delayed(_run_group)(fam, i, seed, ss, solver) for (fam, i), ss in tasks)
+            for out in gen:
+                rows += out
+                bar.update()
+    bar.close()
+    order = {s.id: k for k, s in enumerate(stmts)}
+    df = pd.DataFrame(rows, columns=CHECK_COLUMNS)
+    df["_o"] = df["id"].map(order)
+    df = df.sort_values(["_o", "family", "instance"], kind="stable").drop(columns="_o")
+    return df.reset_index(drop=True)
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per statement: instances, passed, failed, errors, worst slack (and its family)."""
+    out = []
+    for sid, g in df.groupby("id", sort=False):
+        w = g["slack"].astype(float).idxmin()
+        out.append({"id": sid, "section": g["section"].iloc[0], "instances": len(g),
+                    "passed": int(g["holds"].sum()), "failed": int((~g["holds"].astype(bool)).sum()),
+                    "errors": int((g["error"].fillna("") != "").sum()),
+                    "worst_slack": float(g["slack"].min()), "worst_family": g.loc[w, "family"],
+                    "max_gap": float(g["gap"].max())})
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def _adv_one(s: Statement, family: str, seed: int, K: int, n: int, probes: int, restarts: int, maxfev: int,
+             out_dir: str | None, solver: str) -> dict:
+    use_solver(solver)
+    fam_salt = sum(map(ord, family))
+    rng = np.random.default_rng([int(seed), sum(map(ord, s.id)), fam_salt])
+    r = adversarial_search(s, rng, family=family, K=K, n=n, probes=probes, restarts=restarts, maxfev=maxfev)
+    files = []
+    if out_dir is not None and r.worst is not None:
+        tag = f"{s.id}_{family}"
+        r2 = type(r)(tag, r.family, r.worst_slack, r.worst, r.result, r.evaluations, r.failures, r.seconds)
+        files = [str(p) for p in save_worst(r2, out_dir)]
+    res = r.result
+    return {"id": s.id, "section": s.section, "family": family, "K": K, "n": n, "evaluations": r.evaluations,
+            "failures": r.failures, "worst_slack": r.worst_slack, "holds": bool(r.worst_slack >= 0),
+            "binding": res.details.get("binding", "") if res is not None else "",
+            "lhs": res.lhs if res is not None else np.nan, "rhs": res.rhs if res is not None else np.nan,
+            "file": ";".join(files), "seconds": r.seconds}
+
+
+def run_adversarial(ids=None, seed: int = 0, *, K: int = 3, n: int = 4, probes: int = 16, restarts: int = 1,
+                    maxfev: int = 80, families: dict | None = None, out_dir: str | Path | None = None,
+                    jobs: int = 1, backend: str | None = None, solver: str = "auto",
+                    progress: bool = True) -> pd.DataFrame:
+    """Adversarial search for each selected statement on each of its default families
+    (:func:`simulations.adversarial.default_families`, or ``families[id]``); one row per
+    statement x family (:data:`ADV_COLUMNS`), worst instances saved under ``out_dir``."""
+    stmts = _select(ids)
+    tasks = [(s, f) for s in stmts for f in (families or {}).get(s.id, default_families(s))]
+    od = str(out_dir) if out_dir is not None else None
+    rows = []
+    bar = tqdm(total=len(tasks), desc="adversarial", unit="search", disable=not progress)
+    if jobs == 1:
+        for s, f in tasks:
+            rows.append(_adv_one(s, f, seed, K, n, probes, restarts, maxfev, od, solver))
+            bar.update()
+    else:
+        with _backend(backend, jobs):
+            gen = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+                delayed(_adv_one)(s, f, seed, K, n, probes, restarts, maxfev, od, solver) for s, f in tasks)
+            for out in gen:
+                rows.append(out)
+                bar.update()
+    bar.close()
+    order = {(s.id, f): k for k, (s, f) in enumerate(tasks)}
+    rows.sort(key=lambda r: order[(r["id"], r["family"])])
+    return pd.DataFrame(rows, columns=ADV_COLUMNS)

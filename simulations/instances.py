@@ -1,0 +1,293 @@
+r"""Random instance families for the theorem checks (SPEC sections 1 and 3).
+
+An instance is a small frozen :class:`Instance`: the family name, the parameters drawn, one
+:class:`theory.RobustProblem` (or two for nested pairs :math:`\Lambda \subseteq \Lambda'`)
+and the seed that reproduces it. Everything is drawn from an explicit
+``numpy.random.Generator``; :func:`make_instance` derives one from ``(seed, family, index)``
+so the same index of a family is the same instance in every statement and every process.
+
+Domains ``D`` (``K x n``)
+    ``dirichlet``: rows :math:`D_k \sim \mathrm{Dir}(\alpha \mathbf 1)`, the concentration
+    knob :math:`\alpha` (log-uniform on ``[0.1, 10]``) tunes the diversity (JSD) of the domains;
+    ``near_disjoint``: domain ``k`` puts mass :math:`1 - \delta` on its own block of the sample
+    space and :math:`\delta` elsewhere; ``near_identical``: :math:`D_k = (1-\delta) B + \delta N_k`
+    around a common base ``B``.
+Experts ``P``
+    perfect (:math:`P = D`), or imperfect :math:`P_k = (1 - \tau_k) D_k + \tau_k N_k` with
+    :math:`N_k \sim \mathrm{Dir}(\mathbf 1)`; the error :math:`\epsilon_k = KL(D_k\|P_k)`
+    grows with :math:`\tau_k` and is recorded in the parameters.
+Prior knowledge ``Lambda``
+    the simplex; a box :math:`\{|\lambda - c|_\infty \le r\} \cap \Delta_K` around a point
+    ``c`` (non-empty: it holds ``c``); a random polytope :math:`\{A\lambda \le A c + s\}`
+    with ``s >= 0`` (non-empty: it holds ``c``); the hull of ``m`` random mixtures; nested pairs
+    where :math:`\Lambda` is the hull of points of a box :math:`\Lambda'` (so
+    :math:`\Lambda \subseteq \Lambda'` by convexity).
+
+``K`` ranges over 2..8 and ``n`` over 2..40 (2..500 for the ``large`` family).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from theory import Box, Hull, LambdaSet, Polytope, RobustProblem, Simplex, kl
+
+__all__ = [
+    "Instance",
+    "Family",
+    "FAMILIES",
+    "make_instance",
+    "sample_instances",
+    "dirichlet_domains",
+    "near_disjoint_domains",
+    "near_identical_domains",
+    "noisy_experts",
+    "box_around",
+    "random_polytope",
+    "random_hull",
+    "nested_pair",
+    "K_RANGE",
+    "N_RANGE",
+]
+
+K_RANGE = (2, 8)
+N_RANGE = (2, 40)
+LARGE_N_RANGE = (100, 500)
+#: smallest probability a drawn distribution keeps per point (keeps KL finite and solves well posed)
+PROB_FLOOR = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """One random instance: ``problems[0]`` is the game; ``problems[1]``, when present, is the
+    same game over a larger set :math:`\\Lambda' \\supseteq \\Lambda` (nested pairs)."""
+
+    family: str
+    params: dict
+    problems: tuple[RobustProblem, ...]
+    seed: tuple[int, ...] = ()
+
+    @property
+    def problem(self) -> RobustProblem:
+        return self.problems[0]
+
+    @property
+    def outer(self) -> RobustProblem:
+        """The problem over the larger set ``Lambda'`` of a nested pair."""
+        if len(self.problems) < 2:
+            raise ValueError(f"instance of family {self.family!r} is not a nested pair")
+        return self.problems[1]
+
+    @property
+    def K(self) -> int:
+        return self.problem.K
+
+    @property
+    def n(self) -> int:
+        return self.problem.n
+
+    def __repr__(self) -> str:
+        return f"Instance({self.family!r}, K={self.K}, n={self.n}, seed={self.seed})"
+
+
+# --------------------------------------------------------------------------- building blocks
+def _floor(D: np.ndarray) -> np.ndarray:
+    D = np.maximum(np.asarray(D, dtype=np.float64), PROB_FLOOR)
+    return D / D.sum(axis=-1, keepdims=True)
+
+
+def dirichlet_domains(rng: np.random.Generator, K: int, n: int, alpha: float) -> np.ndarray:
+    """``K`` rows drawn from ``Dir(alpha 1_n)`` (small ``alpha``: peaked, diverse domains)."""
+    if alpha <= 0:
+        raise ValueError(f"the Dirichlet concentration alpha must be positive; got {alpha}")
+    return _floor(rng.dirichlet(np.full(n, alpha), size=K))
+
+
+def near_disjoint_domains(rng: np.random.Generator, K: int, n: int, leak: float) -> np.ndarray:
+    """Domain ``k`` puts ``1 - leak`` on its own block of points (blocks partition ``1..n``,
+    wrapping around when ``n < K``) and ``leak`` spread over the whole space."""
+    if not 0 <= leak <= 1:
+        raise ValueError(f"leak must lie in [0, 1]; got {leak}")
+    blocks = np.array_split(rng.permutation(n), min(K, n))
+    D = np.empty((K, n))
+    for k in range(K):
+        own = np.zeros(n)
+        b = blocks[k % len(blocks)]
+        own[b] = rng.dirichlet(np.ones(len(b)))
+        D[k] = (1 - leak) * own + leak * rng.dirichlet(np.ones(n))
+    return _floor(D)
+
+
+def near_identical_domains(rng: np.random.Generator, K: int, n: int, delta: float) -> np.ndarray:
+    """``D_k = (1 - delta) B + delta N_k`` around a common base ``B`` (small JSD)."""
+    if not 0 <= delta <= 1:
+        raise ValueError(f"delta must lie in [0, 1]; got {delta}")
+    base = rng.dirichlet(np.ones(n))
+    return _floor((1 - delta) * base[None, :] + delta * rng.dirichlet(np.ones(n), size=K))
+
+
+def noisy_experts(rng: np.random.Generator, D: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Imperfect experts ``P_k = (1 - tau_k) D_k + tau_k N_k``, ``N_k ~ Dir(1)``."""
+    tau = np.broadcast_to(np.asarray(tau, dtype=np.float64), (D.shape[0],))
+    if tau.min() < 0 or tau.max() > 1:
+        raise ValueError(f"every tau_k must lie in [0, 1]; got {tau.tolist()}")
+    N = rng.dirichlet(np.ones(D.shape[1]), size=D.shape[0])
+    return _floor((1 - tau[:, None]) * D + tau[:, None] * N)
+
+
+def box_around(center: np.ndarray, radius: float) -> Box:
+    """``{lam in simplex : |lam - center|_inf <= radius}`` (holds ``center``, so non-empty)."""
+    c = np.asarray(center, dtype=np.float64)
+    if radius < 0:
+        raise ValueError(f"the box radius must be non-negative; got {radius}")
+    return Box(np.clip(c - radius, 0.0, 1.0), np.clip(c + radius, 0.0, 1.0))
+
+
+def random_polytope(rng: np.random.Generator, center: np.ndarray, m: int, slack: float) -> Polytope:
+    """``{lam in simplex : A lam <= A c + s}`` with Gaussian ``A`` (``m`` rows) and
+    ``s ~ U[0, slack]``: the interior point ``c`` guarantees it is non-empty."""
+    c = np.asarray(center, dtype=np.float64)
+    A = rng.normal(size=(m, c.shape[0]))
+    b = A @ c + rng.uniform(0.0, slack, size=m)
+    return Polytope(A, b)
+
+
+def random_hull(rng: np.random.Generator, K: int, m: int, alpha: float = 1.0) -> Hull:
+    """Convex hull of ``m`` mixtures drawn from ``Dir(alpha 1_K)``."""
+    return Hull(rng.dirichlet(np.full(K, alpha), size=m))
+
+
+def nested_pair(rng: np.random.Generator, K: int, radius: float, m: int) -> tuple[LambdaSet, LambdaSet]:
+    """``(Lambda, Lambda')`` with ``Lambda' = box_around(c, radius)`` and ``Lambda`` the hull of
+    ``m`` points of ``Lambda'`` (projections of random mixtures), so ``Lambda ⊆ Lambda'``."""
+    outer = box_around(rng.dirichlet(np.ones(K)), radius)
+    pts = np.array([outer.project(rng.dirichlet(np.ones(K))) for _ in range(m)])
+    return Hull(pts), outer
+
+
+# --------------------------------------------------------------------------- families
+@dataclass(frozen=True)
+class Family:
+    """A named generator ``(rng, K, n) -> (params, problems)``; ``perfect`` and ``lam_kind``
+    describe what every instance of the family has (used to pick applicable statements)."""
+
+    name: str
+    perfect: bool
+    lam_kind: str  # simplex | box | polytope | hull | nested
+    draw: Callable = field(repr=False)
+    n_range: tuple[int, int] = N_RANGE
+    description: str = ""
+
+
+def _domains(rng: np.random.Generator, K: int, n: int, kind: str | None = None) -> tuple[np.ndarray, dict]:
+    kind = kind or str(rng.choice(["dirichlet", "near_disjoint", "near_identical"]))
+    if kind == "dirichlet":
+        alpha = float(np.exp(rng.uniform(np.log(0.1), np.log(10.0))))
+        return dirichlet_domains(rng, K, n, alpha), {"domains": kind, "alpha": alpha}
+    if kind == "near_disjoint":
+        leak = float(rng.uniform(0.01, 0.2))
+        return near_disjoint_domains(rng, K, n, leak), {"domains": kind, "leak": leak}
+    delta = float(rng.uniform(0.1, 0.4))
+    return near_identical_domains(rng, K, n, delta), {"domains": kind, "delta": delta}
+
+
+def _experts(rng: np.random.Generator, D: np.ndarray, perfect: bool) -> tuple[np.ndarray | None, dict]:
+    if perfect:
+        return None, {"experts": "perfect"}
+    tau = rng.uniform(0.02, 0.5, size=D.shape[0])
+    P = noisy_experts(rng, D, tau)
+    eps = np.asarray(kl(D, P))
+    return P, {"experts": "noisy", "tau": tau.round(6).tolist(), "eps": eps.round(8).tolist()}
+
+
+def _lambda(rng: np.random.Generator, K: int, kind: str) -> tuple[tuple[LambdaSet, ...], dict]:
+    if kind == "simplex":
+        return (Simplex(K),), {"Lambda": "simplex"}
+    if kind == "box":
+        c = rng.dirichlet(np.ones(K))
+        r = float(rng.uniform(0.02, 0.4))
+        return (box_around(c, r),), {"Lambda": "box", "radius": r}
+    if kind == "polytope":
+        m = int(rng.integers(1, 2 * K + 1))
+        slack = float(rng.uniform(0.01, 0.5))
+        return (random_polytope(rng, rng.dirichlet(np.ones(K)), m, slack),), {
+            "Lambda": "polytope", "m": m, "slack": slack}
+    if kind == "hull":
+        m = int(rng.integers(1, K + 3))
+        return (random_hull(rng, K, m),), {"Lambda": "hull", "m": m}
+    if kind == "nested":
+        r = float(rng.uniform(0.05, 0.6))
+        m = int(rng.integers(1, K + 2))
+        inner, outer = nested_pair(rng, K, r, m)
+        return (inner, outer), {"Lambda": "nested", "radius": r, "m": m}
+    raise ValueError(f"unknown Lambda kind {kind!r}")
+
+
+def _make_draw(perfect: bool, lam_kind: str, domains: str | None = None):
+    def draw(rng: np.random.Generator, K: int, n: int):
+        D, pd = _domains(rng, K, n, domains)
+        P, pe = _experts(rng, D, perfect)
+        sets, pl = _lambda(rng, K, lam_kind)
+        problems = tuple(RobustProblem(D, P, s) for s in sets)
+        return {**pd, **pe, **pl}, problems
+
+    return draw
+
+
+def _fam(name, perfect, lam_kind, domains=None, n_range=N_RANGE, description=""):
+    return Family(name, perfect, lam_kind, _make_draw(perfect, lam_kind, domains), n_range, description)
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in [
+    _fam("dirichlet", False, "simplex", "dirichlet", description="Dirichlet domains, noisy experts"),
+    _fam("near_disjoint", False, "simplex", "near_disjoint", description="near-disjoint domains"),
+    _fam("near_identical", False, "simplex", "near_identical", description="nearly identical domains"),
+    _fam("perfect", True, "simplex", description="perfect experts P = D on the simplex"),
+    _fam("box", False, "box", description="noisy experts, box around a point"),
+    _fam("polytope", False, "polytope", description="noisy experts, random polytope"),
+    _fam("hull", False, "hull", description="noisy experts, hull of random mixtures"),
+    _fam("nested", False, "nested", description="noisy experts, Lambda ⊆ Lambda' (hull in a box)"),
+    _fam("perfect_box", True, "box", description="perfect experts, box"),
+    _fam("perfect_polytope", True, "polytope", description="perfect experts, random polytope"),
+    _fam("perfect_hull", True, "hull", description="perfect experts, hull"),
+    _fam("perfect_nested", True, "nested", description="perfect experts, nested pair"),
+    _fam("large", False, "simplex", "dirichlet", LARGE_N_RANGE, "Dirichlet domains, n in 100..500"),
+]}
+
+
+def _rng_for(seed: int, family: str, index: int) -> tuple[np.random.Generator, tuple[int, ...]]:
+    fam_id = zlib.crc32(family.encode())  # stable across processes (unlike hash())
+    key = (int(seed), fam_id, int(index))
+    return np.random.default_rng(np.random.SeedSequence(list(key))), key
+
+
+def make_instance(family: str, seed: int, index: int = 0, K: int | None = None,
+                  n: int | None = None) -> Instance:
+    """Instance ``index`` of ``family`` for the global ``seed`` (deterministic; ``K``/``n``
+    drawn from the family's ranges unless given)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown instance family {family!r}; choose one of {sorted(FAMILIES)}")
+    fam = FAMILIES[family]
+    rng, key = _rng_for(seed, family, index)
+    K = int(rng.integers(K_RANGE[0], K_RANGE[1] + 1)) if K is None else int(K)
+    if n is None:
+        lo, hi = fam.n_range
+        # log-uniform n: small sample spaces are as common as large ones
+        n = int(np.round(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
+    if K < 2 or n < 1:
+        raise ValueError(f"need K >= 2 and n >= 1; got K = {K}, n = {n}")
+    params, problems = fam.draw(rng, K, int(n))
+    return Instance(family, {"K": K, "n": int(n), **params}, problems, key)
+
+
+def sample_instances(families: list[str] | tuple[str, ...], count: int, seed: int,
+                     **kwargs) -> list[Instance]:
+    """``count`` instances cycling through ``families`` (index ``i`` uses family ``i % len``)."""
+    if not families:
+        raise ValueError("give at least one family")
+    return [make_instance(families[i % len(families)], seed, i, **kwargs)
+            for i in range(count)]

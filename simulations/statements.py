@@ -1,0 +1,276 @@
+r"""The registry of checkable statements (SPEC section 3) and the result every check returns.
+
+A :class:`Statement` holds the SPEC id, the paper section, the statement in one sentence, the
+instance families it applies to (:data:`simulations.instances.FAMILIES`) and a pure check
+function ``instance -> CheckResult``. The SPEC statements (L0, P1, T1, T1-M, T2, T3, LF, MB, MA,
+SC) are registered by :mod:`simulations.spec_checks` when this module is imported.
+
+A check compares two sides it computes from certified solves. It is written as one or more
+:class:`Part` s, each a relation ``lhs REL rhs`` with a named tolerance ``tol``:
+
+==========  =============================  =======================================
+relation    claim                          slack (``>= 0`` iff the part holds)
+==========  =============================  =======================================
+``"<="``    ``lhs <= rhs``                 ``rhs - lhs + tol``
+``">="``    ``lhs >= rhs``                 ``lhs - rhs + tol``
+``"=="``    ``lhs == rhs``                 ``tol - |lhs - rhs|``
+``"<"``     ``lhs < rhs`` (strictly)       ``rhs - lhs - tol`` (tol is a margin)
+==========  =============================  =======================================
+
+The tolerance of a part is derived from the certificates of the solves it uses (a solve
+brackets the value, ``value - gap <= V <= value``) plus :data:`FP_TOL` for rounding, and each
+check's docstring derives it. The check's slack is the smallest part slack; its ``lhs``/``rhs``
+are those of its main part.
+
+Extension point: register your own claim and run it through the same random and adversarial
+machinery (``robust-gates check --plugin my_claims.py --statement MINE``)::
+
+    from simulations.statements import Part, combine, statement, certified_solve
+
+    @statement("MINE", section="user", text="V(Lambda) <= log K", families=("dirichlet", "box"))
+    def check_mine(instance):
+        res = certified_solve(instance.problem)
+        K = instance.problem.K
+        return combine([Part("value <= log K", res.value, float(np.log(K)), "<=",
+                             res.gap + fp_tol(res.value))], gap=res.gap)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from theory import SOLVERS, RobustProblem, SolverError, SolveResult, solve
+
+__all__ = [
+    "CheckResult",
+    "Part",
+    "Statement",
+    "STATEMENTS",
+    "combine",
+    "register_statement",
+    "unregister_statement",
+    "statement",
+    "get_statement",
+    "preferred_solver",
+    "use_solver",
+    "certified_solve",
+    "solver_tolerance",
+    "fp_tol",
+    "FP_TOL",
+    "SOLVER_TOL",
+]
+
+#: relative floating-point floor: quantities of order ``x`` nats computed in double precision
+#: (sums of ``n`` logs) may differ from their exact values by this times ``max(1, |x|)``
+FP_TOL = 1e-9
+#: certificate tolerance each solver is asked to reach (the ``tol``/``certify_tol`` of its call)
+SOLVER_TOL = {"fast": 1e-9, "reference": 1e-6}
+
+RELATIONS = ("<=", ">=", "==", "<")
+
+
+def fp_tol(*values: float) -> float:
+    """Rounding floor ``FP_TOL * max(1, |values|)`` for a comparison of these numbers."""
+    finite = [abs(float(v)) for v in values if np.isfinite(v)]
+    return FP_TOL * max([1.0, *finite])
+
+
+@dataclass(frozen=True)
+class Part:
+    """One relation ``lhs REL rhs`` of a check, with its tolerance ``tol`` (see module doc)."""
+
+    name: str
+    lhs: float
+    rhs: float
+    relation: str
+    tol: float
+
+    def __post_init__(self):
+        if self.relation not in RELATIONS:
+            raise ValueError(f"relation must be one of {RELATIONS}; got {self.relation!r}")
+        if not self.tol >= 0:
+            raise ValueError(f"tolerance of part {self.name!r} must be >= 0; got {self.tol}")
+
+    @property
+    def slack(self) -> float:
+        lhs, rhs, tol = float(self.lhs), float(self.rhs), float(self.tol)
+        if self.relation == "<=":
+            s = rhs - lhs + tol
+        elif self.relation == ">=":
+            s = lhs - rhs + tol
+        elif self.relation == "==":
+            s = tol - abs(lhs - rhs)
+        else:
+            s = rhs - lhs - tol
+        return float(s) if np.isfinite(s) else -np.inf
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of one check on one instance: ``holds`` iff ``slack >= 0``.
+
+    ``lhs``/``rhs``/``tol`` are those of the main part, ``slack`` the smallest slack over all
+    parts, ``gap`` the largest certificate gap among the solves used, ``details`` the per-part
+    numbers (``binding`` names the part with the smallest slack) and the solver used.
+    """
+
+    holds: bool
+    lhs: float
+    rhs: float
+    slack: float
+    tol: float = 0.0
+    gap: float = 0.0
+    details: dict = field(default_factory=dict)
+
+
+def combine(parts: list[Part], gap: float = 0.0, main: int = 0, **details) -> CheckResult:
+    """The :class:`CheckResult` of a list of parts (``parts[main]`` supplies ``lhs``/``rhs``)."""
+    if not parts:
+        raise ValueError("a check needs at least one part")
+    slacks = [p.slack for p in parts]
+    b = int(np.argmin(slacks))
+    info = {p.name: {"lhs": float(p.lhs), "rhs": float(p.rhs), "rel": p.relation,
+                     "tol": float(p.tol), "slack": s} for p, s in zip(parts, slacks, strict=True)}
+    slack = float(slacks[b])
+    return CheckResult(
+        holds=bool(slack >= 0), lhs=float(parts[main].lhs), rhs=float(parts[main].rhs),
+        slack=slack, tol=float(parts[main].tol), gap=float(gap),
+        details={"binding": parts[b].name, "parts": info, **details},
+    )
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A registered claim: SPEC id, paper section, one-sentence text, families, check."""
+
+    id: str
+    section: str
+    text: str
+    families: tuple[str, ...]
+    check: Callable = field(repr=False)
+
+    def __post_init__(self):
+        from .instances import FAMILIES
+
+        if not self.families:
+            raise ValueError(f"statement {self.id!r} must name at least one instance family")
+        unknown = [f for f in self.families if f not in FAMILIES]
+        if unknown:
+            raise ValueError(f"statement {self.id!r} names unknown families {unknown}; "
+                             f"choose from {sorted(FAMILIES)}")
+        if not callable(self.check):
+            raise TypeError(f"the check of statement {self.id!r} must be callable")
+        object.__setattr__(self, "families", tuple(self.families))
+
+
+STATEMENTS: dict[str, Statement] = {}
+
+
+def register_statement(stmt: Statement, replace: bool = False) -> Statement:
+    """Add ``stmt`` to :data:`STATEMENTS` (``replace=True`` to overwrite an existing id)."""
+    if not isinstance(stmt, Statement):
+        raise TypeError(f"register a Statement; got {type(stmt).__name__}")
+    if stmt.id in STATEMENTS and not replace:
+        raise ValueError(f"a statement with id {stmt.id!r} is already registered "
+                         "(pass replace=True to overwrite it)")
+    STATEMENTS[stmt.id] = stmt
+    return stmt
+
+
+def unregister_statement(id: str) -> None:
+    """Remove a registered statement (e.g. a user claim after a test)."""
+    if id not in STATEMENTS:
+        raise ValueError(f"no statement {id!r} is registered")
+    del STATEMENTS[id]
+
+
+def statement(id: str, section: str, text: str, families: tuple[str, ...], replace: bool = False):
+    """Decorator form of :func:`register_statement` for a check function."""
+
+    def deco(fn: Callable) -> Callable:
+        register_statement(Statement(id, section, text, tuple(families), fn), replace=replace)
+        return fn
+
+    return deco
+
+
+def get_statement(id: str) -> Statement:
+    try:
+        return STATEMENTS[id]
+    except KeyError:
+        raise ValueError(f"unknown statement {id!r}; registered: {sorted(STATEMENTS)}") from None
+
+
+# --------------------------------------------------------------------------- certified solves
+_CHOICE = {"solver": "auto"}
+
+
+def use_solver(name: str = "auto") -> None:
+    """Choose the solver of :func:`certified_solve`: ``"auto"`` (fast when registered), or a
+    name in :data:`theory.SOLVERS`. Process-wide; the sweeps pass it to their workers."""
+    if name != "auto" and name not in SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; choose 'auto' or one of {sorted(SOLVERS)}")
+    _CHOICE["solver"] = name
+    _CACHE.clear()
+
+
+def preferred_solver() -> str:
+    """``"fast"`` when it is registered in :data:`theory.SOLVERS`, else ``"reference"``
+    (unless :func:`use_solver` chose one)."""
+    if _CHOICE["solver"] != "auto":
+        return _CHOICE["solver"]
+    return "fast" if "fast" in SOLVERS else "reference"
+
+
+def solver_tolerance(res: SolveResult) -> float:
+    """The certificate tolerance the solver that produced ``res`` was held to."""
+    return SOLVER_TOL.get(res.solver, SOLVER_TOL["reference"])
+
+
+_CACHE: OrderedDict[str, SolveResult] = OrderedDict()
+_CACHE_SIZE = 256
+
+
+def _key(problem: RobustProblem) -> str:
+    h = hashlib.sha1()
+    h.update(np.ascontiguousarray(problem.D).tobytes())
+    h.update(np.ascontiguousarray(problem.P).tobytes())
+    h.update(json.dumps([problem.Lambda.kind, problem.Lambda.to_dict(), problem.payoff,
+                         problem.D.shape]).encode())
+    return h.hexdigest()
+
+
+def certified_solve(problem: RobustProblem) -> SolveResult:
+    """Solve with :func:`preferred_solver` at :data:`SOLVER_TOL` (certificate checked by the
+    solver); if the fast solver fails, fall back to the reference solver (``res.solver`` says
+    which one answered). Results are memoized by content, so checks sharing a game share it."""
+    key = _key(problem)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    name = preferred_solver()
+    try:
+        res = _solve_with(problem, name)
+    except SolverError:
+        if name == "reference":
+            raise
+        res = _solve_with(problem, "reference")
+    _CACHE[key] = res
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return res
+
+
+def _solve_with(problem: RobustProblem, name: str) -> SolveResult:
+    if name == "reference":
+        return solve(problem, solver="reference", certify_tol=SOLVER_TOL["reference"])
+    return solve(problem, solver=name, tol=SOLVER_TOL.get(name, SOLVER_TOL["fast"]))
+
+
+from . import spec_checks  # noqa: E402,F401  (registers the SPEC statements)

@@ -1,0 +1,91 @@
+"""`robust-gates check` (SPEC section 3): output files and columns, exit codes, user plugins."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from paper_repro.cli import main
+from simulations.checks import ADV_COLUMNS, CHECK_COLUMNS, SUMMARY_COLUMNS
+from simulations.statements import STATEMENTS, unregister_statement
+
+PLUGIN = '''
+from simulations.statements import Part, certified_solve, combine, fp_tol, statement
+
+@statement("FALSE-CLI", "planted", "V(Lambda) >= V(Lambda') for Lambda in Lambda' (false)",
+           ("nested",), replace=True)
+def check(instance):
+    a, b = certified_solve(instance.problem), certified_solve(instance.outer)
+    return combine([Part("V(Lambda) >= V(Lambda')", a.value, b.value, ">=", b.gap + fp_tol(a.value))],
+                   gap=max(a.gap, b.gap))
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path):
+    path = tmp_path / "false_claim.py"
+    path.write_text(PLUGIN)
+    yield path
+    if "FALSE-CLI" in STATEMENTS:
+        unregister_statement("FALSE-CLI")
+
+
+def test_check_writes_files_and_passes(tmp_path, capsys):
+    """SPEC §3: checks.csv (one row per statement x instance) and summary.csv with the documented
+    columns; exit 0 when every statement holds; the T1-M contrast line is printed."""
+    out = tmp_path / "o"
+    code = main(["check", "--statement", "T2", "T1-M", "SC", "--instances", "3", "--seed", "1",
+                 "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    df = pd.read_csv(out / "checks.csv")
+    assert list(df.columns) == CHECK_COLUMNS
+    assert len(df) == 9 and df["holds"].all()
+    assert set(df["id"]) == {"T2", "T1-M", "SC"}
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert summary["passed"].tolist() == [3, 3, 3] and summary["failed"].sum() == 0
+    assert "T1-M contrast" in printed and "worst_slack" in printed
+
+
+def test_false_plugin_claim_fails_with_nonzero_exit(tmp_path, plugin, capsys):
+    """SPEC §3 (machinery can fail): a planted false user claim makes the command exit 1, and the
+    adversarial search saves a violating instance that `robust-gates solve` opens."""
+    out = tmp_path / "o"
+    code = main(["check", "--plugin", str(plugin), "--statement", "FALSE-CLI", "--instances", "4",
+                 "--adversarial", "--adv-probes", "3", "--adv-evals", "10", "--out", str(out),
+                 "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "FAILED" in captured.err
+    df = pd.read_csv(out / "checks.csv")
+    assert (~df["holds"]).sum() >= 2
+    adv = pd.read_csv(out / "adversarial.csv")
+    assert list(adv.columns) == ADV_COLUMNS
+    assert not adv["holds"].iloc[0] and adv["worst_slack"].iloc[0] < 0
+    worst = adv["file"].iloc[0].split(";")[0]
+    assert main(["solve", worst, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "optimal"
+
+
+def test_list_and_unknown_statement(capsys):
+    """SPEC §3: --list names every statement; an unknown id is a one-line user error (exit 2)."""
+    assert main(["check", "--list"]) == 0
+    listed = capsys.readouterr().out
+    for sid in ("L0", "P1", "T1", "T1-M", "T2", "T3", "LF", "MB", "MA", "SC"):
+        assert f"{sid} " in listed
+    assert main(["check", "--statement", "NOPE", "--no-progress"]) == 2
+    assert "unknown statement" in capsys.readouterr().err
+
+
+def test_parallel_jobs_match_serial(tmp_path):
+    """SPEC §3: --jobs 2 (joblib loky) gives the same rows as a serial run."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    args = ["check", "--statement", "P1", "--instances", "4", "--no-progress"]
+    assert main([*args, "--out", str(a)]) == 0
+    assert main([*args, "--out", str(b), "--jobs", "2"]) == 0
+    da, db = pd.read_csv(a / "checks.csv"), pd.read_csv(b / "checks.csv")
+    cols = ["id", "family", "instance", "lhs", "rhs", "slack", "holds"]
+    pd.testing.assert_frame_equal(da[cols], db[cols])

@@ -1,0 +1,173 @@
+"""The statement registry (SPEC section 3): every SPEC check holds on random instances, a planted
+false claim is caught by the random and the adversarial search, and SPEC's LF uniqueness clause
+fails on a degenerate instance (a counterexample to the SPEC, kept failing on purpose)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulations.adversarial import AdversarialSpace, adversarial_search
+from simulations.checks import run_checks
+from simulations.instances import Instance, make_instance
+from simulations.statements import (
+    STATEMENTS,
+    CheckResult,
+    Part,
+    Statement,
+    certified_solve,
+    combine,
+    fp_tol,
+    get_statement,
+    register_statement,
+    statement,
+    unregister_statement,
+    use_solver,
+)
+from theory import RobustProblem
+
+SPEC_IDS = ["L0", "P1", "T1", "T1-M", "T2", "T3", "LF", "MB", "MA", "SC"]
+
+
+def _false_check(instance):
+    """Planted false claim: V(Lambda) >= V(Lambda') for Lambda ⊆ Lambda' (T2 reversed)."""
+    a, b = certified_solve(instance.problem), certified_solve(instance.outer)
+    return combine([Part("V(Lambda) >= V(Lambda')", a.value, b.value, ">=", b.gap + fp_tol(a.value))],
+                   gap=max(a.gap, b.gap), solver=a.solver)
+
+
+@pytest.fixture
+def false_claim():
+    stmt = register_statement(Statement("FALSE-T2", "planted", "V(Lambda) >= V(Lambda') (false)",
+                                        ("nested", "perfect_nested"), _false_check), replace=True)
+    yield stmt
+    unregister_statement("FALSE-T2")
+
+
+def test_registry_has_every_spec_statement():
+    """SPEC §3: one entry per id, with section, sentence, families and a check."""
+    for sid in SPEC_IDS:
+        s = get_statement(sid)
+        assert s.section.startswith("§") and len(s.text) > 20 and s.families and callable(s.check)
+
+
+@pytest.mark.parametrize("sid", SPEC_IDS)
+def test_spec_statement_holds_on_random_instances(sid):
+    """SPEC §3 (each id): the check holds (slack >= 0) with finite sides on random instances of
+    its families; hypothesis draws the seed and the family index."""
+    stmt = get_statement(sid)
+
+    @settings(max_examples=4, deadline=None)
+    @given(seed=st.integers(0, 2**31 - 1), i=st.integers(0, 1000))
+    def prop(seed, i):
+        inst = make_instance(stmt.families[i % len(stmt.families)], seed, i)
+        res = stmt.check(inst)
+        assert isinstance(res, CheckResult)
+        assert np.isfinite(res.lhs) and np.isfinite(res.rhs)
+        assert res.holds and res.slack >= 0, res.details
+        assert res.tol >= 0 and res.gap <= 1e-6
+
+    prop()
+
+
+def test_T1M_contrast_gap_is_positive():
+    """SPEC T1 contrast: with mixture_kl, min_g max_lam M = C(D) > 0 = max_lam min_g M."""
+    for i in range(3):
+        res = get_statement("T1-M").check(make_instance("perfect", 0, i))
+        assert res.holds
+        assert res.lhs <= 1e-9  # max_lam min_g M = 0
+        assert res.rhs - res.lhs > 1e-4  # C(D) > 0
+
+
+def test_checks_with_reference_solver():
+    """SPEC §3 tolerances also hold with the reference solver's (looser) certificates."""
+    use_solver("reference")
+    try:
+        for sid in ("T3", "LF", "MB"):
+            stmt = get_statement(sid)
+            res = stmt.check(make_instance(stmt.families[-1], 3, 1))
+            assert res.holds, (sid, res.details)
+            assert res.details["solver"] == "reference"
+    finally:
+        use_solver("auto")
+
+
+def test_part_relations_and_slack():
+    """SPEC §3 machinery: slack >= 0 iff the relation holds within its tolerance."""
+    assert Part("a", 1.0, 2.0, "<=", 0.0).slack == 1.0
+    assert Part("a", 2.0, 1.0, "<=", 0.5).slack == -0.5
+    assert Part("a", 1.0, 1.5, "==", 1.0).slack == 0.5
+    assert Part("a", 0.0, 1.0, "<", 0.25).slack == 0.75
+    assert Part("a", 0.0, np.inf, ">=", 0.0).slack == -np.inf
+    r = combine([Part("x", 0.0, 1.0, "<=", 0.0), Part("y", 3.0, 1.0, "<=", 0.0)])
+    assert not r.holds and r.slack == -2.0 and r.details["binding"] == "y" and r.lhs == 0.0
+    with pytest.raises(ValueError, match="relation"):
+        Part("a", 0, 0, "!=", 0)
+
+
+def test_user_claim_registration():
+    """SPEC §3 extension point: a decorated user claim is registered, runs through the sweep and
+    can be removed; duplicate ids and unknown families are rejected."""
+
+    @statement("USER-logK", "user", "V(Lambda) <= log K for every instance", ("dirichlet", "box"))
+    def check(instance):
+        res = certified_solve(instance.problem)
+        return combine([Part("V <= log K", res.value, float(np.log(instance.K)), "<=",
+                             max(res.gap, 0.0) + fp_tol(res.value))],
+                       gap=res.gap)
+
+    try:
+        assert "USER-logK" in STATEMENTS
+        df = run_checks(["USER-logK"], instances=4, seed=0, progress=False)
+        assert len(df) == 4 and df["holds"].all()
+        with pytest.raises(ValueError, match="already registered"):
+            register_statement(STATEMENTS["USER-logK"])
+    finally:
+        unregister_statement("USER-logK")
+    assert "USER-logK" not in STATEMENTS
+    with pytest.raises(ValueError, match="unknown families"):
+        Statement("X", "s", "t", ("nope",), check)
+
+
+def test_false_claim_caught_by_random_search(false_claim):
+    """SPEC T2 reversed is false: the random sweep must report failures (the machinery can fail)."""
+    df = run_checks(["FALSE-T2"], instances=6, seed=0, progress=False)
+    assert (~df["holds"]).sum() >= 3
+    assert (df.loc[~df["holds"], "slack"] < 0).all()
+
+
+def test_false_claim_caught_by_adversarial_search(false_claim):
+    """SPEC T2 reversed: the adversarial search finds a violating instance, and the true T2 is
+    not violated by the same search budget."""
+    bad = adversarial_search(false_claim, np.random.default_rng(0), family="nested", probes=4, maxfev=20)
+    assert bad.violated and bad.worst is not None
+    good = adversarial_search("T2", np.random.default_rng(0), family="nested", probes=4, maxfev=20)
+    assert not good.violated and good.worst_slack >= 0
+
+
+def test_adversarial_space_decodes_valid_instances(rng):
+    """SPEC §1: every parameter vector decodes to a valid instance of the family's shape."""
+    for family in ("dirichlet", "perfect", "box", "polytope", "hull", "nested"):
+        space = AdversarialSpace(family, K=3, n=4)
+        inst = space.decode(rng.normal(0, 3, size=space.dim))
+        assert inst.K == 3 and inst.n == 4
+        if family == "nested":
+            for v in inst.problem.Lambda.vertices():
+                assert inst.outer.Lambda.contains(v, tol=1e-9)
+
+
+def test_LF_uniqueness_clause_counterexample():
+    """SPEC LF says the robust model is unique wherever some D_k > 0. Counterexample (kept
+    failing): D_3 gets weight 0 in lam*, the water-filling multiplier is nu = 0 (experts leave
+    mass outside supp D_lam*), and two models differing on supp D_3 are both robust."""
+    D = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0.9, 0, 0.05, 0.05]], float)
+    P = np.array([[0.3, 0, 0.7, 0], [0, 0.3, 0, 0.7], [0.3, 0, 0.7, 0]], float)
+    p = RobustProblem(D, P)
+    V = np.log(1 / 0.3)
+    for q in (np.array([0.3, 0.3, 0.2, 0.2]), np.array([0.3, 0.3, 0.3, 0.1])):
+        assert abs(p.worst_case(q)[0] - V) <= 1e-12  # both reach the value: both robust
+    res = get_statement("LF").check(Instance("lf_counterexample", {}, (p,), (0,)))
+    assert not res.holds
+    assert res.details["binding"] == "P_g* unique where some D_k > 0"
