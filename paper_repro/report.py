@@ -37,7 +37,7 @@ class ReportConfig:
 
     @property
     def n_instances(self) -> int:
-        return self.instances if self.instances is not None else (8 if self.quick else 200)
+        return self.instances if self.instances is not None else (25 if self.quick else 200)
 
 
 def _versions() -> dict[str, str]:
@@ -51,12 +51,13 @@ def _versions() -> dict[str, str]:
 
 
 def _run_checks(cfg: ReportConfig, results: Path) -> tuple[pd.DataFrame | None, str]:
-    try:
-        from simulations.checks import run_checks
-    except ImportError:
-        return None, "the theorem-check registry is not installed in this version"
-    checks, summary = run_checks(instances=cfg.n_instances, seed=cfg.seed, jobs=cfg.jobs,
-                                 progress=cfg.progress)
+    from simulations.checks import run_checks, summarize
+    from simulations.statements import STATEMENTS
+
+    checks = run_checks(instances=cfg.n_instances, seed=cfg.seed, jobs=cfg.jobs,
+                        progress=cfg.progress)
+    summary = summarize(checks)
+    summary.insert(2, "statement", summary["id"].map(lambda i: STATEMENTS[i].text))
     checks.to_csv(results / "checks.csv", index=False)
     summary.to_csv(results / "summary.csv", index=False)
     return summary, ""

@@ -15,7 +15,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--jobs", type=int, default=1, help="parallel jobs for the checks (joblib)")
     p.add_argument("--instances", type=int, default=None,
-                   help="instances per statement (default 8 with --quick, else 200)")
+                   help="instances per statement (default 25 with --quick, else 200)")
     p.add_argument("--pdf", action="store_true", help="also write PDF figures")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
