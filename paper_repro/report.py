@@ -107,6 +107,15 @@ def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[cols]
 
 
+_SLACK_NOTE = (
+    "A check holds when its slack is >= 0. The slack of a part 'lhs <= rhs' is rhs - lhs + tol, "
+    "with tol the rounding floor (1e-9 relative) plus the certificate gaps of the solves it uses; "
+    "each statement's worst slack is its smallest over parts and instances, so a statement "
+    "containing an identity (checked as equality) reports about 1e-9 there. Per-part numbers are "
+    "in results/checks.csv."
+)
+
+
 def _md_table(df: pd.DataFrame) -> str:
     def fmt(v):
         if isinstance(v, float):
@@ -125,7 +134,7 @@ def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: d
     if summary is None:
         lines += [f"_Checks not run: {checks_note}._", ""]
     else:
-        lines += [_md_table(_summary_table(summary)), ""]
+        lines += [_md_table(_summary_table(summary)), "", _SLACK_NOTE, ""]
     lines += ["## Figures", ""]
     for row in figs.itertuples():
         if row.status == "drawn":
@@ -155,6 +164,7 @@ def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
         parts.append(f"<p class='missing'>Checks not run: {esc(checks_note)}.</p>")
     else:
         parts.append(_summary_table(summary).to_html(index=False, float_format=lambda v: f"{v:.3g}"))
+        parts.append(f"<p><small>{esc(_SLACK_NOTE)}</small></p>")
     parts.append("<h2>Figures</h2>")
     for row in figs.itertuples():
         parts.append(f"<h3>{esc(row.id)}: {esc(row.title)}</h3>")
