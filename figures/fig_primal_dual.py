@@ -1,0 +1,37 @@
+"""Our figure (SPEC algorithm 4): certificate gap of the averaged primal-dual iterates against rounds.
+
+Input: the ``trajectory`` table of :func:`simulations.primal_dual.convergence_study` (columns
+``gate``, ``round``, ``gap``). One line per gate class plus a ``c / sqrt(t)`` reference line
+anchored at the first gate's gap at round 100 (or its first record after it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .style import NATS, color, new_figure, styled
+
+
+@styled
+def plot(df: pd.DataFrame):
+    """``DataFrame -> Figure``: log-log certificate gap (nats) against rounds, one line per gate."""
+    for col in ("gate", "round", "gap"):
+        if col not in df.columns:
+            raise ValueError(f"the primal-dual table needs a column {col!r}")
+    fig, ax = new_figure("column", aspect=0.75)
+    gates = list(dict.fromkeys(df["gate"]))
+    for i, gate in enumerate(gates):
+        g = df[df["gate"] == gate].sort_values("round")
+        ok = g["gap"] > 0
+        ax.loglog(g["round"][ok], g["gap"][ok], color=color(i), label=f"{gate} gate")
+    g0 = df[df["gate"] == gates[0]].sort_values("round")
+    anchor = g0[g0["round"] >= min(100, g0["round"].max())].iloc[0]
+    t = np.logspace(0, np.log10(df["round"].max()), 50)
+    ax.loglog(t, anchor["gap"] * np.sqrt(anchor["round"] / t), color="black", ls="--", lw=0.9,
+              label=r"$\propto t^{-1/2}$")
+    ax.set_xlabel("round t")
+    ax.set_ylabel(f"certificate gap of averaged iterates [{NATS}]")
+    ax.set_title("stochastic primal-dual: duality gap")
+    ax.legend(loc="lower left")
+    return fig
