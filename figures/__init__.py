@@ -6,7 +6,9 @@ from . import (
     fig2_geometry,
     fig3_jsd_gap,
     fig_equalizer,
+    fig_generalization,
     fig_modular_vs_monolithic,
+    fig_primal_dual,
     fig_value_vs_lambda,
 )
 from .registry import (
@@ -58,3 +60,26 @@ register_figure(FigureSpec(
     "A model retrained on the aggregate never beats C(D); the modular value stays within eps of it.",
     "modular_vs_monolithic.csv", fig_modular_vs_monolithic.plot,
     fig_modular_vs_monolithic.produce))
+
+
+
+def _produce_primal_dual(quick: bool = False, seed: int = 0):
+    from simulations.primal_dual import default_study
+
+    return default_study(quick=quick, seed=seed, progress=False)[0]
+
+
+def _produce_generalization(quick: bool = False, seed: int = 0):
+    from simulations.generalization import default_study
+
+    return default_study(quick=quick, seed=seed, progress=False)[0]
+
+
+register_figure(FigureSpec(
+    "primal_dual", "Stochastic primal-dual convergence (algorithm 4)",
+    "Certificate gap of the averaged iterates against rounds, one-hot and log-likelihood gates.",
+    "primal_dual_trajectory.csv", fig_primal_dual.plot, _produce_primal_dual))
+register_figure(FigureSpec(
+    "generalization", "Generalization gap against sample size (GB)",
+    "Population worst-case excess of the empirical robust gate versus M, with the M^-1/2 line.",
+    "generalization_trials.csv", fig_generalization.plot, _produce_generalization))

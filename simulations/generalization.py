@@ -418,3 +418,24 @@ def crossings(df: pd.DataFrame) -> pd.DataFrame:
                          "modular_better_at_max_M": bool(diff[-1] > 0),
                          "advantage_at_min_M": float(diff[0]), "advantage_at_max_M": float(diff[-1])})
     return pd.DataFrame(rows)
+
+
+def default_study(quick: bool = False, seed: int = 0, jobs: int = 1, progress: bool = True):
+    """The shipped study (``robust-gates simulate generalization`` and the report).
+
+    K = 3, experts ``0.95 D + 0.05 noise``, n = 32 (quick) or 256; a log grid of sample sizes
+    up to 3e3 (quick) or 1e5; 6 (quick) or 40 seeds; gate classes of d = 1, 4, (16,) n cells.
+    Returns ``(trials, summary, crossings, skewness)``.
+    """
+    n = 32 if quick else 256
+    problem = gb_instance(np.random.default_rng([seed, 4, 6]), n=n, tau=0.05)
+    grid = [30, 100, 300, 1000, 3000] if quick else [30, 100, 300, 1000, 3000, 10000, 30000, 100000]
+    seeds = 6 if quick else 40
+    ds = [1, 4, n] if quick else [1, 4, 16, n]
+    df = generalization_study(problem, grid, seeds=seeds, ds=ds, seed=seed, n_jobs=jobs,
+                              progress=progress)
+    props = [[1 / 3, 1 / 3, 1 / 3], [0.5, 0.25, 0.25], [0.7, 0.2, 0.1], [0.1, 0.2, 0.7],
+             [0.8, 0.1, 0.1]]
+    skew = skewness_study(problem, 300 if quick else 1000, props, seeds=seeds, seed=seed,
+                          n_jobs=jobs, progress=progress)
+    return df, summarize_generalization(df), crossings(df), skew

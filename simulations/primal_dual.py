@@ -394,3 +394,16 @@ def convergence_study(problem: RobustProblem, *, rounds: int = 20000, gates=("on
             "gap_slope": _tail_slope(tr["round"].to_numpy(), tr["gap"].to_numpy(), 100),
         })
     return pd.concat(trajs, ignore_index=True), pd.DataFrame(rows)
+
+
+def default_study(quick: bool = False, seed: int = 0, progress: bool = True):
+    """The shipped convergence study (``robust-gates simulate primal-dual`` and the report).
+
+    K = 3, n = 10, ``Lambda`` the box ``[0.1, 0.45]^3``; 2,000 rounds with ``quick``, else 20,000.
+    Returns ``(trajectory, summary)``.
+    """
+    from theory import Box
+
+    problem = pd_instance(np.random.default_rng([seed, 2602]), Lambda=Box([0.1] * 3, [0.45] * 3))
+    return convergence_study(problem, rounds=2000 if quick else 20000, seed=seed,
+                             progress=progress, class_starts=2 if quick else 4)

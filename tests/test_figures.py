@@ -113,3 +113,23 @@ def test_draw_all_writes_pngs_and_caches(tmp_path):
     mtime = csv.stat().st_mtime_ns
     draw_all(tmp_path / "res", tmp_path / "fig", quick=True, ids=ids, progress=False)
     assert csv.stat().st_mtime_ns == mtime
+
+
+def test_primal_dual_figure(tables):
+    """Algorithm 4 figure: one gap curve per gate plus the t^-1/2 guide, log-log, in nats."""
+    df = tables["primal_dual"]
+    fig = FIGURES["primal_dual"].plot(df)
+    ax = fig.axes[0]
+    assert len(ax.lines) == df["gate"].nunique() + 1
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert "nats" in ax.get_ylabel()
+
+
+def test_generalization_figure(tables):
+    """GB figure: gap versus M for every method plus the M^-1/2 guide; excess and bound panel."""
+    df = tables["generalization"]
+    fig = FIGURES["generalization"].plot(df)
+    a1, a2 = fig.axes
+    assert len(a1.lines) == df["method"].nunique() + 1
+    assert "nats" in a1.get_ylabel() and "nats" in a2.get_ylabel()
+    assert a1.get_xlabel() and a2.get_xlabel()

@@ -29,16 +29,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _primal_dual(out: Path, quick: bool, seed: int, progress: bool) -> list[Path]:
-    import numpy as np
-
     from figures.fig_primal_dual import plot
     from figures.style import save_figure
-    from simulations.primal_dual import convergence_study, pd_instance
-    from theory import Box
+    from simulations.primal_dual import default_study
 
-    problem = pd_instance(np.random.default_rng([seed, 2602]), Lambda=Box([0.1] * 3, [0.45] * 3))
-    traj, summary = convergence_study(problem, rounds=2000 if quick else 20000, seed=seed,
-                                      progress=progress, class_starts=2 if quick else 4)
+    traj, summary = default_study(quick=quick, seed=seed, progress=progress)
     paths = [out / "primal_dual_trajectory.csv", out / "primal_dual_summary.csv"]
     traj.to_csv(paths[0], index=False)
     summary.to_csv(paths[1], index=False)
@@ -51,29 +46,11 @@ def _primal_dual(out: Path, quick: bool, seed: int, progress: bool) -> list[Path
 
 
 def _generalization(out: Path, quick: bool, seed: int, progress: bool, jobs: int) -> list[Path]:
-    import numpy as np
-
     from figures.fig_generalization import plot
     from figures.style import save_figure
-    from simulations.generalization import (
-        crossings,
-        gb_instance,
-        generalization_study,
-        skewness_study,
-        summarize_generalization,
-    )
+    from simulations.generalization import default_study
 
-    n = 32 if quick else 256
-    problem = gb_instance(np.random.default_rng([seed, 4, 6]), n=n, tau=0.05)
-    grid = [30, 100, 300, 1000, 3000] if quick else [30, 100, 300, 1000, 3000, 10000, 30000, 100000]
-    seeds = 6 if quick else 40
-    ds = [1, 4, n] if quick else [1, 4, 16, n]
-    df = generalization_study(problem, grid, seeds=seeds, ds=ds, seed=seed, n_jobs=jobs, progress=progress)
-    summary = summarize_generalization(df)
-    cross = crossings(df)
-    props = [[1 / 3, 1 / 3, 1 / 3], [0.5, 0.25, 0.25], [0.7, 0.2, 0.1], [0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]
-    skew = skewness_study(problem, 300 if quick else 1000, props, seeds=seeds, seed=seed, n_jobs=jobs,
-                          progress=progress)
+    df, summary, cross, skew = default_study(quick=quick, seed=seed, jobs=jobs, progress=progress)
     paths = [out / "generalization_trials.csv", out / "generalization_summary.csv",
              out / "generalization_crossings.csv", out / "generalization_skewness.csv"]
     for p, t in zip(paths, (df, summary, cross, skew), strict=True):
