@@ -47,6 +47,7 @@ Glossary: ``D`` = :math:`D_k`, ``P`` = :math:`P_k`, ``l``/``u`` = envelope, ``la
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,8 @@ CHUNK = 8192
 #: (exact ``rel_entr`` sums instead of the fast matrix-vector form) still lands below ``tol``
 SAFETY = 0.5
 _ARMIJO = 1e-4
+#: best responses kept for the primal polish (a convex combination of them)
+_POLISH_POINTS = 8
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -265,6 +268,7 @@ def dual_ascent(
     if not pt.finite:
         raise SolverError("the start mixture leaves a domain's loss infinite; cannot start the ascent")
     best_p, best_d = pt, pt
+    recent: deque[_Point] = deque([pt], maxlen=_POLISH_POINTS)
     target = SAFETY * tol
     reg_c = 1e-3
     iterations = 0
@@ -292,6 +296,8 @@ def dual_ascent(
                 alpha = 1.0
                 for trial in range(40):
                     cand, Hc = oracle(pt.x + alpha * p, pt.t, False)
+                    if cand.finite:
+                        recent.append(cand)
                     if cand.primal < best_p.primal:
                         best_p = cand
                     if cand.dual > best_d.dual:
@@ -310,6 +316,12 @@ def dual_ascent(
                 break
             if accepted is None:
                 stalls += 1
+                if stalls >= 2:  # Newton is at its noise floor: improve the primal side instead
+                    polished = _polish(problem, oracle, list(recent), best_p)
+                    if polished is not None:
+                        best_p = polished
+                        if best_p.primal - best_d.dual <= target:
+                            break
                 if stalls > 6:
                     raise SolverError(
                         f"fast solver stalled at certificate gap {best_p.primal - best_d.dual:.3e} "
@@ -329,6 +341,84 @@ def dual_ascent(
         gap=best_p.primal - best_d.dual, iterations=iterations, evaluations=oracle.evaluations,
         hessians=oracle.hessians, seconds=time.perf_counter() - start,
     )
+
+
+def _polish(problem: RobustProblem, oracle: _Oracle, pts: list[_Point], best: _Point) -> _Point | None:
+    r"""Best convex combination of recent best responses (primal side of the certificate).
+
+    Near a kink of the water-filling's active set the best response jumps, and the robust model
+    is a mixture of the responses on either side; Newton on ``phi`` then stalls with a gap the
+    line search can no longer see. This solves the small convex program
+
+    .. math:: \min_{\theta \in \Delta_m} \max_{\lambda \in \Lambda}
+              \lambda^\top \ell\Big(\sum_i \theta_i q_i\Big)
+
+    (LP dual of the inner max as in the reference solver; ``m <= 8`` weights) by SLSQP, and
+    returns the mixture as a new primal candidate when it is better, else ``None``. The final
+    answer is still certified independently.
+    """
+    from scipy.optimize import minimize
+
+    uniq = {id(p): p for p in [best, *pts] if p.finite}
+    pts = list(uniq.values())
+    if len(pts) < 2:
+        return None
+    Q = np.stack([p.q for p in pts])
+    m = Q.shape[0]
+    D, const, rel = oracle.D, oracle.const, oracle.relevant
+    Lam = problem.Lambda
+    if isinstance(Lam, Hull):
+        W, A, b = Lam.points, np.zeros((0, problem.K)), np.zeros(0)
+    else:
+        A, b = Lam.inequalities()
+        W = np.eye(int(rel.sum()))
+        A = A[:, rel]
+    p = A.shape[0]
+    Dr = D if isinstance(Lam, Hull) else D[rel]
+    cr = const if isinstance(Lam, Hull) else const[rel]
+
+    def parts(z):
+        q = z[:m] @ Q
+        if np.any(q[np.any(Dr > 0, axis=0)] <= 0):
+            return None
+        safe = np.where(q > 0, q, 1.0)
+        c = cr - Dr @ np.log(safe)
+        J = -(Dr / safe) @ Q.T  # d c / d theta
+        return c, J
+
+    def cons(z):
+        out = parts(z)
+        if out is None:
+            return -np.ones(W.shape[0])
+        c, _ = out
+        return z[m] + (A.T @ z[m + 1:] if p else 0.0) - W @ c
+
+    def cons_jac(z):
+        out = parts(z)
+        J = out[1] if out is not None else np.zeros((Dr.shape[0], m))
+        rows = W.shape[0]
+        return np.hstack([-W @ J, np.ones((rows, 1)), A.T if p else np.zeros((rows, 0))])
+
+    z0 = np.concatenate([np.eye(m)[0], [best.primal], np.zeros(p)])
+    obj = np.concatenate([np.zeros(m), [1.0], b])
+    res = minimize(
+        lambda z: float(obj @ z), z0, jac=lambda z: obj, method="SLSQP",
+        bounds=[(0.0, 1.0)] * m + [(None, None)] + [(0.0, None)] * p,
+        constraints=[{"type": "ineq", "fun": cons, "jac": cons_jac},
+                     {"type": "eq", "fun": lambda z: z[:m].sum() - 1.0,
+                      "jac": lambda z: np.r_[np.ones(m), 0.0, np.zeros(p)]}],
+        options={"ftol": 1e-16, "maxiter": 200},
+    )
+    theta = np.clip(res.x[:m], 0.0, None)
+    theta /= theta.sum()
+    q = theta @ Q
+    losses, _ = _losses_and_hessian(D, best.lam, q, best.d, oracle.l, oracle.u, const, False)
+    special = _linear_max_with_inf(Lam, losses)
+    primal = special[0] if special is not None else oracle._max_linear(losses)
+    if not primal < best.primal:
+        return None
+    return _Point(x=best.x, lam=best.lam, d=best.d, q=q, t=float("nan"), losses=losses,
+                  dual=best.dual, primal=primal, finite=True)
 
 
 # --------------------------------------------------------------------------- result
