@@ -85,8 +85,9 @@ def solve_reference(
 
     Tries the installed conic solvers in order (``CLARABEL``, ``ECOS``, ``SCS`` by default),
     each first with tight tolerances, until one reports ``optimal``; an ``optimal_inaccurate``
-    or failed status moves on to the next attempt. Raises :class:`SolverError` if none succeeds, and :class:`CertificateError` if the
-    independently recomputed gap exceeds ``certify_tol``.
+    or failed status moves on to the next attempt. Raises :class:`SolverError` if none
+    succeeds, and :class:`CertificateError` if the independently recomputed gap exceeds
+    ``certify_tol``.
     """
     start = time.perf_counter()
     installed = set(cp.installed_solvers())
