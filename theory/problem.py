@@ -135,7 +135,8 @@ class RobustProblem:
         """``L(q, lam) = sum_k lam_k l_k(q)`` (terms with ``lam_k = 0`` contribute 0)."""
         lam = np.asarray(lam, dtype=np.float64)
         c = self.losses(q)
-        return float(np.sum(np.where(lam > 0, lam * c, 0.0)))
+        weigh = lam > 0
+        return float(np.sum(lam[weigh] * c[weigh]))
 
     def worst_case(self, q: np.ndarray) -> tuple[float, np.ndarray]:
         """``max_{lam in Lambda} L(q, lam)`` and a maximizing mixture."""
