@@ -133,3 +133,14 @@ def test_generalization_figure(tables):
     assert len(a1.lines) == df["method"].nunique() + 1
     assert "nats" in a1.get_ylabel() and "nats" in a2.get_ylabel()
     assert a1.get_xlabel() and a2.get_xlabel()
+
+
+def test_solver_convergence_figure(tables):
+    """Algorithms 1-3 figure: one series per solver, log gap axis in nats; the fast solver and
+    Blahut-Arimoto both end with a gap below 1e-12."""
+    df = tables["solver_convergence"]
+    fig = FIGURES["solver_convergence"].plot(df)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 3 and ax.get_yscale() == "log" and "nats" in ax.get_ylabel()
+    last = df.sort_values("iteration").groupby("method").gap.last()
+    assert last["Blahut-Arimoto"] <= 1e-12 and last["fast (Newton)"] <= 1e-12

@@ -44,8 +44,12 @@ class Capacity:
     iterations: int
 
 
-def capacity(D: np.ndarray, tol: float = 1e-12, max_iter: int = 100_000) -> Capacity:
+def capacity(D: np.ndarray, tol: float = 1e-12, max_iter: int = 100_000,
+             callback=None) -> Capacity:
     """Capacity (nats) of the channel with rows ``D`` (``K x n``) by Blahut-Arimoto.
+
+    ``callback(iteration, lower, upper)``, if given, is called once per iteration (e.g. to
+    record the bound gap for a convergence plot).
 
     Raises :class:`SolverError` if ``upper - lower > tol`` after ``max_iter`` iterations
     (Blahut-Arimoto converges slowly when the optimal input has zeros).
@@ -63,6 +67,8 @@ def capacity(D: np.ndarray, tol: float = 1e-12, max_iter: int = 100_000) -> Capa
         c = np.asarray(kl(D, lam @ D))  # finite: every lam_k > 0 keeps D_lam covering D_k
         lower = float(np.sum(lam * c))
         upper = float(np.max(c))
+        if callback is not None:
+            callback(it, lower, upper)
         if upper - lower <= tol:
             return Capacity(capacity=lower, lam=lam, lower=lower, upper=upper, iterations=it)
         lam = lam * np.exp(c - upper)

@@ -251,9 +251,13 @@ def _check_options(tol: float, max_iter: int) -> None:
 
 
 def dual_ascent(
-    problem: RobustProblem, *, tol: float = 1e-9, max_iter: int = 200, progress: bool = False
+    problem: RobustProblem, *, tol: float = 1e-9, max_iter: int = 200, progress: bool = False,
+    callback=None,
 ) -> DualAscent:
     """Maximize ``phi`` over ``Lambda`` by regularized Newton steps until ``primal - dual <= tol``.
+
+    ``callback(iteration, evaluations, best_primal, best_dual)``, if given, is called at the
+    start and after every Newton step (for convergence plots).
 
     Raises :class:`SolverError` if the gap is not below ``SAFETY * tol`` after ``max_iter``
     Newton steps or if the ascent stalls at the floating-point floor.
@@ -274,8 +278,12 @@ def dual_ascent(
     iterations = 0
     stalls = 0
     bar = tqdm(total=max_iter, desc="fast solver", disable=not progress, leave=False)
+    if callback is not None:
+        callback(0, oracle.evaluations, best_p.primal, best_d.dual)
     try:
         while best_p.primal - best_d.dual > target:
+            if callback is not None and iterations > 0:
+                callback(iterations, oracle.evaluations, best_p.primal, best_d.dual)
             if iterations >= max_iter:
                 raise SolverError(
                     f"fast solver: certificate gap {best_p.primal - best_d.dual:.3e} > {target:.3e} "
@@ -336,6 +344,8 @@ def dual_ascent(
             reg_c = max(reg_c * 0.1, 1e-6) if alpha == 1.0 else min(reg_c * 10.0, 1e6)
     finally:
         bar.close()
+    if callback is not None:
+        callback(iterations, oracle.evaluations, best_p.primal, best_d.dual)
     return DualAscent(
         lam=best_d.lam, model=best_p.q, primal=best_p.primal, dual=best_d.dual,
         gap=best_p.primal - best_d.dual, iterations=iterations, evaluations=oracle.evaluations,
