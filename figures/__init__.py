@@ -37,17 +37,21 @@ register_figure(FigureSpec(
     "fig3", "The JSD gap",
     "Routing fits each mode with its expert; one retrained bump must spread over all modes.",
     "fig3_jsd_gap.csv", fig3_jsd_gap.plot, fig3_jsd_gap.produce, paper=True))
+from . import fig4_distillation  # noqa: E402  (sequence distillation, SPEC SD)
+
 register_figure(FigureSpec(
     "fig4", "Efficiency: structural vs monolithic distillation",
-    "Quality and cost of structural versus monolithic distillation (sequence experiment).",
-    "fig4_distillation.csv", None,
-    requires="run the sequence-distillation experiment first (not built yet: issue 6)", paper=True))
+    "Quality (KL to P_g*), robustness (worst case over Lambda) and size of a causal router over "
+    "frozen experts versus n-gram students; an upgraded expert helps the router untrained.",
+    "fig4_distillation.csv", fig4_distillation.plot, fig4_distillation.produce,
+    requires="`robust-gates distill --out DIR` writes it (with the result tables)", paper=True))
+from . import fig5_gradient_conflict  # noqa: E402  (pure plotter; the data needs torch)
+
 register_figure(FigureSpec(
     "fig5", "Gradient conflict",
     "Loss versus mixture weight for the robust gate, fixed and oracle monolithic models.",
-    "fig5_gradient_conflict.csv", None,
-    requires="run the neural gradient-conflict experiment first (not built yet: issue 7)",
-    paper=True))
+    "fig5_gradient_conflict.csv", fig5_gradient_conflict.plot, None,
+    requires="run `robust-gates repro fig5` first", paper=True))
 register_figure(FigureSpec(
     "value_vs_lambda", "Value against the size of Lambda (T2, T3)",
     "V(Lambda_r) grows with the box radius r; T3's bound on the improvement is tight here.",
