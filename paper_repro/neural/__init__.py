@@ -1,0 +1,10 @@
+"""Neural experiments of the paper (torch, behind the ``torch`` extra; imported lazily).
+
+Layout (nanoGPT-shaped): :mod:`.data` (the synthetic conflicting domains, numpy only),
+:mod:`.model` (the MLP language models and the causal router), :mod:`.train` (one training loop
+per kind of model, plus evaluation) and :mod:`.fig5` (configurations and ``main`` for paper
+Figure 5). Importing this package does not import torch; :mod:`.model`, :mod:`.train` and
+``fig5.main`` do. See ``README.md`` here for the numbers to expect.
+"""
+
+__all__ = ["data", "fig5"]
