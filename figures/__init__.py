@@ -51,7 +51,8 @@ register_figure(FigureSpec(
     "fig5", "Gradient conflict",
     "Loss versus mixture weight for the robust gate, fixed and oracle monolithic models.",
     "fig5_gradient_conflict.csv", fig5_gradient_conflict.plot, None,
-    requires="run `robust-gates repro fig5` first", paper=True))
+    requires="run `robust-gates repro fig5` first", paper=True,
+    shipped="paper_repro/neural/results/fig5_gradient_conflict.csv"))
 register_figure(FigureSpec(
     "value_vs_lambda", "Value against the size of Lambda (T2, T3)",
     "V(Lambda_r) grows with the box radius r; T3's bound on the improvement is tight here.",
