@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory import SOLVERS, solve
+from theory import default_solver, solve
 
 SQRT3_2 = np.sqrt(3.0) / 2.0
 
 
-def preferred_solver() -> str:
-    """The fast exact solver when installed in the registry, else the reference one."""
-    return "fast" if "fast" in SOLVERS else "reference"
-
-
 def solve_best(problem):
-    return solve(problem, solver=preferred_solver())
+    return solve(problem, solver=default_solver())
 
 
 def to_xy(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,18 +34,8 @@ def order_polygon(V: np.ndarray) -> np.ndarray:
 
 
 def min_kl_to(D: np.ndarray, target: np.ndarray, Lambda) -> float:
-    """``min_{lam in Lambda} KL(D_lam || target)`` (convex in ``lam``; solved with cvxpy)."""
-    import cvxpy as cp
+    """``min_{lam in Lambda} KL(D_lam || target)``: the T3 bound, by the checks' own program
+    (:func:`simulations.spec_checks.min_kl_over_lambda`)."""
+    from simulations.spec_checks import min_kl_over_lambda
 
-    K = D.shape[0]
-    lam = cp.Variable(K, nonneg=True)
-    A, b = Lambda.inequalities()
-    cons = [cp.sum(lam) == 1]
-    if A.shape[0]:
-        cons.append(A @ lam <= b)
-    S = target > 0
-    prob = cp.Problem(cp.Minimize(cp.sum(cp.rel_entr(D[:, S].T @ lam, target[S]))), cons)
-    prob.solve(solver="CLARABEL")
-    if prob.status != "optimal":
-        raise RuntimeError(f"min KL over Lambda failed: {prob.status}")
-    return float(prob.value)
+    return min_kl_over_lambda(D, target, Lambda)[0]

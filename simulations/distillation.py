@@ -51,7 +51,7 @@ from scipy.optimize import minimize
 from scipy.special import entr, softmax, xlogy
 from tqdm.auto import tqdm
 
-from theory import SOLVERS, RobustProblem, solve
+from theory import RobustProblem, default_solver, solve
 from theory.lambda_sets import Box
 
 from .sequences import (
@@ -350,10 +350,6 @@ QUICK = DistillConfig(V=4, T=5, student_orders=(0, 1, 2, 3, 4), router_iters=300
 FULL = DistillConfig()
 
 
-def _preferred_solver() -> str:
-    return "fast" if "fast" in SOLVERS else "reference"
-
-
 def build_instance(cfg: DistillConfig):
     """True chains, fitted experts, the upgraded expert set and ``Lambda`` (a box) from ``cfg.seed``."""
     K = len(cfg.chain_orders)
@@ -415,7 +411,7 @@ def run_distillation(cfg: DistillConfig = QUICK, progress: bool = True) -> Disti
     def solve_system(exps):
         system = SequenceSystem.build(exps, T)
         problem = RobustProblem(D, system.P, Lambda)
-        res = solve(problem, solver=_preferred_solver(), tol=1e-9)
+        res = solve(problem, solver=default_solver(), tol=1e-9)
         return system, problem, res
 
     system, problem, res = solve_system(experts)

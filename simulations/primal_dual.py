@@ -362,11 +362,11 @@ def convergence_study(problem: RobustProblem, *, rounds: int = 20000, gates=("on
     case of the class member ``g_{W_bar}`` (averaged weights) and the fitted log-log slope of the
     certificate gap against rounds over rounds ``>= 100``.
     """
-    from theory import SOLVERS, solve
+    from theory import default_solver, solve
 
     from .softmax_gate import fit_softmax_class
 
-    exact = solve(problem, solver="fast" if "fast" in SOLVERS else "reference")
+    exact = solve(problem, solver=default_solver())
     trajs, rows = [], []
     for i, gate in enumerate(gates):
         feats = make_features(gate, problem.P)

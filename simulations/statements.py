@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory import SOLVERS, RobustProblem, SolverError, SolveResult, solve
+from theory import SOLVERS, RobustProblem, SolverError, SolveResult, default_solver, solve
 
 __all__ = [
     "CheckResult",
@@ -225,7 +225,7 @@ def preferred_solver() -> str:
     (unless :func:`use_solver` chose one)."""
     if _CHOICE["solver"] != "auto":
         return _CHOICE["solver"]
-    return "fast" if "fast" in SOLVERS else "reference"
+    return default_solver()
 
 
 def solver_tolerance(res: SolveResult) -> float:

@@ -27,6 +27,7 @@ from .solvers import (
     SolverError,
     SolveResult,
     capacity,
+    default_solver,
     solve,
     solve_fast,
     solve_reference,
@@ -40,6 +41,6 @@ __all__ = [
     "in_envelope", "in_G1", "repair_envelope",
     "Box", "Hull", "LambdaSet", "Polytope", "Simplex", "lambda_from_dict", "project_simplex",
     "PAYOFFS", "RobustProblem",
-    "SOLVERS", "CertificateError", "SolveResult", "SolverError", "solve", "solve_reference",
+    "SOLVERS", "default_solver", "CertificateError", "SolveResult", "SolverError", "solve", "solve_reference",
     "solve_fast", "capacity", "Capacity",
 ]

@@ -15,11 +15,17 @@ from .reference import solve_reference
 from .result import CertificateError, SolverError, SolveResult
 
 __all__ = [
-    "SOLVERS", "solve", "solve_reference", "solve_fast", "capacity", "Capacity",
+    "SOLVERS", "default_solver", "solve", "solve_reference", "solve_fast", "capacity", "Capacity",
     "SolveResult", "SolverError", "CertificateError",
 ]
 
 SOLVERS: dict[str, Callable[..., SolveResult]] = {"reference": solve_reference, "fast": solve_fast}
+
+
+def default_solver() -> str:
+    """The preferred exact solver: ``"fast"`` when registered in :data:`SOLVERS`, else
+    ``"reference"``."""
+    return "fast" if "fast" in SOLVERS else "reference"
 
 
 def solve(problem: RobustProblem, solver: str = "reference", **options) -> SolveResult:
