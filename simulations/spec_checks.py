@@ -27,6 +27,7 @@ from theory import (
     jensen_shannon,
     water_fill,
 )
+from theory.solvers.reference import worst_case_epigraph
 
 from .statements import Part, certified_solve, combine, fp_tol, solver_tolerance, statement
 
@@ -163,20 +164,8 @@ def minimax_all_distributions(D: np.ndarray, Lam: LambdaSet) -> np.ndarray:
     q = cp.Variable(n, nonneg=True)
     neg_h = np.asarray(rel_entr(D, 1.0).sum(axis=1))  # -H(D_k) = sum_x D_k log D_k
     loss = neg_h - D[:, S] @ cp.log(q[S])  # KL(D_k || q)
-    mu = cp.Variable()
-    cons = [cp.sum(q) == 1]
-    if isinstance(Lam, Simplex):
-        cons.append(loss <= mu)
-        obj = mu
-    elif isinstance(Lam, Hull):
-        cons.append(Lam.points @ loss <= mu)
-        obj = mu
-    else:
-        A, b = Lam.inequalities()
-        y = cp.Variable(A.shape[0], nonneg=True)
-        cons.append(loss <= mu + A.T @ y)
-        obj = mu + b @ y
-    prob = cp.Problem(cp.Minimize(obj), cons)
+    coupling, obj, _ = worst_case_epigraph(loss, Lam)
+    prob = cp.Problem(cp.Minimize(obj), [cp.sum(q) == 1, coupling])
     try:
         prob.solve(solver="CLARABEL")
     except cp.error.SolverError as exc:

@@ -47,15 +47,14 @@ _ATTEMPTS = {
 }
 
 
-def _build(problem: RobustProblem):
-    D = problem.D
-    S = np.flatnonzero(D.max(axis=0) > 0)
-    q = cp.Variable(problem.n)
-    const = -problem.entropies if problem.payoff == "kl" else np.zeros(problem.K)
-    loss = const - D[:, S] @ cp.log(q[S])
-    cons = [q >= problem.l, q <= problem.u, cp.sum(q) == 1]
+def worst_case_epigraph(loss, Lam):
+    """``max_{lam in Lam} lam . loss`` as a cvxpy epigraph (the LP dual of the inner max).
+
+    Returns ``(coupling, objective, weights)``: minimizing ``objective`` subject to the
+    ``coupling`` constraint equals the worst case; the multipliers of ``coupling`` are the
+    maximizing mixture (times ``weights``, the hull's points, when not ``None``).
+    """
     mu = cp.Variable()
-    Lam = problem.Lambda
     if isinstance(Lam, Simplex):
         coupling = loss <= mu
         objective = mu
@@ -70,6 +69,17 @@ def _build(problem: RobustProblem):
         coupling = loss <= mu + A.T @ y
         objective = mu + b @ y
         weights = None
+    return coupling, objective, weights
+
+
+def _build(problem: RobustProblem):
+    D = problem.D
+    S = np.flatnonzero(D.max(axis=0) > 0)
+    q = cp.Variable(problem.n)
+    const = -problem.entropies if problem.payoff == "kl" else np.zeros(problem.K)
+    loss = const - D[:, S] @ cp.log(q[S])
+    cons = [q >= problem.l, q <= problem.u, cp.sum(q) == 1]
+    coupling, objective, weights = worst_case_epigraph(loss, problem.Lambda)
     prob = cp.Problem(cp.Minimize(objective), [*cons, coupling])
     return prob, q, coupling, weights
 
