@@ -53,6 +53,14 @@ register_figure(FigureSpec(
     "fig5_gradient_conflict.csv", fig5_gradient_conflict.plot, None,
     requires="run `robust-gates repro fig5` first", paper=True,
     shipped="paper_repro/neural/results/fig5_gradient_conflict.csv"))
+from . import real_text  # noqa: E402  (pure plotter; the data needs torch)
+
+register_figure(FigureSpec(
+    "real_text", "Modular versus monolithic on real text",
+    "Worst-case against average bits per byte on Python code, English prose and C headers.",
+    "real_table.csv", real_text.plot, None,
+    requires="run `robust-gates repro real` first", paper=True,
+    shipped="paper_repro/neural/results/real_table.csv"))
 register_figure(FigureSpec(
     "value_vs_lambda", "Value against the size of Lambda (T2, T3)",
     "V(Lambda_r) grows with the box radius r; T3's bound on the improvement is tight here.",

@@ -3,6 +3,11 @@
 ``robust-gates repro fig5 [--quick] [--device cpu|cuda] [--out DIR] [--seed S]`` trains the
 Figure 5 models (:mod:`paper_repro.neural.fig5`), writes the tidy CSV, the gradient-cosine CSV,
 a JSON summary and ``fig5.png`` into ``DIR``, and prints the table of means.
+
+``robust-gates repro real [--quick] [--out DIR]`` runs modular versus monolithic on real text
+(Python code, English prose and C headers of the running interpreter;
+:mod:`paper_repro.neural.real`), writes its tables, summary and ``real_text.png`` into ``DIR`` and
+prints the table of bits per byte on the test split.
 """
 
 from __future__ import annotations
@@ -13,23 +18,31 @@ import importlib.util
 from ..errors import UserError
 
 NAME = "repro"
-HELP = "rerun a neural experiment of the paper (fig5: gradient conflict; needs the torch extra)"
+HELP = ("rerun a neural experiment of the paper (fig5: gradient conflict; real: modular vs "
+        "monolithic on real text; needs the torch extra)")
 
 INSTALL = 'pip install -e ".[torch]"'
-EXPERIMENTS = ("fig5",)
+EXPERIMENTS = ("fig5", "real")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("experiment", choices=EXPERIMENTS, help="which experiment (fig5)")
+    p.add_argument("experiment", choices=EXPERIMENTS,
+                   help="which experiment (fig5: gradient conflict; real: real text)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true",
-                      help="fewer steps and seeds, same code path (under 3 minutes on 2 CPU cores)")
+                      help="fewer steps (and seeds), same code path (fig5 under 3 minutes, real under "
+                           "5 minutes on 2 CPU cores)")
     size.add_argument("--tiny", action="store_true", help="a seconds-long smoke configuration")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch device (default cpu)")
     p.add_argument("--out", default="paper_repro/neural/results",
                    help="output folder (default paper_repro/neural/results)")
     p.add_argument("--seed", type=int, default=0, help="first seed; run r uses seed + r (default 0)")
-    p.add_argument("--seeds", type=int, default=None, help="number of runs (default: the config's)")
+    p.add_argument("--seeds", type=int, default=None, help="fig5: number of runs (default: the config's)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="real: training steps of every model (default: the config's)")
+    p.add_argument("--cache", default=None,
+                   help="real: folder caching the encoded corpus (default $ROBUST_GATES_CACHE or "
+                        "~/.cache/robust-gates)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's, 2)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
@@ -38,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("torch") is None:
         raise UserError(f"`repro {args.experiment}` needs PyTorch, which is not installed; "
                         f"install the extra with: {INSTALL}")
+    if args.experiment == "real":
+        return _run_real(args)
+    if args.steps is not None or args.cache is not None:
+        raise UserError("--steps and --cache apply to `repro real` only")
     from ..neural import fig5
 
     cfg = fig5.TINY if args.tiny else fig5.QUICK if args.quick else fig5.FULL
@@ -62,5 +79,38 @@ def run(args: argparse.Namespace) -> int:
     cos = res.cosine.groupby(["size", "method"])[["cos_mean", "frac_negative"]].mean()
     print("gradient cosine between domains during monolithic training (mean over lam and runs):")
     print(cos.round(4).to_string())
+    print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
+    return 0
+
+
+def _run_real(args: argparse.Namespace) -> int:
+    from ..neural import real
+
+    if args.seeds is not None:
+        raise UserError("--seeds applies to `repro fig5` only (`repro real` is one run; use --seed)")
+    cfg = real.TINY if args.tiny else real.QUICK if args.quick else real.FULL
+    over = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
+    if over.get("steps", 1) < 1 or over.get("threads", 1) < 1:
+        raise UserError("--steps and --threads must be positive integers")
+    cfg = real.with_overrides(cfg, **over)
+    print(f"real ({cfg.name}): byte-level transformers, context {cfg.ctx}, {cfg.steps} steps per "
+          f"model, {cfg.gate_steps} primal-dual rounds per gate, device {args.device}, "
+          f"{cfg.threads} thread(s) -> {args.out}")
+    res = real.main(cfg, args.out, seed=args.seed, device=args.device,
+                    progress=not args.no_progress, cache_dir=args.cache)
+    s = res.summary
+    print(f"Python {s['python_version']}; bytes per domain (train/valid/test): " + "; ".join(
+        f"{d} {b['train']}/{b['valid']}/{b['test']}" for d, b in s["corpus"]["bytes"].items()))
+    p = s["params"]
+    print(f"parameters: Smaller {p['smaller']}, Larger {p['larger']}, router {p['router']}, "
+          f"modular total (3 experts + router) {p['modular_total']}")
+    t = res.table[res.table.split == "test"].drop(columns="split").set_index("method")
+    print("bits per byte on the test split (worst_box: Lambda = "
+          f"box {list(cfg.box_lo)}..{list(cfg.box_hi)}):")
+    print(t.to_string(float_format="{:.3f}".format))
+    for name, g in s["gates"].items():
+        print(f"{name}: adversary's lam_bar = {[round(v, 3) for v in g['lam_bar']]} "
+              f"(python, prose, c); worst case on test {g['worst_test']:.3f} bits/byte "
+              f"at lam* = {[round(v, 3) for v in g['lam_star_test']]}")
     print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
     return 0

@@ -123,16 +123,21 @@ def expert_token_logp(stack: MLPStack, members: list[int], task: _data.ConflictT
 
 
 def train_router(router: Router, pools: list[torch.Tensor], *, steps: int, batch: int, lr: float,
-                 lam_step: float, rng: np.random.Generator, progress=None) -> dict:
+                 lam_step: float, rng: np.random.Generator, progress=None, lam_set=None) -> dict:
     """Stochastic primal-dual for the robust gate (module docstring).
 
     ``pools[k]`` is ``(N_k, T, K)``: the frozen experts' token log-probabilities on domain-``k``
-    sequences. Returns the averaged router ``router_bar``, the averaged ``lam_bar`` and the
-    trajectory (``lam`` and batch losses per round).
+    sequences; ``router`` is any module mapping such a tensor to gated log-probabilities ``(N, T)``
+    (:class:`.model.Router`, :class:`.gpt.KRouter`). ``lam_set`` (a
+    :class:`theory.lambda_sets.LambdaSet`, default the simplex) is where the adversary's ``lam``
+    lives; it starts at the projection of the uniform mixture. Returns the averaged router
+    ``router_bar``, the averaged ``lam_bar`` and the trajectory (``lam`` and batch losses per round).
     """
-    simplex = Simplex(len(pools))
+    simplex = lam_set if lam_set is not None else Simplex(len(pools))
+    if simplex.K != len(pools):
+        raise ValueError(f"lam_set has K = {simplex.K} weights but there are {len(pools)} pools")
     opt = torch.optim.Adam(router.parameters(), lr=lr)
-    lam = np.full(len(pools), 1.0 / len(pools))
+    lam = simplex.project(np.full(len(pools), 1.0 / len(pools)))
     lam_bar = lam.copy()
     avg = copy.deepcopy(router)
     lam_traj, loss_traj = np.empty((steps, len(pools))), np.empty((steps, len(pools)))

@@ -1,0 +1,253 @@
+"""`robust-gates repro real`: the real-text corpus (deterministic, disjoint splits; clear errors
+for a missing domain), the byte-level models, and the tiny end-to-end run (schema, and the
+minimax property of the robust gate on its own data)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from paper_repro.neural import text_data as T
+
+CORPUS_COLUMNS = ["method", "size", "params", "split", "domain", "bpb"]
+TABLE_COLUMNS = ["method", "split", "size", "params", "bpb_python", "bpb_prose", "bpb_c",
+                 "worst_simplex", "worst_box", "average"]
+GRID_COLUMNS = ["method", "split", "lam_name", "lam_python", "lam_prose", "lam_c", "in_box", "bpb"]
+EXACT_TOL = 1e-5  # float32 model outputs compared with float64 recomputations
+MINIMAX_SLACK = 0.0  # the robust gate must not be worse than the uniform mixture at all
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return T.load_corpus(tmp_path_factory.mktemp("cache"))
+
+
+def test_split_is_deterministic_disjoint_and_complete(corpus, tmp_path):
+    """Every document lands in exactly one split, by a hash of its path only; a rebuild without
+    the cache gives identical bytes, and the cached copy matches too."""
+    again = T.load_corpus(tmp_path, use_cache=False)
+    cached = T.load_corpus(corpus.info["cache"].rsplit("/", 1)[0])
+    assert cached.info["from_cache"] and not again.info["from_cache"]
+    for d in T.DOMAINS:
+        names = [set(corpus.documents[d][s]) for s in T.SPLITS]
+        assert all(names), f"domain {d} has an empty split"
+        assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
+        listed = {rel for rel, _ in T.list_documents(d)}
+        assert set().union(*names) == listed
+        for s, group in zip(T.SPLITS, names, strict=True):
+            assert all(T.split_of(d, rel) == s for rel in group)
+            assert np.array_equal(corpus.data[d][s], again.data[d][s])
+            assert np.array_equal(corpus.data[d][s], cached.data[d][s])
+            assert corpus.data[d][s].dtype == np.uint8
+    # the split of a path does not depend on anything else
+    assert T.split_of("python", "json/decoder.py") == T.split_of("python", "json/decoder.py")
+    fractions = np.array([len(corpus.documents["python"][s]) for s in T.SPLITS], float)
+    fractions /= fractions.sum()
+    assert fractions[0] > 0.7 and fractions[1] > 0.05 and fractions[2] > 0.05
+
+
+def test_corpus_contents(corpus):
+    """Python code without test packages or site-packages, prose from pydoc_data, C headers;
+    all bytes valid UTF-8; the Python version and byte counts are recorded."""
+    import platform
+    from pydoc_data.topics import topics
+
+    py = [rel for s in T.SPLITS for rel in corpus.documents["python"][s]]
+    assert all(rel.endswith(".py") for rel in py)
+    assert not any(part in ("test", "tests", "site-packages") for rel in py for part in rel.split("/")[:-1])
+    assert "os.py" in py and "json/decoder.py" in py
+    assert set().union(*(corpus.documents["prose"][s] for s in T.SPLITS)) <= set(topics)
+    h = [rel for s in T.SPLITS for rel in corpus.documents["c"][s]]
+    assert "Python.h" in h and all(rel.endswith(".h") for rel in h)
+    for d in T.DOMAINS:
+        for s in T.SPLITS:
+            corpus.data[d][s].tobytes().decode("utf-8")  # raises if not UTF-8
+            assert b"\r" not in corpus.data[d][s].tobytes()
+    assert corpus.python_version == platform.python_version()
+    assert corpus.info["bytes"] == corpus.bytes_table()
+    assert corpus.bytes_table()["python"]["train"] > corpus.bytes_table()["prose"]["train"]
+
+
+def test_missing_domain_names_the_package(tmp_path):
+    """No C headers: the error names the domain, the folder and python3-dev; no stdlib source:
+    the error names the folder."""
+    with pytest.raises(T.MissingDomainError, match=r"domain 'c'.*Python\.h.*python3-dev"):
+        T.load_corpus(tmp_path / "cache", include=tmp_path)
+    with pytest.raises(T.MissingDomainError, match="domain 'python'"):
+        T.load_corpus(tmp_path / "cache", stdlib=tmp_path / "nowhere")
+
+
+def test_missing_headers_via_cli(tmp_path, monkeypatch, capsys):
+    """The command line reports a missing domain as one line and exit status 2."""
+    pytest.importorskip("torch")
+    import sysconfig
+
+    from paper_repro.cli import main as cli_main
+
+    real_paths = sysconfig.get_paths()
+    monkeypatch.setattr(sysconfig, "get_paths", lambda *a, **k: {**real_paths, "include": str(tmp_path)})
+    assert cli_main(["repro", "real", "--tiny", "--out", str(tmp_path / "o"), "--cache",
+                     str(tmp_path / "c"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "python3-dev" in err and "Traceback" not in err
+
+
+def test_windows():
+    arr = np.arange(100, dtype=np.uint8)
+    w = T.eval_windows(arr, 11)
+    assert w.shape == (9, 11)
+    # consecutive windows overlap by one byte, so every byte after the first is a target once
+    assert np.array_equal(w[1:, 0], w[:-1, -1])
+    targets = w[:, 1:].ravel()
+    assert len(np.unique(targets)) == len(targets) and targets.min() == 1
+    assert T.eval_windows(arr, 11, cap=3).shape == (3, 11)
+    r = T.random_windows(arr, 50, 11, np.random.default_rng(0))
+    assert r.shape == (50, 11) and np.all(np.diff(r, axis=1) == 1)
+    with pytest.raises(ValueError, match="shorter than one window"):
+        T.random_windows(arr[:5], 1, 11, np.random.default_rng(0))
+
+
+def test_allocate():
+    from paper_repro.neural.real import allocate
+
+    for lam, batch in (([1, 0, 0], 32), ([1 / 3] * 3, 32), ([0.6, 0.3, 0.1], 32), ([0.1, 0.3, 0.6], 7)):
+        n = allocate(np.array(lam), batch)
+        assert n.sum() == batch and ((n > 0) == (np.array(lam) > 0)).all()
+        assert np.abs(n - batch * np.array(lam)).max() < 1  # largest remainders
+    # a tiny weight still gets one window (its loss weight lam_k / n_k keeps the mixture exact)
+    assert allocate(np.array([0.98, 0.01, 0.01]), 6).tolist() == [4, 1, 1]
+    with pytest.raises(ValueError, match="smaller than"):
+        allocate(np.array([0.5, 0.3, 0.2]), 2)
+
+
+@pytest.fixture(scope="module")
+def torch_mod():
+    return pytest.importorskip("torch")
+
+
+def test_gpt_stack_is_causal_and_members_independent(torch_mod):
+    torch = torch_mod
+    from paper_repro.neural.gpt import GPTSize, GPTStack, gpt_params
+
+    size = GPTSize(16, 2, 2)
+    stack = GPTStack(3, size, 12, torch.Generator().manual_seed(0)).eval()
+    assert stack.member_params() == gpt_params(size, 256, 12)
+    x = torch.randint(0, 256, (4, 12), generator=torch.Generator().manual_seed(1))
+    lp = stack.token_logp(x)
+    assert lp.shape == (3, 4, 11) and (lp <= 0).all()
+    y = x.clone()
+    y[:, 8:] = (y[:, 8:] + 1) % 256
+    lp2 = stack.token_logp(y)
+    assert torch.allclose(lp[..., :7], lp2[..., :7], atol=1e-6)  # targets 1..7 see only x_0..x_7
+    assert not torch.allclose(lp[..., 7:], lp2[..., 7:])
+    with torch.no_grad():
+        stack.fc_w[:, 1].mul_(3.0)
+    lp3 = stack.token_logp(x)
+    assert torch.allclose(lp[0], lp3[0]) and torch.allclose(lp[2], lp3[2])
+    assert not torch.allclose(lp[1], lp3[1])
+    full = stack(x)
+    assert torch.allclose(full.exp().sum(-1), torch.ones(3, 4, 12), atol=1e-5)
+
+
+def test_krouter_baselines_are_exact(torch_mod):
+    """KRouter.bayes(w) is the exact Bayes posterior mixture and KRouter.constant(w) the token-level
+    mixture (recomputed in float64)."""
+    torch = torch_mod
+    from paper_repro.neural.gpt import KRouter, krouter_params
+
+    rng = np.random.default_rng(0)
+    tok = np.log(rng.dirichlet(np.ones(5), size=(7, 9)))[..., :3]  # (N, T, K) log-probabilities
+    w = np.array([0.5, 0.3, 0.2])
+    t = torch.from_numpy(tok).float()
+    seq = np.log(w) + np.cumsum(tok, axis=1)  # log w_k P_k(x_<=t)
+    bayes_ref = np.logaddexp.reduce(seq, axis=2)
+    bayes_ref = np.diff(np.concatenate([np.zeros((7, 1)), bayes_ref], axis=1), axis=1)
+    assert np.abs(KRouter.bayes(w)(t).detach().double().numpy() - bayes_ref).max() < EXACT_TOL
+    const_ref = np.logaddexp.reduce(np.log(w) + tok, axis=2)
+    assert np.abs(KRouter.constant(w)(t).detach().double().numpy() - const_ref).max() < EXACT_TOL
+    vertex = KRouter.bayes(np.array([0.0, 1.0, 0.0]))(t).detach().double().numpy()
+    assert np.abs(vertex - tok[..., 1]).max() < EXACT_TOL
+    r = KRouter(3, 8, torch.Generator().manual_seed(0))
+    assert r.n_params() == krouter_params(3, 8)
+    with pytest.raises(ValueError, match="probability vector"):
+        KRouter.bayes(np.array([0.5, 0.6, -0.1]))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(torch_mod, corpus, tmp_path_factory):
+    from paper_repro.neural import real
+
+    out = tmp_path_factory.mktemp("real")
+    return real.main(real.TINY, out, seed=0, progress=False, corpus=corpus)
+
+
+def test_tiny_run_schema(tiny_run):
+    from paper_repro.neural import real
+
+    bpb = pd.read_csv(tiny_run.paths["bpb"])
+    assert list(bpb.columns) == CORPUS_COLUMNS
+    single = [m for m in real.METHODS if m != "oracle"]
+    assert set(bpb.method) == set(single)
+    assert len(bpb) == len(single) * 2 * 3  # methods x {valid, test} x domains
+    assert set(bpb.split) == {"valid", "test"} and set(bpb.domain) == set(T.DOMAINS)
+    assert (bpb.bpb > 0).all() and (bpb.bpb < 16).all()
+    table = pd.read_csv(tiny_run.paths["table"])
+    assert list(table.columns) == TABLE_COLUMNS
+    assert set(table.method) == set(real.METHODS) and len(table) == 2 * len(real.METHODS)
+    grid = pd.read_csv(tiny_run.paths["grid"])
+    assert list(grid.columns) == GRID_COLUMNS
+    lam = grid[["lam_python", "lam_prose", "lam_c"]].to_numpy()
+    assert np.allclose(lam.sum(axis=1), 1)
+    summary = json.loads(open(tiny_run.paths["summary"]).read())
+    assert summary["python_version"] and summary["corpus"]["bytes"]["c"]["train"] > 0
+    for name in ("robust_gate", "robust_gate_box"):
+        g = summary["gates"][name]
+        assert np.isclose(sum(g["lam_bar"]), 1) and np.isclose(sum(g["lam_star_test"]), 1)
+    box = real.TINY.box
+    assert box.contains(np.array(summary["gates"]["robust_gate_box"]["lam_bar"]))
+    with open(tiny_run.paths["figure"], "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tiny_table_is_consistent(tiny_run):
+    """Worst cases and averages are recomputed from the per-domain entries; the modular methods
+    count three experts (plus the router)."""
+    from paper_repro.neural import real
+
+    t = tiny_run.table.set_index(["method", "split"])
+    dom = t[["bpb_python", "bpb_prose", "bpb_c"]].to_numpy()
+    single = t.index.get_level_values(0) != "oracle"
+    assert np.allclose(t.worst_simplex.to_numpy()[single], dom[single].max(axis=1))
+    assert np.allclose(t.average.to_numpy()[single], dom[single].mean(axis=1))
+    box = real.TINY.box
+    for (method, _split), row in t.iterrows():
+        if method != "oracle":
+            value, lam = box.maximize_linear(row[["bpb_python", "bpb_prose", "bpb_c"]].to_numpy(float))
+            assert row.worst_box == pytest.approx(value, abs=1e-9) and box.contains(lam)
+    p = tiny_run.summary["params"]
+    assert t.loc[("uniform_mixture", "test"), "params"] == 3 * p["smaller"]
+    assert t.loc[("robust_gate", "test"), "params"] == p["modular_total"] == 3 * p["smaller"] + p["router"]
+
+
+def test_robust_gate_minimax_on_validation(tiny_run):
+    """The minimax property on the routers' own (validation) data: the uniform mixture and the
+    Bayes router are points of the router class, so the primal-dual gate's worst case over Lambda
+    is no worse than theirs (simplex gate: worst domain; box gate: worst over the box)."""
+    t = tiny_run.table[tiny_run.table.split == "valid"].set_index("method")
+    assert t.loc["robust_gate", "worst_simplex"] <= t.loc["uniform_mixture", "worst_simplex"] + MINIMAX_SLACK
+    assert t.loc["robust_gate_box", "worst_box"] <= t.loc["uniform_mixture", "worst_box"] + MINIMAX_SLACK
+
+
+def test_cli_tiny(torch_mod, corpus, tmp_path, capsys):
+    from paper_repro.cli import main as cli_main
+
+    cache = corpus.info["cache"].rsplit("/", 1)[0]
+    out = tmp_path / "cli"
+    assert cli_main(["repro", "real", "--tiny", "--out", str(out), "--cache", cache, "--no-progress",
+                     "--steps", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "bits per byte on the test split" in text and "robust_gate" in text and "lam*" in text
+    assert (out / "real_table.csv").exists() and (out / "real_text.png").exists()
+    assert cli_main(["repro", "real", "--tiny", "--seeds", "2", "--out", str(out)]) == 2
+    assert "--seeds applies to `repro fig5` only" in capsys.readouterr().err
