@@ -151,8 +151,8 @@ def test_gpt_stack_is_causal_and_members_independent(torch_mod):
 
 
 def test_krouter_baselines_are_exact(torch_mod):
-    """KRouter.bayes(w) is the exact Bayes posterior mixture and KRouter.constant(w) the token-level
-    mixture (recomputed in float64)."""
+    """SPEC SD: KRouter.bayes(w) reproduces the sequence-level mixture sum_k w_k P_k(x) exactly,
+    and KRouter.constant(w) the token-level mixture (both recomputed in float64)."""
     torch = torch_mod
     from paper_repro.neural.gpt import KRouter, krouter_params
 
@@ -231,12 +231,32 @@ def test_tiny_table_is_consistent(tiny_run):
 
 
 def test_robust_gate_minimax_on_validation(tiny_run):
-    """The minimax property on the routers' own (validation) data: the uniform mixture and the
-    Bayes router are points of the router class, so the primal-dual gate's worst case over Lambda
-    is no worse than theirs (simplex gate: worst domain; box gate: worst over the box)."""
+    """SPEC SC and algorithm 4: the minimax property on the routers' own (validation) data. The
+    uniform mixture of experts is a point of the router class, so the primal-dual gate's worst
+    case over Lambda is no worse than that fixed mixture's (simplex gate: worst domain; box
+    gate: worst over the box)."""
     t = tiny_run.table[tiny_run.table.split == "valid"].set_index("method")
     assert t.loc["robust_gate", "worst_simplex"] <= t.loc["uniform_mixture", "worst_simplex"] + MINIMAX_SLACK
     assert t.loc["robust_gate_box", "worst_box"] <= t.loc["uniform_mixture", "worst_box"] + MINIMAX_SLACK
+
+
+def test_resume_restores_models_and_reproduces(torch_mod, corpus, tmp_path):
+    """A rerun with the same configuration and seed restores the trained models from the
+    checkpoints and reproduces every number; resume=False trains again, with the same result
+    (each stage has its own random stream and seeds its dropout masks)."""
+    from paper_repro.neural import real
+
+    cfg = real.with_overrides(real.TINY, steps=8, gate_steps=20)
+    a = real.main(cfg, tmp_path, seed=1, progress=False, corpus=corpus, draw=False)
+    b = real.main(cfg, tmp_path, seed=1, progress=False, corpus=corpus, draw=False)
+    c = real.main(cfg, tmp_path, seed=1, progress=False, corpus=corpus, draw=False, resume=False)
+    assert a.summary["restored_checkpoints"] == {} and c.summary["restored_checkpoints"] == {}
+    assert set(b.summary["restored_checkpoints"]) == {"smaller", "larger"}
+    pd.testing.assert_frame_equal(a.table, b.table)
+    pd.testing.assert_frame_equal(a.table, c.table)
+    d = real.main(cfg, tmp_path, seed=2, progress=False, corpus=corpus, draw=False)
+    assert d.summary["restored_checkpoints"] == {}
+    assert not np.allclose(d.table.average, a.table.average)
 
 
 def test_cli_tiny(torch_mod, corpus, tmp_path, capsys):

@@ -44,6 +44,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="real: folder caching the encoded corpus (default $ROBUST_GATES_CACHE or "
                         "~/.cache/robust-gates)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's, 2)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="real: train every model again even when OUT/checkpoints holds it")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
@@ -53,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
                         f"install the extra with: {INSTALL}")
     if args.experiment == "real":
         return _run_real(args)
-    if args.steps is not None or args.cache is not None:
-        raise UserError("--steps and --cache apply to `repro real` only")
+    if args.steps is not None or args.cache is not None or args.no_resume:
+        raise UserError("--steps, --cache and --no-resume apply to `repro real` only")
     from ..neural import fig5
 
     cfg = fig5.TINY if args.tiny else fig5.QUICK if args.quick else fig5.FULL
@@ -79,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     cos = res.cosine.groupby(["size", "method"])[["cos_mean", "frac_negative"]].mean()
     print("gradient cosine between domains during monolithic training (mean over lam and runs):")
     print(cos.round(4).to_string())
+    if s["restored_checkpoints"]:
+        print(f"restored trained models from {', '.join(s['restored_checkpoints'].values())} "
+              "(--no-resume trains again)")
     print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
     return 0
 
@@ -97,7 +102,7 @@ def _run_real(args: argparse.Namespace) -> int:
           f"model, {cfg.gate_steps} primal-dual rounds per gate, device {args.device}, "
           f"{cfg.threads} thread(s) -> {args.out}")
     res = real.main(cfg, args.out, seed=args.seed, device=args.device,
-                    progress=not args.no_progress, cache_dir=args.cache)
+                    progress=not args.no_progress, cache_dir=args.cache, resume=not args.no_resume)
     s = res.summary
     print(f"Python {s['python_version']}; bytes per domain (train/valid/test): " + "; ".join(
         f"{d} {b['train']}/{b['valid']}/{b['test']}" for d, b in s["corpus"]["bytes"].items()))
@@ -112,5 +117,8 @@ def _run_real(args: argparse.Namespace) -> int:
         print(f"{name}: adversary's lam_bar = {[round(v, 3) for v in g['lam_bar']]} "
               f"(python, prose, c); worst case on test {g['worst_test']:.3f} bits/byte "
               f"at lam* = {[round(v, 3) for v in g['lam_star_test']]}")
+    if s["restored_checkpoints"]:
+        print(f"restored trained models from {', '.join(s['restored_checkpoints'].values())} "
+              "(--no-resume trains again)")
     print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
     return 0

@@ -40,6 +40,7 @@ drawn by :mod:`figures.real_text` through the figure registry).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -309,8 +310,13 @@ def _grid_table(bpb: pd.DataFrame, grid: dict, box: Box, bayes: dict) -> pd.Data
 
 def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/results", *,
          seed: int = 0, device: str = "cpu", progress: bool = True, draw: bool = True,
-         cache_dir: str | Path | None = None, corpus=None) -> RealResult:
-    """Run the real-text experiment (module docstring) and write its tables and figure."""
+         cache_dir: str | Path | None = None, corpus=None, resume: bool = True) -> RealResult:
+    """Run the real-text experiment (module docstring) and write its tables and figure.
+
+    Trained models are saved under ``out_dir/checkpoints`` with a key made of the configuration,
+    the seed, the corpus and the torch version; with ``resume`` (the default) a rerun with the
+    same key restores them instead of training again (the summary lists what was restored).
+    """
     torch = _require_torch()
     from tqdm.auto import tqdm
 
@@ -330,30 +336,50 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
     timings = {}
 
     corpus = corpus if corpus is not None else _td.load_corpus(cache_dir)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
-    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    # one independent stream per stage, so a stage restored from its checkpoint leaves the
+    # others' randomness (and hence the results) exactly as in a run from scratch
+    streams = np.random.SeedSequence([seed, 11]).spawn(3)
+    rngs = [np.random.default_rng(s) for s in streams]
+    gens = [torch.Generator().manual_seed(int(r.integers(2**62))) for r in rngs]
     grid, box, K = cfg.grid, cfg.box, len(_td.DOMAINS)
     small = GPTSize(cfg.smaller.d, cfg.smaller.n_layer, cfg.smaller.n_head)
     large = GPTSize(cfg.larger.d, cfg.larger.n_layer, cfg.larger.n_head)
     p_small, p_large = gpt_params(small, 256, cfg.ctx), gpt_params(large, 256, cfg.ctx)
     windows = {s: [_td.eval_windows(corpus.data[d][s], cfg.ctx + 1, cfg.eval_cap) for d in _td.DOMAINS]
                for s in ("valid", "test")}
+    key = hashlib.sha256(json.dumps({"config": asdict(cfg), "seed": seed, "corpus": corpus.info.get("key"),
+                                     "torch": torch.__version__}, sort_keys=True, default=str)
+                         .encode()).hexdigest()[:12]
+    restored = {}
+
+    def trained(name, stage, size, lams, desc):
+        """Train a stack (or restore it from ``out/checkpoints`` when ``resume``)."""
+        stack = GPTStack(len(lams), size, cfg.ctx, gens[stage], dropout=cfg.dropout).to(device)
+        path = out / "checkpoints" / f"real_{key}_{name}.pt"
+        t0 = time.perf_counter()
+        if resume and path.is_file():
+            state = torch.load(path, map_location=device)
+            stack.load_state_dict(state["model"])
+            losses = state["losses"].numpy()
+            restored[name] = str(path)
+        else:
+            torch.manual_seed(int(rngs[stage].integers(2**62)))  # dropout masks
+            losses = _train_stack(stack, lams, corpus, cfg, rngs[stage], device, progress, desc)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": stack.state_dict(), "losses": torch.from_numpy(losses)}, path)
+        stack.eval()
+        timings[f"{name}_s"] = time.perf_counter() - t0
+        return stack, losses
 
     # 1. the Smaller stack (experts, Smaller monolithic, mixed oracles) and the Larger model
     s_methods = ["expert_python", "expert_prose", "expert_c", "monolithic_smaller",
                  "oracle_mixed_a", "oracle_mixed_b"]
     s_lams = np.stack([grid["python"], grid["prose"], grid["c"], grid["uniform"], grid["mixed_a"],
                        grid["mixed_b"]])
-    t0 = time.perf_counter()
-    s_stack = GPTStack(len(s_methods), small, cfg.ctx, gen, dropout=cfg.dropout).to(device)
-    s_loss = _train_stack(s_stack, s_lams, corpus, cfg, rng, device, progress,
-                          f"Smaller x{len(s_methods)} (experts, monolithic, oracles)")
-    timings["smaller_stack_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    l_stack = GPTStack(1, large, cfg.ctx, gen, dropout=cfg.dropout).to(device)
-    l_loss = _train_stack(l_stack, grid["uniform"][None], corpus, cfg, rng, device, progress,
-                          "Larger monolithic")
-    timings["larger_s"] = time.perf_counter() - t0
+    s_stack, s_loss = trained("smaller", 0, small, s_lams,
+                              f"Smaller x{len(s_methods)} (experts, monolithic, oracles)")
+    l_stack, l_loss = trained("larger", 1, large, grid["uniform"][None], "Larger monolithic")
+    rng, gen = rngs[2], gens[2]
 
     # 2. evaluation of the single models; the experts' token log-probabilities for the routers
     t0 = time.perf_counter()
@@ -392,7 +418,7 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
                                lam_set=lset)
         fixed[name] = log["router_bar"]
         gates[name] = {"lam_bar": log["lam_bar"].tolist(), "lam_last": log["lam"][-1].tolist(),
-                       "set": lset.to_dict()}
+                       "set": {"kind": lset.kind, **lset.to_dict()}}
     n_modular = K * p_small
     for name, r in fixed.items():
         params = n_modular + (p_router if name.startswith("robust") else 0)
@@ -415,7 +441,7 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
                         "modular_total": n_modular + p_router},
                        {"smaller": s_loss[-50:].mean(axis=0).tolist(),
                         "larger": l_loss[-50:].mean(axis=0).tolist()},
-                       time.perf_counter() - t_start)
+                       time.perf_counter() - t_start, restored)
     paths = {"bpb": out / BPB_FILE, "table": out / TABLE_FILE, "grid": out / GRID_FILE,
              "summary": out / SUMMARY_FILE}
     bpb.to_csv(paths["bpb"], index=False, float_format="%.6f")
@@ -454,7 +480,8 @@ def comparisons(table: pd.DataFrame, split: str = "test") -> dict:
     return out
 
 
-def _summary(cfg, seed, device, corpus, table, gates, timings, params, train_loss, seconds) -> dict:
+def _summary(cfg, seed, device, corpus, table, gates, timings, params, train_loss, seconds,
+             restored) -> dict:
     return {
         "config": asdict(cfg), "seed": seed, "device": device,
         "python_version": corpus.python_version,
@@ -466,5 +493,5 @@ def _summary(cfg, seed, device, corpus, table, gates, timings, params, train_los
         "gates": gates, "final_train_loss_nats": train_loss,
         "comparisons_test": comparisons(table, "test"),
         "comparisons_valid": comparisons(table, "valid"),
-        "timings": timings, "seconds_total": seconds,
+        "timings": timings, "seconds_total": seconds, "restored_checkpoints": restored,
     }
