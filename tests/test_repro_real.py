@@ -269,5 +269,9 @@ def test_cli_tiny(torch_mod, corpus, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "bits per byte on the test split" in text and "robust_gate" in text and "lam*" in text
     assert (out / "real_table.csv").exists() and (out / "real_text.png").exists()
+    assert "restored trained models" not in text
+    assert cli_main(["repro", "real", "--tiny", "--out", str(out), "--cache", cache, "--no-progress",
+                     "--steps", "5"]) == 0
+    assert "restored trained models" in capsys.readouterr().out
     assert cli_main(["repro", "real", "--tiny", "--seeds", "2", "--out", str(out)]) == 2
     assert "--seeds applies to `repro fig5` only" in capsys.readouterr().err

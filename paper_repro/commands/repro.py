@@ -81,9 +81,6 @@ def run(args: argparse.Namespace) -> int:
     cos = res.cosine.groupby(["size", "method"])[["cos_mean", "frac_negative"]].mean()
     print("gradient cosine between domains during monolithic training (mean over lam and runs):")
     print(cos.round(4).to_string())
-    if s["restored_checkpoints"]:
-        print(f"restored trained models from {', '.join(s['restored_checkpoints'].values())} "
-              "(--no-resume trains again)")
     print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
     return 0
 
