@@ -69,6 +69,29 @@ def test_corpus_contents(corpus):
     assert corpus.bytes_table()["python"]["train"] > corpus.bytes_table()["prose"]["train"]
 
 
+def test_normalization_and_exclusions(tmp_path):
+    """A synthetic standard library: declared Latin-1 sources and CRLF line endings become UTF-8
+    with LF; test packages and site-packages are left out; a domain too small to fill all three
+    splits is a clear error."""
+    lib = tmp_path / "lib"
+    for i in range(40):
+        (lib / "pkg").mkdir(parents=True, exist_ok=True)
+        (lib / "pkg" / f"m{i}.py").write_bytes(b"# -*- coding: latin-1 -*-\r\ns = '\xe9'\r\n")
+    for skip in ("test", "site-packages", "pkg/tests"):
+        (lib / skip).mkdir(parents=True, exist_ok=True)
+        (lib / skip / "x.py").write_bytes(b"SKIPPED = 1\n")
+    c = T.load_corpus(tmp_path / "cache", domains=("python",), stdlib=lib, use_cache=False)
+    names = [rel for s in T.SPLITS for rel in c.documents["python"][s]]
+    assert sorted(names) == sorted(f"pkg/m{i}.py" for i in range(40))
+    text = b"\n".join(c.data["python"][s].tobytes() for s in T.SPLITS).decode("utf-8")
+    assert "s = '\u00e9'\n" in text and "\r" not in text and "SKIPPED" not in text
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "only.py").write_text("x = 1\n")
+    with pytest.raises(T.MissingDomainError, match="no documents in split"):
+        T.load_corpus(tmp_path / "cache", domains=("python",), stdlib=small, use_cache=False)
+
+
 def test_missing_domain_names_the_package(tmp_path):
     """No C headers: the error names the domain, the folder and python3-dev; no stdlib source:
     the error names the folder."""
