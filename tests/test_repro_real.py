@@ -233,6 +233,42 @@ def test_tiny_run_schema(tiny_run):
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_tiny_gradient_cosines(tiny_run):
+    """SPEC DH, measured: one split-half and three cross-domain cosines per expert and per
+    monolithic model, each in [-1, 1], and the summary's minimum matches the table."""
+    cos = pd.read_csv(tiny_run.paths["cosine"])
+    assert list(cos.columns) == ["method", "size", "domain_a", "domain_b", "cos", "windows"]
+    assert set(cos.method) == {"expert_python", "expert_prose", "expert_c", "monolithic_smaller",
+                               "monolithic_larger"}
+    assert (cos.groupby("method").size() == 6).all()
+    assert cos.cos.between(-1, 1).all() and cos.cos.abs().gt(0).all()
+    summary = tiny_run.summary["gradient_cosine"]
+    cross = tiny_run.cosine[tiny_run.cosine.domain_a != tiny_run.cosine.domain_b]
+    for method, g in cross.groupby("method"):
+        assert summary[method]["min_cross_domain"] == pytest.approx(g.cos.min(), abs=1e-12)
+
+
+def test_gradient_cosines_use_the_right_member(torch_mod, corpus):
+    """The cosines of member 1 of a two-member stack equal those of a one-member stack holding
+    the same weights (same random windows): the per-member slices are the right ones."""
+    torch = torch_mod
+    from paper_repro.neural.gpt import GPTSize, GPTStack
+    from paper_repro.neural.real import gradient_cosines
+
+    size = GPTSize(16, 2, 2)
+    two = GPTStack(2, size, 16, torch.Generator().manual_seed(0))
+    one = GPTStack(1, size, 16, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for (name, p1), p2 in zip(one.named_parameters(), two.parameters(), strict=True):
+            per_layer = name.startswith(("ln1_", "attn_", "proj_", "ln2_", "fc_", "out_"))
+            p1.copy_(p2[:, 1:2] if per_layer else p2[1:2])
+    a = gradient_cosines(two, 1, corpus, 16, 16, 8, np.random.default_rng(5))
+    b = gradient_cosines(one, 0, corpus, 16, 16, 8, np.random.default_rng(5))
+    assert [r["cos"] for r in a] == pytest.approx([r["cos"] for r in b], abs=EXACT_TOL)
+    c = gradient_cosines(two, 0, corpus, 16, 16, 8, np.random.default_rng(5))
+    assert [r["cos"] for r in a] != pytest.approx([r["cos"] for r in c], abs=EXACT_TOL)
+
+
 def test_tiny_table_is_consistent(tiny_run):
     """Worst cases and averages are recomputed from the per-domain entries; the modular methods
     count three experts (plus the router)."""
@@ -280,6 +316,10 @@ def test_resume_restores_models_and_reproduces(torch_mod, corpus, tmp_path):
     d = real.main(cfg, tmp_path, seed=2, progress=False, corpus=corpus, draw=False)
     assert d.summary["restored_checkpoints"] == {}
     assert not np.allclose(d.table.average, a.table.average)
+    # settings that do not change the trained models (routers, evaluation) reuse the checkpoints
+    e = real.main(real.with_overrides(cfg, gate_steps=10, eval_cap=8), tmp_path, seed=1,
+                  progress=False, corpus=corpus, draw=False)
+    assert set(e.summary["restored_checkpoints"]) == {"smaller", "larger"}
 
 
 def test_cli_tiny(torch_mod, corpus, tmp_path, capsys):

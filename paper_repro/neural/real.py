@@ -55,12 +55,13 @@ from theory.lambda_sets import Box, Simplex
 from . import text_data as _td
 
 __all__ = ["RealConfig", "RealResult", "FULL", "QUICK", "TINY", "CONFIGS", "main", "with_overrides",
-           "allocate", "table_from_bpb", "BPB_FILE", "TABLE_FILE", "GRID_FILE", "SUMMARY_FILE",
-           "METHODS"]
+           "allocate", "table_from_bpb", "gradient_cosines", "BPB_FILE", "COSINE_FILE", "TABLE_FILE",
+           "GRID_FILE", "SUMMARY_FILE", "METHODS", "TRAINING_FIELDS"]
 
 BPB_FILE = "real_bpb.csv"
 TABLE_FILE = "real_table.csv"
 GRID_FILE = "real_lam_grid.csv"
+COSINE_FILE = "real_gradient_cosine.csv"
 SUMMARY_FILE = "real_summary.json"
 LN2 = math.log(2.0)
 
@@ -116,6 +117,7 @@ class RealConfig:
     gate_lr: float = 0.02
     lam_step: float = 0.5
     eval_cap: int = 2000
+    cos_windows: int = 512
     threads: int = 2
 
     def __post_init__(self):
@@ -139,10 +141,17 @@ class RealConfig:
         return Box(np.array(self.box_lo, float), np.array(self.box_hi, float))
 
 
+# the fields that determine the trained models (the checkpoint key); the others only affect
+# the routers, the evaluation and the measurements made after training
+TRAINING_FIELDS = ("ctx", "smaller", "larger", "steps", "batch", "lr", "min_lr_ratio", "warmup",
+                   "weight_decay", "dropout", "mixed_a", "mixed_b")
+
 FULL = RealConfig("full")
-QUICK = RealConfig("quick", ctx=64, steps=800, gate_steps=500, gate_pool=1024, eval_cap=400)
+QUICK = RealConfig("quick", ctx=64, steps=800, gate_steps=500, gate_pool=1024, eval_cap=400,
+                   cos_windows=256)
 TINY = RealConfig("tiny", ctx=32, smaller=Size(16, 1, 2), larger=Size(32, 2, 2), steps=40, batch=6,
-                  warmup=5, gate_steps=150, gate_pool=128, gate_batch=32, eval_cap=24, threads=1)
+                  warmup=5, gate_steps=150, gate_pool=128, gate_batch=32, eval_cap=24, cos_windows=24,
+                  threads=1)
 CONFIGS = {c.name: c for c in (FULL, QUICK, TINY)}
 
 
@@ -153,6 +162,7 @@ class RealResult:
     bpb: pd.DataFrame
     table: pd.DataFrame
     grid: pd.DataFrame
+    cosine: pd.DataFrame
     summary: dict
     paths: dict
 
@@ -284,6 +294,68 @@ def table_from_bpb(bpb: pd.DataFrame, box: Box, grid: dict | None = None) -> pd.
                 "worst_simplex", "worst_box", "average"]].reset_index(drop=True)
 
 
+_PER_LAYER = ("ln1_", "attn_", "proj_", "ln2_", "fc_", "out_")
+
+
+def gradient_cosines(stack, member: int, corpus, ctx: int, windows: int, batch: int,
+                     rng: np.random.Generator, device="cpu") -> list[dict]:
+    r"""SPEC DH, measured on a trained model: cosines between its per-domain gradients.
+
+    For member ``member`` of ``stack`` (dropout off), ``g_k`` is the gradient of its mean
+    cross-entropy on ``windows`` fresh training windows of domain ``k`` (two independent halves
+    ``g_k^(1), g_k^(2)`` of ``windows / 2`` each, ``g_k`` their mean). Rows: ``cos(g_a, g_b)`` for
+    every pair of domains, and the split-half ``cos(g_k^(1), g_k^(2))`` per domain (``a = b``),
+    the agreement of two estimates of the same gradient: a cross-domain cosine far below it
+    means the domains pull apart beyond sampling noise, a negative one that they conflict.
+    """
+    import torch
+
+    stack.eval()
+    names = [n for n, _ in stack.named_parameters()]
+    params = list(stack.parameters())
+
+    def own(name, g):
+        return (g[:, member] if name.startswith(_PER_LAYER) else g[member]).reshape(-1)
+
+    def grad(k, n):
+        total = None
+        for i in range(0, n, batch):
+            x = _td.random_windows(corpus.data[_td.DOMAINS[k]]["train"], min(batch, n - i), ctx + 1, rng)
+            lp = stack.token_logp(torch.from_numpy(x).to(device))[member]
+            gs = torch.autograd.grad(-lp.mean() * min(batch, n - i) / n, params)
+            flat = torch.cat([own(nm, g) for nm, g in zip(names, gs, strict=True)]).double()
+            total = flat if total is None else total + flat
+        return total
+
+    half = max(1, windows // 2)
+    halves = [(grad(k, half), grad(k, half)) for k in range(len(_td.DOMAINS))]
+    full = [(a + b) / 2 for a, b in halves]
+
+    def cos(u, v):
+        return float(u @ v / (u.norm() * v.norm()).clamp_min(1e-300))
+
+    rows = []
+    for a in range(len(_td.DOMAINS)):
+        rows.append({"domain_a": _td.DOMAINS[a], "domain_b": _td.DOMAINS[a],
+                     "cos": cos(*halves[a]), "windows": 2 * half})
+        for b in range(a + 1, len(_td.DOMAINS)):
+            rows.append({"domain_a": _td.DOMAINS[a], "domain_b": _td.DOMAINS[b],
+                         "cos": cos(full[a], full[b]), "windows": 2 * half})
+    return rows
+
+
+def _cos_summary(cosine: pd.DataFrame) -> dict:
+    out = {}
+    for method, g in cosine.groupby("method", sort=False):
+        same = g[g.domain_a == g.domain_b]
+        cross = g[g.domain_a != g.domain_b]
+        pairs = {f"{r.domain_a}/{r.domain_b}": float(r.cos) for r in cross.itertuples()}
+        out[method] = {"cross_domain": pairs,
+                       "split_half": {r.domain_a: float(r.cos) for r in same.itertuples()},
+                       "min_cross_domain": float(cross.cos.min())}
+    return out
+
+
 def _grid_table(bpb: pd.DataFrame, grid: dict, box: Box, bayes: dict) -> pd.DataFrame:
     """Each method's payoff ``sum_k lam_k bpb_k`` at each grid ``lam`` (the oracle and the Bayes
     router use the model made for that ``lam``)."""
@@ -338,7 +410,7 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
     corpus = corpus if corpus is not None else _td.load_corpus(cache_dir)
     # one independent stream per stage, so a stage restored from its checkpoint leaves the
     # others' randomness (and hence the results) exactly as in a run from scratch
-    streams = np.random.SeedSequence([seed, 11]).spawn(3)
+    streams = np.random.SeedSequence([seed, 11]).spawn(4)
     rngs = [np.random.default_rng(s) for s in streams]
     gens = [torch.Generator().manual_seed(int(r.integers(2**62))) for r in rngs]
     grid, box, K = cfg.grid, cfg.box, len(_td.DOMAINS)
@@ -347,7 +419,8 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
     p_small, p_large = gpt_params(small, 256, cfg.ctx), gpt_params(large, 256, cfg.ctx)
     windows = {s: [_td.eval_windows(corpus.data[d][s], cfg.ctx + 1, cfg.eval_cap) for d in _td.DOMAINS]
                for s in ("valid", "test")}
-    key = hashlib.sha256(json.dumps({"config": asdict(cfg), "seed": seed, "corpus": corpus.info.get("key"),
+    trained_by = {f: getattr(cfg, f) for f in TRAINING_FIELDS}
+    key = hashlib.sha256(json.dumps({"config": trained_by, "seed": seed, "corpus": corpus.info.get("key"),
                                      "torch": torch.__version__}, sort_keys=True, default=str)
                          .encode()).hexdigest()[:12]
     restored = {}
@@ -362,13 +435,17 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
             stack.load_state_dict(state["model"])
             losses = state["losses"].numpy()
             restored[name] = str(path)
+            timings[f"{name}_restore_s"] = time.perf_counter() - t0
+            seconds = state.get("seconds")  # the training time measured when it was trained
         else:
             torch.manual_seed(int(rngs[stage].integers(2**62)))  # dropout masks
             losses = _train_stack(stack, lams, corpus, cfg, rngs[stage], device, progress, desc)
+            seconds = time.perf_counter() - t0
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": stack.state_dict(), "losses": torch.from_numpy(losses)}, path)
+            torch.save({"model": stack.state_dict(), "losses": torch.from_numpy(losses),
+                        "seconds": torch.tensor(seconds, dtype=torch.float64)}, path)
         stack.eval()
-        timings[f"{name}_s"] = time.perf_counter() - t0
+        timings[f"{name}_train_s"] = None if seconds is None else float(seconds)
         return stack, losses
 
     # 1. the Smaller stack (experts, Smaller monolithic, mixed oracles) and the Larger model
@@ -427,6 +504,19 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
                 rows.append(_row(name, split, d, v, params))
     timings["routers_s"] = time.perf_counter() - t0
 
+    # 4. SPEC DH, measured: per-domain gradient cosines of the trained models
+    t0 = time.perf_counter()
+    cos_rows = []
+    for stack, members in ((s_stack, s_methods), (l_stack, ["monolithic_larger"])):
+        for m, method in enumerate(members):
+            if method.startswith("oracle"):
+                continue
+            cos_rows += [{"method": method, "size": METHODS[method][0], **r}
+                         for r in gradient_cosines(stack, m, corpus, cfg.ctx, cfg.cos_windows,
+                                                   cfg.batch, rngs[3], device)]
+    cosine = pd.DataFrame(cos_rows)
+    timings["gradient_cosine_s"] = time.perf_counter() - t0
+
     bpb = pd.DataFrame(rows)
     table = table_from_bpb(bpb, box, grid)
     grid_tab = _grid_table(bpb, grid, box, bayes)
@@ -442,18 +532,20 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
                        {"smaller": s_loss[-50:].mean(axis=0).tolist(),
                         "larger": l_loss[-50:].mean(axis=0).tolist()},
                        time.perf_counter() - t_start, restored)
+    summary["gradient_cosine"] = _cos_summary(cosine)
     paths = {"bpb": out / BPB_FILE, "table": out / TABLE_FILE, "grid": out / GRID_FILE,
-             "summary": out / SUMMARY_FILE}
+             "cosine": out / COSINE_FILE, "summary": out / SUMMARY_FILE}
     bpb.to_csv(paths["bpb"], index=False, float_format="%.6f")
     table.to_csv(paths["table"], index=False, float_format="%.6f")
     grid_tab.to_csv(paths["grid"], index=False, float_format="%.6f")
+    cosine.to_csv(paths["cosine"], index=False, float_format="%.6f")
     paths["summary"].write_text(json.dumps(summary, indent=1))
     if draw:
         from figures.registry import draw_figure
 
         paths["figure"] = draw_figure("real_text", out, out)[0]
     torch.set_num_threads(threads_before)
-    return RealResult(bpb, table, grid_tab, summary, {k: str(v) for k, v in paths.items()})
+    return RealResult(bpb, table, grid_tab, cosine, summary, {k: str(v) for k, v in paths.items()})
 
 
 def _row(method, split, domain, bpb, params) -> dict:
