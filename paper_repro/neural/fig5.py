@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from . import data as _data
+from ._runtime import check_device, require_torch
 
 __all__ = ["Fig5Config", "Fig5Result", "FULL", "QUICK", "TINY", "CONFIGS", "main", "lam_loss",
            "observations", "with_overrides",
@@ -147,28 +148,16 @@ def _cos_rows(seed, size, methods, lams, cos, late_fraction):
     return rows
 
 
-def _require_torch():
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError("the neural experiments need PyTorch: install the extra with "
-                          "`pip install -e \".[torch]\"` (CPU wheel: `pip install torch==2.13.0`)") from exc
-    return torch
-
-
 def main(config: Fig5Config = FULL, out_dir: str | Path = "paper_repro/neural/results", *,
          seed: int = 0, device: str = "cpu", progress: bool = True, draw: bool = True) -> Fig5Result:
     """Run the Figure 5 experiment (module docstring) and write its tables and figure."""
-    torch = _require_torch()
+    torch = require_torch()
     from tqdm.auto import tqdm
 
     from .model import MLPStack, ModelSize, Router, mlp_params
     from .train import evaluate_router, evaluate_stack, expert_token_logp, train_router, train_stack
 
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False; use --device cpu")
+    check_device(torch, device)
     cfg = config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,7 @@ import pandas as pd
 from theory.lambda_sets import Box, Simplex
 
 from . import text_data as _td
+from ._runtime import check_device, require_torch
 
 __all__ = ["RealConfig", "RealResult", "FULL", "QUICK", "TINY", "CONFIGS", "main", "with_overrides",
            "allocate", "table_from_bpb", "gradient_cosines", "BPB_FILE", "COSINE_FILE", "TABLE_FILE",
@@ -192,15 +193,6 @@ def allocate(lam: np.ndarray, batch: int) -> np.ndarray:
             n[order[i % len(order)]] += 1
         i += 1
     return n
-
-
-def _require_torch():
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError("the neural experiments need PyTorch: install the extra with "
-                          "`pip install -e \".[torch]\"` (CPU wheel: `pip install torch==2.13.0`)") from exc
-    return torch
 
 
 def _train_stack(stack, lams: np.ndarray, corpus, cfg: RealConfig, rng, device, progress, desc):
@@ -389,16 +381,13 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
     the seed, the corpus and the torch version; with ``resume`` (the default) a rerun with the
     same key restores them instead of training again (the summary lists what was restored).
     """
-    torch = _require_torch()
+    torch = require_torch()
     from tqdm.auto import tqdm
 
     from .gpt import GPTSize, GPTStack, KRouter, gpt_params
     from .train import evaluate_router, train_router
 
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False; use --device cpu")
+    check_device(torch, device)
     cfg = config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
