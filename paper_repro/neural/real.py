@@ -57,7 +57,7 @@ from ._runtime import check_device, require_torch
 
 __all__ = ["RealConfig", "RealResult", "FULL", "QUICK", "TINY", "CONFIGS", "main", "with_overrides",
            "allocate", "table_from_bpb", "gradient_cosines", "BPB_FILE", "COSINE_FILE", "TABLE_FILE",
-           "GRID_FILE", "SUMMARY_FILE", "METHODS", "TRAINING_FIELDS"]
+           "GRID_FILE", "SUMMARY_FILE", "METHODS", "ORACLE_MODEL", "TRAINING_FIELDS"]
 
 BPB_FILE = "real_bpb.csv"
 TABLE_FILE = "real_table.csv"
@@ -81,6 +81,12 @@ METHODS = {
     "robust_gate_box": ("modular", "robust gate, Lambda = box (primal-dual)"),
     "oracle": ("smaller", "Smaller model retrained per lam (grid)"),
 }
+
+# grid point -> the Smaller model trained for that mixture (the per-lam oracle): the experts at
+# the vertices, the Smaller monolithic model at uniform, two models of their own at the mixed
+# points; also the member order of the Smaller stack
+ORACLE_MODEL = {"python": "expert_python", "prose": "expert_prose", "c": "expert_c",
+                "uniform": "monolithic_smaller", "mixed_a": "oracle_mixed_a", "mixed_b": "oracle_mixed_b"}
 
 
 @dataclass(frozen=True)
@@ -222,7 +228,7 @@ def _train_stack(stack, lams: np.ndarray, corpus, cfg: RealConfig, rng, device, 
     with tqdm(total=steps, desc=desc, disable=not progress, leave=False) as bar:
         for s in range(steps):
             x = np.stack([np.concatenate([_td.random_windows(train[k], int(counts[m, k]), cfg.ctx + 1, rng)
-                                          for k in range(3) if counts[m, k] > 0]) for m in range(M)])
+                                          for k in range(len(train)) if counts[m, k] > 0]) for m in range(M)])
             ce = -stack.token_logp(torch.from_numpy(x).to(device)).mean(dim=2)  # (M, batch)
             loss = (weights * ce).sum(dim=1)
             opt.zero_grad(set_to_none=True)
@@ -266,13 +272,11 @@ def table_from_bpb(bpb: pd.DataFrame, box: Box, grid: dict | None = None) -> pd.
     out = out.join(meta)
     rows = []
     if grid is not None:
-        own = {"python": "expert_python", "prose": "expert_prose", "c": "expert_c",
-               "uniform": "monolithic_smaller", "mixed_a": "oracle_mixed_a", "mixed_b": "oracle_mixed_b"}
         for split in sorted(set(bpb.split)):
-            pay = {g: float(np.dot(grid[g], wide.loc[(own[g], split)].to_numpy())) for g in grid}
+            pay = {g: float(np.dot(grid[g], wide.loc[(ORACLE_MODEL[g], split)].to_numpy())) for g in grid}
             in_box = [g for g in grid if box.contains(grid[g])]
             rows.append({"method": "oracle", "split": split,
-                         **{f"bpb_{d}": wide.loc[(own[d], split), d] for d in _td.DOMAINS},
+                         **{f"bpb_{d}": wide.loc[(ORACLE_MODEL[d], split), d] for d in _td.DOMAINS},
                          "worst_simplex": max(pay.values()),
                          "worst_box": max(pay[g] for g in in_box) if in_box else np.nan,
                          "average": pay["uniform"], "size": "smaller",
@@ -352,21 +356,17 @@ def _grid_table(bpb: pd.DataFrame, grid: dict, box: Box, bayes: dict) -> pd.Data
     """Each method's payoff ``sum_k lam_k bpb_k`` at each grid ``lam`` (the oracle and the Bayes
     router use the model made for that ``lam``)."""
     wide = bpb.pivot_table(index=["method", "split"], columns="domain", values="bpb")[list(_td.DOMAINS)]
-    own = {"python": "expert_python", "prose": "expert_prose", "c": "expert_c",
-           "uniform": "monolithic_smaller", "mixed_a": "oracle_mixed_a", "mixed_b": "oracle_mixed_b"}
+    point = {g: {"lam_name": g, **{f"lam_{d}": float(v) for d, v in zip(_td.DOMAINS, lam, strict=True)},
+                 "in_box": bool(box.contains(lam))} for g, lam in grid.items()}
     rows = []
     for (method, split), vals in wide.iterrows():
         for g, lam in grid.items():
-            rows.append({"method": method, "split": split, "lam_name": g,
-                         **{f"lam_{d}": float(v) for d, v in zip(_td.DOMAINS, lam, strict=True)},
-                         "in_box": bool(box.contains(lam)), "bpb": float(lam @ vals.to_numpy())})
+            rows.append({"method": method, "split": split, **point[g], "bpb": float(lam @ vals.to_numpy())})
     for split in sorted(set(bpb.split)):
         for g, lam in grid.items():
-            base = {"split": split, "lam_name": g,
-                    **{f"lam_{d}": float(v) for d, v in zip(_td.DOMAINS, lam, strict=True)},
-                    "in_box": bool(box.contains(lam))}
+            base = {"split": split, **point[g]}
             rows.append({"method": "oracle", **base,
-                         "bpb": float(lam @ wide.loc[(own[g], split)].to_numpy())})
+                         "bpb": float(lam @ wide.loc[(ORACLE_MODEL[g], split)].to_numpy())})
             rows.append({"method": "bayes_router_prior", **base,
                          "bpb": float(lam @ np.asarray(bayes[g][split]))})
     return pd.DataFrame(rows)
@@ -438,10 +438,8 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
         return stack, losses
 
     # 1. the Smaller stack (experts, Smaller monolithic, mixed oracles) and the Larger model
-    s_methods = ["expert_python", "expert_prose", "expert_c", "monolithic_smaller",
-                 "oracle_mixed_a", "oracle_mixed_b"]
-    s_lams = np.stack([grid["python"], grid["prose"], grid["c"], grid["uniform"], grid["mixed_a"],
-                       grid["mixed_b"]])
+    s_methods = list(ORACLE_MODEL.values())
+    s_lams = np.stack([grid[g] for g in ORACLE_MODEL])
     s_stack, s_loss = trained("smaller", 0, small, s_lams,
                               f"Smaller x{len(s_methods)} (experts, monolithic, oracles)")
     l_stack, l_loss = trained("larger", 1, large, grid["uniform"][None], "Larger monolithic")
