@@ -59,11 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--steps, --cache and --no-resume apply to `repro real` only")
     from ..neural import fig5
 
-    cfg = fig5.TINY if args.tiny else fig5.QUICK if args.quick else fig5.FULL
-    over = {k: v for k, v in (("seeds", args.seeds), ("threads", args.threads)) if v is not None}
-    if over.get("seeds", 1) < 1 or over.get("threads", 1) < 1:
-        raise UserError("--seeds and --threads must be positive integers")
-    cfg = fig5.with_overrides(cfg, **over)
+    cfg = _config(fig5, args, "seeds")
     print(f"fig5 ({cfg.name}): {cfg.seeds} runs, {cfg.steps} steps per model, "
           f"{cfg.grid}-point lam grid, device {args.device}, {cfg.threads} thread(s) -> {args.out}")
     res = fig5.main(cfg, args.out, seed=args.seed, device=args.device, progress=not args.no_progress)
@@ -85,16 +81,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(experiment, args: argparse.Namespace, count: str):
+    """The experiment's ``TINY``/``QUICK``/``FULL`` config with ``--<count>`` and ``--threads``
+    applied (both must be positive)."""
+    cfg = experiment.TINY if args.tiny else experiment.QUICK if args.quick else experiment.FULL
+    over = {k: v for k in (count, "threads") if (v := getattr(args, k)) is not None}
+    if over.get(count, 1) < 1 or over.get("threads", 1) < 1:
+        raise UserError(f"--{count} and --threads must be positive integers")
+    return experiment.with_overrides(cfg, **over)
+
+
 def _run_real(args: argparse.Namespace) -> int:
     from ..neural import real
 
     if args.seeds is not None:
         raise UserError("--seeds applies to `repro fig5` only (`repro real` is one run; use --seed)")
-    cfg = real.TINY if args.tiny else real.QUICK if args.quick else real.FULL
-    over = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
-    if over.get("steps", 1) < 1 or over.get("threads", 1) < 1:
-        raise UserError("--steps and --threads must be positive integers")
-    cfg = real.with_overrides(cfg, **over)
+    cfg = _config(real, args, "steps")
     print(f"real ({cfg.name}): byte-level transformers, context {cfg.ctx}, {cfg.steps} steps per "
           f"model, {cfg.gate_steps} primal-dual rounds per gate, device {args.device}, "
           f"{cfg.threads} thread(s) -> {args.out}")
