@@ -82,13 +82,13 @@ register_figure(FigureSpec(
 
 
 def _produce_primal_dual(quick: bool = False, seed: int = 0):
-    from simulations.primal_dual import default_study
+    from robust_gates.simulations.primal_dual import default_study
 
     return default_study(quick=quick, seed=seed, progress=False)[0]
 
 
 def _produce_generalization(quick: bool = False, seed: int = 0):
-    from simulations.generalization import default_study
+    from robust_gates.simulations.generalization import default_study
 
     return default_study(quick=quick, seed=seed, progress=False)[0]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from theory import RobustProblem, jensen_shannon, kl
+from robust_gates.theory import RobustProblem, jensen_shannon, kl
 
 from ._common import solve_best
 from .style import NATS, color, new_figure, styled

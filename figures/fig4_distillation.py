@@ -23,7 +23,7 @@ _STRUCT = {"structural: learned router": ("learned router", "o", "blue"),
 
 
 def produce(quick: bool = False, seed: int = 0) -> pd.DataFrame:
-    from simulations.distillation import default_study
+    from robust_gates.simulations.distillation import default_study
 
     return default_study(quick=quick, seed=seed, progress=False)[1]
 

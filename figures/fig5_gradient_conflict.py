@@ -1,7 +1,7 @@
 """Paper Figure 5 (SPEC DH): loss against the mixture weight for the robust gate, the fixed and
 the oracle monolithic models; mean over runs with a one-standard-deviation band.
 
-Input: the tidy table written by ``robust-gates repro fig5`` (``paper_repro.neural.fig5``), with
+Input: the tidy table written by ``robust-gates repro fig5`` (``robust_gates.paper_repro.neural.fig5``), with
 columns ``method`` (``robust_gate``, ``fixed``, ``oracle``, optionally ``bayes``), ``size``
 (``modular``, ``smaller``, ``larger``, ``exact``), ``lam`` (weight of domain 1), ``seed`` and
 ``loss`` (held-out cross-entropy, nats per token, at mixture ``lam``). When the column

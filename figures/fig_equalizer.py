@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from theory import RobustProblem
+from robust_gates.theory import RobustProblem
 
 from ._common import solve_best
 from .style import NATS, color, new_figure, styled

@@ -1,6 +1,6 @@
 """Our figure (SPEC GB): population worst-case gap of empirical gates against the sample size.
 
-Input: the per-trial table of :func:`simulations.generalization.generalization_study` (columns
+Input: the per-trial table of :func:`robust_gates.simulations.generalization.generalization_study` (columns
 ``method``, ``M``, ``gap``; ``gap`` = population worst case minus ``V``, nats). Left: the mean gap
 of every method (modular gate classes and monolithic baselines) with an ``M^(-1/2)`` reference
 line. Right: for the modular classes, the mean excess over the class value and the stated

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from theory import RobustProblem, kl
+from robust_gates.theory import RobustProblem, kl
 
 from ._common import solve_best
 from .style import NATS, color, new_figure, styled

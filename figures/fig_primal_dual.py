@@ -1,6 +1,6 @@
 """Our figure (SPEC algorithm 4): certificate gap of the averaged primal-dual iterates against rounds.
 
-Input: the ``trajectory`` table of :func:`simulations.primal_dual.convergence_study` (columns
+Input: the ``trajectory`` table of :func:`robust_gates.simulations.primal_dual.convergence_study` (columns
 ``gate``, ``round``, ``gap``). One line per gate class plus a ``c / sqrt(t)`` reference line
 anchored at the first gate's gap at round 100 (or its first record after it).
 """

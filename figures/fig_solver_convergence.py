@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from theory import RobustProblem, solve
-from theory.solvers.capacity import capacity
-from theory.solvers.fast import dual_ascent
+from robust_gates.theory import RobustProblem, solve
+from robust_gates.theory.solvers.capacity import capacity
+from robust_gates.theory.solvers.fast import dual_ascent
 
 from .style import NATS, color, new_figure, styled
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from theory import Box, RobustProblem
+from robust_gates.theory import Box, RobustProblem
 
 from ._common import min_kl_to, solve_best
 from .style import NATS, color, new_figure, styled

@@ -1,6 +1,6 @@
 """Real text (``robust-gates repro real``): worst case against average bits per byte per method.
 
-Input: ``real_table.csv`` written by :mod:`paper_repro.neural.real`, one row per ``method`` and
+Input: ``real_table.csv`` written by :mod:`robust_gates.paper_repro.neural.real`, one row per ``method`` and
 ``split`` with ``bpb_python, bpb_prose, bpb_c`` (bits per byte on each domain), ``worst_simplex``
 (the worst domain), ``average`` (uniform mixture), ``size`` and ``params``. Only the ``test``
 rows are drawn (the ``valid`` split is the routers' training data). Left: each method as a point

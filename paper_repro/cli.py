@@ -1,6 +1,6 @@
 """The ``robust-gates`` command line: a thin facade over the library.
 
-Each subcommand is a module in :mod:`paper_repro.commands` defining ``NAME``, ``HELP``,
+Each subcommand is a module in :mod:`robust_gates.paper_repro.commands` defining ``NAME``, ``HELP``,
 ``configure(parser)`` and ``run(args) -> exit code``; it is found automatically, so a new
 feature adds a file there and touches nothing else. Errors a user can fix (bad input,
 solver failures) print one line on stderr and exit with status 2, without a traceback.
@@ -21,7 +21,8 @@ from .errors import UserError
 
 
 def _discover() -> dict[str, ModuleType]:
-    """Every module in :mod:`paper_repro.commands` with ``NAME``, ``HELP``, ``configure``, ``run``."""
+    """Every module in :mod:`robust_gates.paper_repro.commands` with ``NAME``, ``HELP``, ``configure``,
+    ``run``."""
     from . import commands
 
     found = {}
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Robust gates for modular generative models: exact solvers, theorem checks, "
         "simulations and figures (Cortes, Mohri, Zhong, arXiv 2602.17554).",
     )
+    from robust_gates import __version__
+
+    parser.add_argument("--version", action="version", version=f"robust-gates {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, mod in COMMANDS.items():
         mod.configure(sub.add_parser(name, help=mod.HELP, description=mod.HELP))
@@ -49,7 +53,7 @@ COMMANDS: dict[str, ModuleType] = _discover()
 
 
 def main(argv: list[str] | None = None) -> int:
-    from theory.solvers.result import SolverError
+    from robust_gates.theory.solvers.result import SolverError
 
     parser = build_parser()
     args = parser.parse_args(argv)

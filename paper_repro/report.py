@@ -51,8 +51,8 @@ def _versions() -> dict[str, str]:
 
 
 def _run_checks(cfg: ReportConfig, results: Path) -> tuple[pd.DataFrame | None, str]:
-    from simulations.checks import run_checks, summarize
-    from simulations.statements import STATEMENTS
+    from robust_gates.simulations.checks import run_checks, summarize
+    from robust_gates.simulations.statements import STATEMENTS
 
     checks = run_checks(instances=cfg.n_instances, seed=cfg.seed, jobs=cfg.jobs,
                         progress=cfg.progress)
@@ -67,7 +67,7 @@ def _run_simulations(cfg: ReportConfig, results: Path) -> list[str]:
     """Cheap simulations whose tables feed figures; each is optional (skipped when absent)."""
     notes = []
     try:
-        from simulations import report_hooks
+        from robust_gates.simulations import report_hooks
     except ImportError:
         return notes
     for name, fn in getattr(report_hooks, "SIMULATIONS", {}).items():
@@ -82,7 +82,7 @@ def _png_data_uri(path: str) -> str:
 
 def build_report(cfg: ReportConfig) -> Path:
     """Run everything the report needs and write it; returns the path of ``index.html``."""
-    from figures import draw_all
+    from robust_gates.figures import draw_all
 
     start = time.perf_counter()
     out = Path(cfg.out)

@@ -1,4 +1,4 @@
-"""Instance generators, sweeps and stochastic algorithms built on :mod:`theory`."""
+"""Instance generators, sweeps and stochastic algorithms built on :mod:`robust_gates.theory`."""
 
 from .examples import EXAMPLES, Example, binary_entropy, get_example
 from .problem_io import load_problem, problem_from_dict, problem_to_dict, save_problem

@@ -13,7 +13,7 @@ shape (same expert kind and ``Lambda`` kind, fixed ``K`` and ``n``):
 :func:`adversarial_search` runs random probes and then Nelder-Mead restarts from the best
 probes on ``theta -> slack`` (SPEC section 3 claims should never go below zero; a planted false
 claim must). It returns the worst instance found; :func:`save_worst` writes it with
-:func:`simulations.problem_io.save_problem` so ``robust-gates solve FILE`` opens it.
+:func:`robust_gates.simulations.problem_io.save_problem` so ``robust-gates solve FILE`` opens it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, softmax
 
-from theory import Box, Hull, Polytope, RobustProblem, Simplex, SolverError
+from robust_gates.theory import Box, Hull, Polytope, RobustProblem, Simplex, SolverError
 
 from .instances import FAMILIES, PROB_FLOOR, Instance, box_around
 from .problem_io import save_problem

@@ -26,8 +26,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from theory import RobustProblem, solve_fast, solve_reference
-from theory.solvers.fast import certified_result, dual_ascent
+from robust_gates.theory import RobustProblem, solve_fast, solve_reference
+from robust_gates.theory.solvers.fast import certified_result, dual_ascent
 
 __all__ = [
     "make_instance", "streaming_pass_seconds", "compare_solvers", "scale_fast", "bench_solvers",

@@ -4,7 +4,7 @@
 families (instance ``i`` of a statement is :func:`make_instance` ``(families[i % F], seed, i)``,
 so statements sharing a family share instances and their certified solves); one row per
 statement x instance. :func:`summarize` gives one row per statement. :func:`run_adversarial`
-runs :func:`simulations.adversarial.adversarial_search` per statement and family and saves
+runs :func:`robust_gates.simulations.adversarial.adversarial_search` per statement and family and saves
 each worst instance. Work is spread with joblib (``jobs``; ``backend`` ``loky``, or ``dask`` /
 ``ray`` when installed) behind a tqdm progress bar.
 """
@@ -177,7 +177,7 @@ def run_adversarial(ids=None, seed: int = 0, *, K: int = 3, n: int = 4, probes: 
                     jobs: int = 1, backend: str | None = None, solver: str = "auto",
                     progress: bool = True) -> pd.DataFrame:
     """Adversarial search for each selected statement on each of its default families
-    (:func:`simulations.adversarial.default_families`, or ``families[id]``); one row per
+    (:func:`robust_gates.simulations.adversarial.default_families`, or ``families[id]``); one row per
     statement x family (:data:`ADV_COLUMNS`), worst instances saved under ``out_dir``."""
     stmts = _select(ids)
     tasks = [(s, f) for s in stmts for f in (families or {}).get(s.id, default_families(s))]

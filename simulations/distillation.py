@@ -1,7 +1,7 @@
 r"""Structural and monolithic distillation of the robust gate on sequences (SPEC SD, algorithms 5, 6).
 
 Setting (exact, ``X = V^T`` enumerated): ``K`` true chains ``D_k`` and frozen n-gram experts
-``P_k`` (:mod:`simulations.sequences`); the sequence-level robust gate ``g*`` of
+``P_k`` (:mod:`robust_gates.simulations.sequences`); the sequence-level robust gate ``g*`` of
 ``RobustProblem(D, P, Lambda)`` gives the robust model ``q* = P_g*``. A gate that looks at the
 whole sequence cannot be sampled token by token, so it is distilled:
 
@@ -28,7 +28,7 @@ splits into one convex problem per prefix, solved by EM (multiplicative) updates
 Frank-Wolfe lower bound, so its KL is bracketed (``kl_lower <= best causal KL <= kl``).
 
 **Monolithic student** (algorithm 6): one n-gram of order ``m`` fitted to ``q*`` by exact moment
-matching (:func:`simulations.sequences.project_ngram`, the minimizer of ``KL(q* || student)``),
+matching (:func:`robust_gates.simulations.sequences.project_ngram`, the minimizer of ``KL(q* || student)``),
 which discards the experts.
 
 Both are scored by ``KL(q* || model)`` and by the worst-case loss
@@ -51,8 +51,8 @@ from scipy.optimize import minimize
 from scipy.special import entr, softmax, xlogy
 from tqdm.auto import tqdm
 
-from theory import RobustProblem, default_solver, solve
-from theory.lambda_sets import Box
+from robust_gates.theory import RobustProblem, default_solver, solve
+from robust_gates.theory.lambda_sets import Box
 
 from .sequences import (
     NGram,

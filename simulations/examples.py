@@ -1,6 +1,6 @@
 """Named example instances with known answers (``robust-gates solve --example NAME``).
 
-Each entry builds a :class:`theory.RobustProblem` and, where one exists, states the closed
+Each entry builds a :class:`robust_gates.theory.RobustProblem` and, where one exists, states the closed
 form of the value so that users (and the tests) can compare.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import Box, RobustProblem
+from robust_gates.theory import Box, RobustProblem
 
 __all__ = ["Example", "EXAMPLES", "get_example", "binary_entropy"]
 

@@ -56,8 +56,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import xlogy
 
-from theory import SOLVERS, RobustProblem, SolverError, solve
-from theory.lambda_sets import LambdaSet, Simplex
+from robust_gates.theory import SOLVERS, RobustProblem, SolverError, solve
+from robust_gates.theory.lambda_sets import LambdaSet, Simplex
 
 from .softmax_gate import vertices_of
 

@@ -1,7 +1,7 @@
 r"""Random instance families for the theorem checks (SPEC sections 1 and 3).
 
 An instance is a small frozen :class:`Instance`: the family name, the parameters drawn, one
-:class:`theory.RobustProblem` (or two for nested pairs :math:`\Lambda \subseteq \Lambda'`)
+:class:`robust_gates.theory.RobustProblem` (or two for nested pairs :math:`\Lambda \subseteq \Lambda'`)
 and the seed that reproduces it. Everything is drawn from an explicit
 ``numpy.random.Generator``; :func:`make_instance` derives one from ``(seed, family, index)``
 so the same index of a family is the same instance in every statement and every process.
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory import Box, Hull, LambdaSet, Polytope, RobustProblem, Simplex, kl
+from robust_gates.theory import Box, Hull, LambdaSet, Polytope, RobustProblem, Simplex, kl
 
 __all__ = [
     "Instance",

@@ -1,6 +1,6 @@
 r"""Stochastic primal-dual for the robust gate from samples (SPEC algorithm 4, section 5.2).
 
-Program. For a softmax gate class ``g_W`` (:mod:`simulations.softmax_gate`) the learner solves
+Program. For a softmax gate class ``g_W`` (:mod:`robust_gates.simulations.softmax_gate`) the learner solves
 
 .. math:: \min_{W} \max_{\lambda \in \Lambda} \sum_k \lambda_k \ell_k(W)
           \quad \text{s.t.} \quad Z(W) = \sum_x P_{g_W}(x) = 1,
@@ -21,7 +21,7 @@ Round ``t`` (all randomness from the explicit ``rng``):
 
 1. draw a minibatch of ``B`` points from every domain ``D_k``;
 2. per-domain losses :math:`\hat\ell_k = c_k - \frac1B\sum_b \log P_{g_W}(x_{k,b})` by
-   log-sum-exp, and their gradients in ``W`` (:func:`simulations.softmax_gate.forward`);
+   log-sum-exp, and their gradients in ``W`` (:func:`robust_gates.simulations.softmax_gate.forward`);
 3. ``Z`` and its gradient: exact on finite ``X`` (a pass over ``X``), otherwise the unbiased
    estimate :math:`\hat Z = \sum_k \frac1B\sum_b g_{W,k}(y_{k,b})`, ``y_{k,b} ~ P_k``;
 4. an Adam (default) or SGD step on ``W`` with rate ``lr / sqrt(1 + t / lr_decay)``;
@@ -38,8 +38,8 @@ Round ``t`` (all randomness from the explicit ``rng``):
 
 Output. The averaged model's mass ``Z_bar`` is reported (``norm_error = |Z_bar - 1|``), the model
 is renormalized, moved into the envelope set ``Q`` if rounding left it outside (``repair``) and
-turned into a ``G_1`` gate with :func:`theory.gate_from_model`; on finite ``X`` the exact
-certificate ``max_Lambda L(g_bar, .) - phi(lam_bar)`` is computed by :func:`theory.certify`.
+turned into a ``G_1`` gate with :func:`robust_gates.theory.gate_from_model`; on finite ``X`` the exact
+certificate ``max_Lambda L(g_bar, .) - phi(lam_bar)`` is computed by :func:`robust_gates.theory.certify`.
 
 Defaults: ``B = 64``, Adam ``lr = 0.1``, ``lr_decay = 200`` rounds, ``lam_step = 1``,
 ``mu_step = 1``, ``rho = 2``; they are used untuned on every instance in the tests and the
@@ -54,8 +54,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from theory import RobustProblem, certify
-from theory.lambda_sets import MEMBERSHIP_TOL, Hull, LambdaSet, Simplex
+from robust_gates.theory import RobustProblem, certify
+from robust_gates.theory.lambda_sets import MEMBERSHIP_TOL, Hull, LambdaSet, Simplex
 
 from .softmax_gate import (
     FeatureMap,
@@ -225,7 +225,7 @@ def primal_dual(problem: RobustProblem | SampledGame, features="loglik", *,
                 progress: bool = True, W0: np.ndarray | None = None, **overrides) -> PrimalDualResult:
     """Run the stochastic primal-dual method (SPEC algorithm 4; math in the module docstring).
 
-    ``problem``: a finite :class:`theory.RobustProblem` (samples are drawn from its ``D``; the
+    ``problem``: a finite :class:`robust_gates.theory.RobustProblem` (samples are drawn from its ``D``; the
     normalization and the certificate are exact) or a :class:`SampledGame`. ``features``: a
     :class:`FeatureMap` or a spec for :func:`make_features` (``"loglik"``, ``"onehot"``, array,
     callable). ``config`` (or keyword ``overrides`` of its fields) sets the schedule.
@@ -358,11 +358,12 @@ def convergence_study(problem: RobustProblem, *, rounds: int = 20000, gates=("on
     ``summary``: one row per gate with the final certificate gap, the reference value and its
     kind (``"exact"``: ``V(Lambda)`` from the exact solver, for the one-hot class whose closure is
     ``G_1``; ``"upper bound"``: the best class member found by multi-start SLSQP with ``|W| <= 20``,
-    for the log-likelihood class, see :func:`simulations.softmax_gate.fit_softmax_class`), the worst
+    for the log-likelihood class, see :func:`robust_gates.simulations.softmax_gate.fit_softmax_class`),
+    the worst
     case of the class member ``g_{W_bar}`` (averaged weights) and the fitted log-log slope of the
     certificate gap against rounds over rounds ``>= 100``.
     """
-    from theory import default_solver, solve
+    from robust_gates.theory import default_solver, solve
 
     from .softmax_gate import fit_softmax_class
 
@@ -402,7 +403,7 @@ def default_study(quick: bool = False, seed: int = 0, progress: bool = True):
     K = 3, n = 10, ``Lambda`` the box ``[0.1, 0.45]^3``; 2,000 rounds with ``quick``, else 20,000.
     Returns ``(trajectory, summary)``.
     """
-    from theory import Box
+    from robust_gates.theory import Box
 
     problem = pd_instance(np.random.default_rng([seed, 2602]), Lambda=Box([0.1] * 3, [0.45] * 3))
     return convergence_study(problem, rounds=2000 if quick else 20000, seed=seed,

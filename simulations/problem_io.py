@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theory import RobustProblem, lambda_from_dict
+from robust_gates.theory import RobustProblem, lambda_from_dict
 
 __all__ = ["load_problem", "save_problem", "problem_from_dict", "problem_to_dict"]
 

@@ -37,7 +37,7 @@ is reported as an **upper bound** on the class value (attained by the returned g
 to the reported normalization error), never as the class optimum; ``V(Lambda)`` (all of ``G_1``)
 is a lower bound. Gate classes that are linear in the gate itself (gates constant on the cells of
 a partition of ``X``, one-hot of the cell as features) are convex and are solved exactly in
-:mod:`simulations.generalization`.
+:mod:`robust_gates.simulations.generalization`.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import xlogy
 
-from theory import RobustProblem, gate_from_model, in_envelope, repair_envelope
-from theory.lambda_sets import Hull, Simplex
+from robust_gates.theory import RobustProblem, gate_from_model, in_envelope, repair_envelope
+from robust_gates.theory.lambda_sets import Hull, Simplex
 
 __all__ = [
     "LOG_FLOOR", "FeatureMap", "make_features", "log_experts_table", "forward",
@@ -198,7 +198,7 @@ class GatedOutput:
     ``mass`` is ``sum_x P_g(x)`` before renormalizing (``norm_error = |mass - 1|``);
     ``model`` the renormalized model moved into the envelope set ``Q`` (``repair`` is the
     sup-norm size of that move, 0 when the renormalized model was already in ``Q``); ``gate``
-    a ``G_1`` gate realizing ``model`` exactly (:func:`theory.gate_from_model`).
+    a ``G_1`` gate realizing ``model`` exactly (:func:`robust_gates.theory.gate_from_model`).
     """
 
     model: np.ndarray

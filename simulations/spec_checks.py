@@ -13,7 +13,7 @@ import cvxpy as cp
 import numpy as np
 from scipy.special import rel_entr
 
-from theory import (
+from robust_gates.theory import (
     GATE_TOL,
     Hull,
     LambdaSet,
@@ -27,7 +27,7 @@ from theory import (
     jensen_shannon,
     water_fill,
 )
-from theory.solvers.reference import worst_case_epigraph
+from robust_gates.theory.solvers.reference import worst_case_epigraph
 
 from .statements import Part, certified_solve, combine, fp_tol, solver_tolerance, statement
 
@@ -203,7 +203,7 @@ def check_L0(instance):
     """Largest ``G_1``/``Q`` residual over constant gates, random ``G_1`` gates, their convex
     combinations, models of random gates (in ``Q``?), gates realizing random ``q`` in ``Q``
     (``P_g = q``?) and the certified robust gate; ``tol = GATE_TOL`` (the membership tolerance
-    of :mod:`theory.gates`). Compactness: every gate found lies in ``[0, 1]^{K x n}``."""
+    of :mod:`robust_gates.theory.gates`). Compactness: every gate found lies in ``[0, 1]^{K x n}``."""
     p = instance.problem
     P, l, u = p.P, p.l, p.u
     rng = _rng(instance, 0)
@@ -272,7 +272,7 @@ def check_P1(instance):
            "V(Lambda), certificate gap 0.", ALL_FAMILIES)
 def check_T1(instance):
     """For both payoffs: ``lhs = max_Lambda L(g*, .)`` (upper bound of min-max), ``rhs =
-    phi(lam*)`` (lower bound of max-min), recomputed by :func:`theory.certify`; the saddle point
+    phi(lam*)`` (lower bound of max-min), recomputed by :func:`robust_gates.theory.certify`; the saddle point
     exists iff the pair can be certified, ``lhs == rhs`` within the solver's tolerance. Saddle
     inequalities at independent probes: ``L(g*, lam) <= L(g*, lam*) + tol`` for ``lam`` in
     ``Lambda`` and ``L(g, lam*) >= L(g*, lam*) - tol`` for random gates ``g`` in ``G_1``."""
@@ -308,7 +308,7 @@ def check_T1M(instance):
     has ``P_g = D_lam`` so ``min_g M = 0``; the main ``lhs`` is the largest water-filled
     ``min_g M(g, lam)`` over probes, which must be 0 (tol ``fw + fp``). Positivity is certified
     independently of the solver: ``C(D) >= JS_{1/2,1/2}(D_j, D_k)`` for the most distant pair
-    (computed by :func:`theory.jensen_shannon`), positive iff ``D_j != D_k``; the strict claim
+    (computed by :func:`robust_gates.theory.jensen_shannon`), positive iff ``D_j != D_k``; the strict claim
     ``lhs < rhs`` (margin ``fp``) needs that bound above ``fp`` (else the domains are
     numerically identical and the instance is rejected as outside the claim)."""
     p = instance.problem
@@ -406,7 +406,7 @@ def check_T3(instance):
            "the robust model is unique wherever some D_k > 0.", ALL_FAMILIES)
 def check_LF(instance):
     """(a) ``phi(lam) <= V <= value = phi(lam*) + gap`` at probes ``lam`` in ``Lambda`` (tol
-    ``gap + fp``); with perfect experts also with ``JS_lam`` from :func:`theory.jensen_shannon`.
+    ``gap + fp``); with perfect experts also with ``JS_lam`` from :func:`robust_gates.theory.jensen_shannon`.
     (b) simplex: ``sum_k lam*_k (value - l_k(g*)) = value - L(g*, lam*) <= gap`` with every term
     ``>= 0``, so ``value - l_k <= gap / lam*_k`` for ``lam*_k > SUPPORT_TOL``. (c) perfect
     experts: the constant gate ``lam*`` has certificate ``<= CONST_GATE_TOL``. (d) uniqueness:

@@ -1,9 +1,9 @@
 r"""The registry of checkable statements (SPEC section 3) and the result every check returns.
 
 A :class:`Statement` holds the SPEC id, the paper section, the statement in one sentence, the
-instance families it applies to (:data:`simulations.instances.FAMILIES`) and a pure check
+instance families it applies to (:data:`robust_gates.simulations.instances.FAMILIES`) and a pure check
 function ``instance -> CheckResult``. The SPEC statements (L0, P1, T1, T1-M, T2, T3, LF, MB, MA,
-SC) are registered by :mod:`simulations.spec_checks` when this module is imported.
+SC) are registered by :mod:`robust_gates.simulations.spec_checks` when this module is imported.
 
 A check compares two sides it computes from certified solves. It is written as one or more
 :class:`Part` s, each a relation ``lhs REL rhs`` with a named tolerance ``tol``:
@@ -25,7 +25,7 @@ are those of its main part.
 Extension point: register your own claim and run it through the same random and adversarial
 machinery (``robust-gates check --plugin my_claims.py --statement MINE``)::
 
-    from simulations.statements import Part, combine, statement, certified_solve
+    from robust_gates.simulations.statements import Part, combine, statement, certified_solve
 
     @statement("MINE", section="user", text="V(Lambda) <= log K", families=("dirichlet", "box"))
     def check_mine(instance):
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory import SOLVERS, RobustProblem, SolverError, SolveResult, default_solver, solve
+from robust_gates.theory import SOLVERS, RobustProblem, SolverError, SolveResult, default_solver, solve
 
 __all__ = [
     "CheckResult",
@@ -213,7 +213,7 @@ _CHOICE = {"solver": "auto"}
 
 def use_solver(name: str = "auto") -> None:
     """Choose the solver of :func:`certified_solve`: ``"auto"`` (fast when registered), or a
-    name in :data:`theory.SOLVERS`. Process-wide; the sweeps pass it to their workers."""
+    name in :data:`robust_gates.theory.SOLVERS`. Process-wide; the sweeps pass it to their workers."""
     if name != "auto" and name not in SOLVERS:
         raise ValueError(f"unknown solver {name!r}; choose 'auto' or one of {sorted(SOLVERS)}")
     _CHOICE["solver"] = name
@@ -221,7 +221,7 @@ def use_solver(name: str = "auto") -> None:
 
 
 def preferred_solver() -> str:
-    """``"fast"`` when it is registered in :data:`theory.SOLVERS`, else ``"reference"``
+    """``"fast"`` when it is registered in :data:`robust_gates.theory.SOLVERS`, else ``"reference"``
     (unless :func:`use_solver` chose one)."""
     if _CHOICE["solver"] != "auto":
         return _CHOICE["solver"]

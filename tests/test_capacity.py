@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from simulations.examples import binary_entropy
-from theory import RobustProblem, SolverError, capacity, jensen_shannon, solve_fast
+from robust_gates.simulations.examples import binary_entropy
+from robust_gates.theory import RobustProblem, SolverError, capacity, jensen_shannon, solve_fast
 
 #: Blahut-Arimoto stopping tolerance (upper - lower bound)
 BA_TOL = 1e-12

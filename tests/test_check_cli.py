@@ -7,12 +7,12 @@ import json
 import pandas as pd
 import pytest
 
-from paper_repro.cli import main
-from simulations.checks import ADV_COLUMNS, CHECK_COLUMNS, SUMMARY_COLUMNS
-from simulations.statements import STATEMENTS, unregister_statement
+from robust_gates.paper_repro.cli import main
+from robust_gates.simulations.checks import ADV_COLUMNS, CHECK_COLUMNS, SUMMARY_COLUMNS
+from robust_gates.simulations.statements import STATEMENTS, unregister_statement
 
 PLUGIN = '''
-from simulations.statements import Part, certified_solve, combine, fp_tol, statement
+from robust_gates.simulations.statements import Part, certified_solve, combine, fp_tol, statement
 
 @statement("FALSE-CLI", "planted", "V(Lambda) >= V(Lambda') for Lambda in Lambda' (false)",
            ("nested",), replace=True)

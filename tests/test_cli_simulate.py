@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from paper_repro.cli import main
+from robust_gates.paper_repro.cli import main
 
 
 def test_simulate_primal_dual_quick(tmp_path, capsys):

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from paper_repro.cli import main
-from simulations import get_example, load_problem, save_problem
+from robust_gates.paper_repro.cli import main
+from robust_gates.simulations import get_example, load_problem, save_problem
 
 
 def _run(capsys, *argv):
@@ -76,7 +76,7 @@ def test_bad_input_one_line(tmp_path, capsys, content, match):
 def test_missing_file_and_console_script(tmp_path):
     """The installed console script exits non-zero with one clear line and no traceback."""
     proc = subprocess.run(
-        [sys.executable, "-m", "paper_repro.cli", "solve", str(tmp_path / "nope.json")],
+        [sys.executable, "-m", "robust_gates", "solve", str(tmp_path / "nope.json")],
         capture_output=True, text=True,
     )
     assert proc.returncode == 2

@@ -2,7 +2,8 @@
 served demo reacts to a slider in headless Chromium.
 
 Each notebook is checked against an independent computation: the values it displays are recomputed
-here with the reference (cvxpy) solver, Blahut-Arimoto or :func:`theory.certify`, never through the
+here with the reference (cvxpy) solver, Blahut-Arimoto or :func:`robust_gates.theory.certify`, never
+through the
 demo helpers alone.
 """
 
@@ -20,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations.demos import DEMOS, demo_path
+from robust_gates.paper_repro.demos import DEMOS, demo_path
 
 marimo = pytest.importorskip("marimo", reason="the demos need marimo (the dev and demos extras install it)")
 
-from simulations.demos import _lib as lib  # noqa: E402
-from theory import Box, RobustProblem, capacity, kl, solve  # noqa: E402
+from robust_gates.paper_repro.demos import _lib as lib  # noqa: E402
+from robust_gates.theory import Box, RobustProblem, capacity, kl, solve  # noqa: E402
 
 #: agreement between the fast solver (certificate tol 1e-9 or better) and the reference solver
 VALUE_TOL = 1e-6
@@ -69,7 +70,7 @@ def test_registry_lists_three_notebooks():
 
 
 def test_notebooks_run_as_scripts():
-    """Issue 10: ``python simulations/demos/X.py`` runs every cell without error (all three in parallel)."""
+    """Issue 10: ``python paper_repro/demos/X.py`` runs every cell without error (all three in parallel)."""
     env = {**os.environ, "MPLBACKEND": "Agg", "MARIMO_SKIP_UPDATE_CHECK": "1"}
     procs = {name: subprocess.Popen([sys.executable, str(d.path)], cwd=ROOT, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -86,7 +87,7 @@ def test_notebooks_run_as_scripts():
 
 def test_teach_lists_demos(capsys):
     """Issue 10: ``robust-gates teach`` without a name lists every demo."""
-    from paper_repro.cli import main
+    from robust_gates.paper_repro.cli import main
 
     assert main(["teach"]) == 0
     out = capsys.readouterr().out
@@ -96,8 +97,8 @@ def test_teach_lists_demos(capsys):
 
 def test_teach_without_marimo_names_the_install(monkeypatch, capsys):
     """Issue 10: a missing marimo gives a one-line error naming ``pip install marimo`` and the extra."""
-    import paper_repro.commands.teach as teach
-    from paper_repro.cli import main
+    import robust_gates.paper_repro.commands.teach as teach
+    from robust_gates.paper_repro.cli import main
 
     real = importlib.util.find_spec
     monkeypatch.setattr(teach.importlib.util, "find_spec",
@@ -109,8 +110,8 @@ def test_teach_without_marimo_names_the_install(monkeypatch, capsys):
 
 def test_teach_command_line():
     """Issue 10: ``teach NAME --port P --headless`` becomes ``marimo run FILE --port P --headless``."""
-    from paper_repro.commands.teach import marimo_command
-    from paper_repro.errors import UserError
+    from robust_gates.paper_repro.commands.teach import marimo_command
+    from robust_gates.paper_repro.errors import UserError
 
     cmd = marimo_command(demo_path("jsd_gap"), 2718, headless=True)
     assert cmd[1:4] == ["-m", "marimo", "run"]
@@ -250,7 +251,7 @@ def test_served_demo_reacts_to_a_slider():
     """Issue 10: ``marimo run`` serves the simplex demo; in headless Chromium the page renders its
     figures and value, and moving the half-width slider shows the new V(Lambda) the library gives."""
     pytest.importorskip("websockets", reason="the browser test speaks CDP through websockets")
-    from simulations.demos._browser import Chromium, serve
+    from _browser import Chromium, serve
 
     demo = DEMOS["game_on_simplex"]
     with serve(demo.path, timeout=60) as url, Chromium(timeout=30) as browser:

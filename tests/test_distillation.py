@@ -9,9 +9,9 @@ import pytest
 
 matplotlib.use("Agg")
 
-from figures import FIGURES  # noqa: E402
-from paper_repro.cli import main  # noqa: E402
-from simulations.distillation import (  # noqa: E402
+from robust_gates.figures import FIGURES  # noqa: E402
+from robust_gates.paper_repro.cli import main  # noqa: E402
+from robust_gates.simulations.distillation import (  # noqa: E402
     QUICK,
     LearnedRouter,
     SequenceSystem,
@@ -24,7 +24,7 @@ from simulations.distillation import (  # noqa: E402
     router_model,
     run_distillation,
 )
-from simulations.sequences import prefix_marginals, random_chain  # noqa: E402
+from robust_gates.simulations.sequences import prefix_marginals, random_chain  # noqa: E402
 
 #: the shipped quick configuration's distillation KL must end below this (nats)
 DISTILL_KL_THRESHOLD = 0.05

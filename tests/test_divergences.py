@@ -5,7 +5,7 @@ from conftest import FP_TOL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory import cross_entropy, entropy, jensen_shannon, kl, mixture
+from robust_gates.theory import cross_entropy, entropy, jensen_shannon, kl, mixture
 
 
 def test_kl_conventions():

@@ -1,7 +1,7 @@
 """The fast exact solver (SPEC algorithm 2) against the reference program (SPEC algorithm 1).
 
 Every comparison is certified: the fast solver's own certificate, a recomputation by
-:func:`theory.certify`, weak duality across the two solvers, and the cross-certificate of
+:func:`robust_gates.theory.certify`, weak duality across the two solvers, and the cross-certificate of
 the fast gate with the reference mixture.
 """
 
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paper_repro.cli import main as cli_main
-from simulations.examples import get_example
-from theory import (
+from robust_gates.paper_repro.cli import main as cli_main
+from robust_gates.simulations.examples import get_example
+from robust_gates.theory import (
     SOLVERS,
     Box,
     Hull,
@@ -29,8 +29,8 @@ from theory import (
     solve_reference,
     water_fill,
 )
-from theory.solvers._qp import active_set_qp
-from theory.solvers.fast import dual_ascent, dual_hessian
+from robust_gates.theory.solvers._qp import active_set_qp
+from robust_gates.theory.solvers.fast import dual_ascent, dual_hessian
 
 #: certificate tolerance asked of the fast solver
 FAST_TOL = 1e-9
@@ -129,7 +129,7 @@ def test_perfect_experts_value_is_capacity(seed, K, extra):
     assert cap.lower <= cap.upper
     assert abs(fast.value - cap.capacity) <= FAST_TOL + 1e-10
     # the constant gate lam* is a robust gate (SPEC LF)
-    from theory.gates import constant_gate
+    from robust_gates.theory.gates import constant_gate
 
     # at a lam within FAST_TOL of optimal in phi, |lam - lam*| = O(sqrt(FAST_TOL / curvature)),
     # and the constant gate's worst case moves linearly with lam: allow O(sqrt(FAST_TOL))
@@ -141,7 +141,7 @@ def test_perfect_experts_value_is_capacity(seed, K, extra):
 @pytest.mark.parametrize("payoff", ["kl", "cross_entropy"])
 def test_named_examples_closed_forms(name, payoff):
     """SPEC LF: the shipped examples' closed-form values (kl), shifted by sum lam_k H(D_k) for CE."""
-    from simulations.examples import EXAMPLES
+    from robust_gates.simulations.examples import EXAMPLES
 
     problem = get_example(name, payoff)
     res = solve(problem, solver="fast", tol=FAST_TOL)
@@ -252,7 +252,7 @@ def test_fast_certifies_instance_where_newton_stalls():
     recent best responses) must certify it to the default tol and agree with the reference."""
     from pathlib import Path
 
-    from simulations import load_problem
+    from robust_gates.simulations import load_problem
 
     prob = load_problem(Path(__file__).parent / "data" / "fast_stall_ce.npz")
     fast = solve(prob, solver="fast")

@@ -7,8 +7,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-from figures import FIGURES, MissingData, draw_all, draw_figure  # noqa: E402
-from figures.registry import produce_data  # noqa: E402
+from robust_gates.figures import FIGURES, MissingData, draw_all, draw_figure  # noqa: E402
+from robust_gates.figures.registry import produce_data  # noqa: E402
 
 
 @pytest.fixture(scope="module")

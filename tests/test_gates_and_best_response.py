@@ -7,7 +7,7 @@ from conftest import FP_TOL, random_instance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory import (
+from robust_gates.theory import (
     RobustProblem,
     check_gate,
     constant_gate,

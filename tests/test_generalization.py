@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from figures.fig_generalization import plot
-from simulations.generalization import (
+from robust_gates.figures.fig_generalization import plot
+from robust_gates.simulations.generalization import (
     crossing_point,
     crossings,
     draw_counts,
@@ -22,7 +22,7 @@ from simulations.generalization import (
     skewness,
     summarize_generalization,
 )
-from theory import Box
+from robust_gates.theory import Box
 
 #: certified accuracy of the exact solves compared here (nats)
 VALUE_TOL = 1e-6
@@ -109,7 +109,7 @@ def test_monolithic_dro_is_robust_on_its_own_game(small):
     rng = np.random.default_rng(0)
     counts = draw_counts(small, np.array([20, 20, 20]), rng)
     Dt = (counts + 0.5) / (counts + 0.5).sum(axis=1, keepdims=True)
-    from theory import RobustProblem
+    from robust_gates.theory import RobustProblem
 
     game = RobustProblem(Dt, Dt, small.Lambda, payoff="cross_entropy")
     assert game.worst_case(mono_dro(small, counts))[0] <= game.worst_case(mono_smoothed(counts))[0] + 1e-9

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulations.instances import (
+from robust_gates.simulations.instances import (
     FAMILIES,
     K_RANGE,
     box_around,
@@ -19,7 +19,7 @@ from simulations.instances import (
     random_polytope,
     sample_instances,
 )
-from theory import jensen_shannon
+from robust_gates.theory import jensen_shannon
 
 FP_TOL = 1e-12
 

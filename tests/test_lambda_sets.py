@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory import Box, Hull, Polytope, Simplex, lambda_from_dict, project_simplex
+from robust_gates.theory import Box, Hull, Polytope, Simplex, lambda_from_dict, project_simplex
 
 TOL = 1e-9
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from figures.fig_primal_dual import plot
-from simulations.primal_dual import (
+from robust_gates.figures.fig_primal_dual import plot
+from robust_gates.simulations.primal_dual import (
     PrimalDualConfig,
     SampledGame,
     convergence_study,
@@ -14,7 +14,7 @@ from simulations.primal_dual import (
     pd_instance,
     primal_dual,
 )
-from simulations.softmax_gate import (
+from robust_gates.simulations.softmax_gate import (
     finite_gate,
     fit_softmax_class,
     forward,
@@ -22,7 +22,7 @@ from simulations.softmax_gate import (
     log_experts_table,
     make_features,
 )
-from theory import SOLVERS, Box, Hull, Polytope, RobustProblem, Simplex, in_G1, solve
+from robust_gates.theory import SOLVERS, Box, Hull, Polytope, RobustProblem, Simplex, in_G1, solve
 
 #: the issue's targets for the stochastic method on small finite instances
 GAP_TARGET = 1e-2

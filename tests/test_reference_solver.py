@@ -6,8 +6,8 @@ from conftest import CLOSED_FORM_TOL, FP_GAP_FLOOR, GAP_TOL, random_instance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulations import binary_entropy, get_example
-from theory import (
+from robust_gates.simulations import binary_entropy, get_example
+from robust_gates.theory import (
     Box,
     Hull,
     Polytope,

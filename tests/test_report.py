@@ -4,8 +4,8 @@ import re
 
 import pandas as pd
 
-from paper_repro.cli import main
-from simulations.statements import STATEMENTS
+from robust_gates.paper_repro.cli import main
+from robust_gates.simulations.statements import STATEMENTS
 
 
 def test_report_quick(tmp_path, capsys):

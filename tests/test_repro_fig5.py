@@ -7,9 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from paper_repro.cli import main as cli_main  # noqa: E402
-from paper_repro.neural import data as D  # noqa: E402
-from paper_repro.neural import fig5  # noqa: E402
+from robust_gates.paper_repro.cli import main as cli_main  # noqa: E402
+from robust_gates.paper_repro.neural import data as D  # noqa: E402
+from robust_gates.paper_repro.neural import fig5  # noqa: E402
 
 LINEAR_TOL = 1e-9  # the payoff is computed in float64 from stored per-domain losses
 ENTROPY_TOL = 1e-12
@@ -59,7 +59,7 @@ def test_csv_schema_and_figure(runs):
 def test_parameter_counts(runs):
     """Paper Figure 5 setup: the Larger model has more parameters than the modular system (two
     Smaller experts plus the router), and the formula matches the torch modules."""
-    from paper_repro.neural.model import MLPStack, ModelSize, mlp_params
+    from robust_gates.paper_repro.neural.model import MLPStack, ModelSize, mlp_params
 
     p = runs[0].summary["params"]
     assert p["modular_total"] == 2 * p["smaller"] + p["router"]
@@ -129,7 +129,7 @@ def test_task_entropy_rate_and_conflict_are_exact():
 def test_router_holds_the_bayes_sequence_mixture():
     """SPEC SD: with beta = 1, no hidden term and c = log w, the causal router's gated sequence
     log-likelihood equals log(sum_k w_k P_k(x)) exactly (experts = the true domains here)."""
-    from paper_repro.neural.model import Router
+    from robust_gates.paper_repro.neural.model import Router
 
     rng = np.random.default_rng(1)
     task = D.make_task(vocab=5, seq_len=8, conflict=1.0, noise=0.3, rng=rng)
@@ -157,7 +157,7 @@ def test_cli_tiny_and_missing_torch(tmp_path, capsys, monkeypatch):
 
     import importlib.util
 
-    from paper_repro.commands import repro
+    from robust_gates.paper_repro.commands import repro
 
     real = importlib.util.find_spec
     monkeypatch.setattr(repro.importlib.util, "find_spec",

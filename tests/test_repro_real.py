@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from paper_repro.neural import text_data as T
+from robust_gates.paper_repro.neural import text_data as T
 
 CORPUS_COLUMNS = ["method", "size", "params", "split", "domain", "bpb"]
 TABLE_COLUMNS = ["method", "split", "size", "params", "bpb_python", "bpb_prose", "bpb_c",
@@ -106,7 +106,7 @@ def test_missing_headers_via_cli(tmp_path, monkeypatch, capsys):
     pytest.importorskip("torch")
     import sysconfig
 
-    from paper_repro.cli import main as cli_main
+    from robust_gates.paper_repro.cli import main as cli_main
 
     real_paths = sysconfig.get_paths()
     monkeypatch.setattr(sysconfig, "get_paths", lambda *a, **k: {**real_paths, "include": str(tmp_path)})
@@ -132,7 +132,7 @@ def test_windows():
 
 
 def test_allocate():
-    from paper_repro.neural.real import allocate
+    from robust_gates.paper_repro.neural.real import allocate
 
     for lam, batch in (([1, 0, 0], 32), ([1 / 3] * 3, 32), ([0.6, 0.3, 0.1], 32), ([0.1, 0.3, 0.6], 7)):
         n = allocate(np.array(lam), batch)
@@ -151,7 +151,7 @@ def torch_mod():
 
 def test_gpt_stack_is_causal_and_members_independent(torch_mod):
     torch = torch_mod
-    from paper_repro.neural.gpt import GPTSize, GPTStack, gpt_params
+    from robust_gates.paper_repro.neural.gpt import GPTSize, GPTStack, gpt_params
 
     size = GPTSize(16, 2, 2)
     stack = GPTStack(3, size, 12, torch.Generator().manual_seed(0)).eval()
@@ -177,7 +177,7 @@ def test_krouter_baselines_are_exact(torch_mod):
     """SPEC SD: KRouter.bayes(w) reproduces the sequence-level mixture sum_k w_k P_k(x) exactly,
     and KRouter.constant(w) the token-level mixture (both recomputed in float64)."""
     torch = torch_mod
-    from paper_repro.neural.gpt import KRouter, krouter_params
+    from robust_gates.paper_repro.neural.gpt import KRouter, krouter_params
 
     rng = np.random.default_rng(0)
     tok = np.log(rng.dirichlet(np.ones(5), size=(7, 9)))[..., :3]  # (N, T, K) log-probabilities
@@ -199,14 +199,14 @@ def test_krouter_baselines_are_exact(torch_mod):
 
 @pytest.fixture(scope="module")
 def tiny_run(torch_mod, corpus, tmp_path_factory):
-    from paper_repro.neural import real
+    from robust_gates.paper_repro.neural import real
 
     out = tmp_path_factory.mktemp("real")
     return real.main(real.TINY, out, seed=0, progress=False, corpus=corpus)
 
 
 def test_tiny_run_schema(tiny_run):
-    from paper_repro.neural import real
+    from robust_gates.paper_repro.neural import real
 
     bpb = pd.read_csv(tiny_run.paths["bpb"])
     assert list(bpb.columns) == CORPUS_COLUMNS
@@ -252,8 +252,8 @@ def test_gradient_cosines_use_the_right_member(torch_mod, corpus):
     """The cosines of member 1 of a two-member stack equal those of a one-member stack holding
     the same weights (same random windows): the per-member slices are the right ones."""
     torch = torch_mod
-    from paper_repro.neural.gpt import GPTSize, GPTStack
-    from paper_repro.neural.real import gradient_cosines
+    from robust_gates.paper_repro.neural.gpt import GPTSize, GPTStack
+    from robust_gates.paper_repro.neural.real import gradient_cosines
 
     size = GPTSize(16, 2, 2)
     two = GPTStack(2, size, 16, torch.Generator().manual_seed(0))
@@ -272,7 +272,7 @@ def test_gradient_cosines_use_the_right_member(torch_mod, corpus):
 def test_tiny_table_is_consistent(tiny_run):
     """Worst cases and averages are recomputed from the per-domain entries; the modular methods
     count three experts (plus the router)."""
-    from paper_repro.neural import real
+    from robust_gates.paper_repro.neural import real
 
     t = tiny_run.table.set_index(["method", "split"])
     dom = t[["bpb_python", "bpb_prose", "bpb_c"]].to_numpy()
@@ -303,7 +303,7 @@ def test_resume_restores_models_and_reproduces(torch_mod, corpus, tmp_path):
     """A rerun with the same configuration and seed restores the trained models from the
     checkpoints and reproduces every number; resume=False trains again, with the same result
     (each stage has its own random stream and seeds its dropout masks)."""
-    from paper_repro.neural import real
+    from robust_gates.paper_repro.neural import real
 
     cfg = real.with_overrides(real.TINY, steps=8, gate_steps=20)
     a = real.main(cfg, tmp_path, seed=1, progress=False, corpus=corpus, draw=False)
@@ -323,7 +323,7 @@ def test_resume_restores_models_and_reproduces(torch_mod, corpus, tmp_path):
 
 
 def test_cli_tiny(torch_mod, corpus, tmp_path, capsys):
-    from paper_repro.cli import main as cli_main
+    from robust_gates.paper_repro.cli import main as cli_main
 
     cache = corpus.info["cache"].rsplit("/", 1)[0]
     out = tmp_path / "cli"

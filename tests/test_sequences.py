@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import entr, rel_entr
 
-from simulations.distillation import SequenceSystem, bayes_router, router_model
-from simulations.sequences import (
+from robust_gates.simulations.distillation import SequenceSystem, bayes_router, router_model
+from robust_gates.simulations.sequences import (
     NGram,
     block_entropy,
     conditionals,

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulations.adversarial import AdversarialSpace, adversarial_search
-from simulations.checks import run_checks
-from simulations.instances import Instance, make_instance
-from simulations.statements import (
+from robust_gates.simulations.adversarial import AdversarialSpace, adversarial_search
+from robust_gates.simulations.checks import run_checks
+from robust_gates.simulations.instances import Instance, make_instance
+from robust_gates.simulations.statements import (
     STATEMENTS,
     CheckResult,
     Part,
@@ -26,7 +26,7 @@ from simulations.statements import (
     unregister_statement,
     use_solver,
 )
-from theory import RobustProblem
+from robust_gates.theory import RobustProblem
 
 SPEC_IDS = ["L0", "P1", "T1", "T1-M", "T2", "T3", "LF", "MB", "MA", "SC"]
 

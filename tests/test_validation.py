@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from theory import Box, Hull, Polytope, RobustProblem, Simplex
+from robust_gates.theory import Box, Hull, Polytope, RobustProblem, Simplex
 
 D2 = np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
 

@@ -151,7 +151,7 @@ class RobustProblem:
         return np.asarray(lam, dtype=np.float64) @ self.D
 
     def best_response(self, lam: np.ndarray, t0: float | None = None) -> WaterFill:
-        """Water-filling ``q_lam = clip(D_lam / nu, l, u)`` (see :mod:`theory.best_response`)."""
+        """Water-filling ``q_lam = clip(D_lam / nu, l, u)`` (see :mod:`robust_gates.theory.best_response`)."""
         lam = self._check_mixture(lam)
         return water_fill(self.mixture(lam), self.l, self.u, t0=t0)
 

@@ -44,7 +44,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulations.bench_solvers import LARGE_SIZE, main
+    from robust_gates.simulations.bench_solvers import LARGE_SIZE, main
 
     compare = [(8, 1_000)] if args.quick else _pairs(args.compare)
     sizes = [100_000] if args.quick else _sizes(args.sizes)

@@ -71,8 +71,8 @@ def _load_plugin(spec: str):
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from simulations.checks import run_adversarial, run_checks, summarize
-    from simulations.statements import STATEMENTS
+    from robust_gates.simulations.checks import run_adversarial, run_checks, summarize
+    from robust_gates.simulations.statements import STATEMENTS
 
     for spec in args.plugin:
         _load_plugin(spec)

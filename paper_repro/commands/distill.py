@@ -26,8 +26,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from figures.registry import FIGURES, draw_figure
-    from simulations.distillation import default_study
+    from robust_gates.figures.registry import FIGURES, draw_figure
+    from robust_gates.simulations.distillation import default_study
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,13 @@
 """``robust-gates repro``: rerun one of the paper's neural experiments (needs the ``torch`` extra).
 
 ``robust-gates repro fig5 [--quick] [--device cpu|cuda] [--out DIR] [--seed S]`` trains the
-Figure 5 models (:mod:`paper_repro.neural.fig5`), writes the tidy CSV, the gradient-cosine CSV,
+Figure 5 models (:mod:`robust_gates.paper_repro.neural.fig5`), writes the tidy CSV, the gradient-cosine CSV,
 a JSON summary and ``fig5.png`` into ``DIR``, and prints the table of means.
 
 ``robust-gates repro real [--quick] [--out DIR]`` runs modular versus monolithic on real text
 (Python code, English prose and C headers of the running interpreter;
-:mod:`paper_repro.neural.real`), writes its tables, summary and ``real_text.png`` into ``DIR`` and
+:mod:`robust_gates.paper_repro.neural.real`), writes its tables, summary and ``real_text.png`` into
+``DIR`` and
 prints the table of bits per byte on the test split.
 """
 

@@ -29,9 +29,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _primal_dual(out: Path, quick: bool, seed: int, progress: bool) -> list[Path]:
-    from figures.fig_primal_dual import plot
-    from figures.style import save_figure
-    from simulations.primal_dual import default_study
+    from robust_gates.figures.fig_primal_dual import plot
+    from robust_gates.figures.style import save_figure
+    from robust_gates.simulations.primal_dual import default_study
 
     traj, summary = default_study(quick=quick, seed=seed, progress=progress)
     paths = [out / "primal_dual_trajectory.csv", out / "primal_dual_summary.csv"]
@@ -46,9 +46,9 @@ def _primal_dual(out: Path, quick: bool, seed: int, progress: bool) -> list[Path
 
 
 def _generalization(out: Path, quick: bool, seed: int, progress: bool, jobs: int) -> list[Path]:
-    from figures.fig_generalization import plot
-    from figures.style import save_figure
-    from simulations.generalization import default_study
+    from robust_gates.figures.fig_generalization import plot
+    from robust_gates.figures.style import save_figure
+    from robust_gates.simulations.generalization import default_study
 
     df, summary, cross, skew = default_study(quick=quick, seed=seed, jobs=jobs, progress=progress)
     paths = [out / "generalization_trials.csv", out / "generalization_summary.csv",

@@ -14,7 +14,7 @@ HELP = "solve a robust-gating game exactly, with a certificate"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from simulations.examples import EXAMPLES
+    from robust_gates.simulations.examples import EXAMPLES
 
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("file", nargs="?", help="problem file (.npz or .json) with D, P, Lambda keys")
@@ -28,9 +28,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulations.examples import EXAMPLES, get_example
-    from simulations.problem_io import load_problem
-    from theory import SOLVERS, solve
+    from robust_gates.simulations.examples import EXAMPLES, get_example
+    from robust_gates.simulations.problem_io import load_problem
+    from robust_gates.theory import SOLVERS, solve
 
     if args.solver not in SOLVERS:
         raise UserError(f"unknown solver {args.solver!r}; choose one of {sorted(SOLVERS)}")

@@ -22,7 +22,7 @@ MISSING = ("marimo is not installed; the demos need it: pip install marimo "
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from simulations.demos import DEMOS
+    from robust_gates.paper_repro.demos import DEMOS
 
     p.add_argument("name", nargs="?", choices=list(DEMOS), metavar="NAME",
                    help=f"the demo to open ({', '.join(DEMOS)}); omit it to list them")
@@ -45,7 +45,7 @@ def marimo_command(path, port: int | None = None, host: str = "127.0.0.1",
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulations.demos import DEMOS
+    from robust_gates.paper_repro.demos import DEMOS
 
     if args.name is None:
         print("teaching demos (open one with: robust-gates teach NAME):")

@@ -20,7 +20,7 @@ seed, loss, excess, loss_d1, loss_d2, params``), ``fig5_gradient_cosine.csv`` (o
 monolithic model: ``seed, size, method, lam, cos_mean, cos_std, frac_negative, cos_mean_late,
 frac_negative_late, steps``), ``fig5_summary.json`` (configuration, parameter counts, timings,
 gate ``lam_bar``, cosine statistics and their relation to the interference) and the figure
-``fig5.png`` through :func:`figures.registry.draw_figure`.
+``fig5.png`` through :func:`robust_gates.figures.registry.draw_figure`.
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def main(config: Fig5Config = FULL, out_dir: str | Path = "paper_repro/neural/re
     cosine.to_csv(paths["cosine"], index=False, float_format="%.10g")
     paths["summary"].write_text(json.dumps(summary, indent=1))
     if draw:
-        from figures.registry import draw_figure
+        from robust_gates.figures.registry import draw_figure
 
         paths["figure"] = draw_figure("fig5", out, out)[0]
     torch.set_num_threads(threads_before)

@@ -35,7 +35,7 @@ the average (uniform ``lam``) and the parameter count. ``lam*`` is the adversary
 bpb``), ``real_table.csv`` (one row per method and split: ``bpb_python, bpb_prose, bpb_c,
 worst_simplex, worst_box, average, params``), ``real_lam_grid.csv`` (each method's payoff at each
 grid ``lam``), ``real_summary.json`` and the figure ``real_text.png`` (worst case against average,
-drawn by :mod:`figures.real_text` through the figure registry).
+drawn by :mod:`robust_gates.figures.real_text` through the figure registry).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from theory.lambda_sets import Box, Simplex
+from robust_gates.theory.lambda_sets import Box, Simplex
 
 from . import text_data as _td
 from ._runtime import check_device, require_torch
@@ -528,7 +528,7 @@ def main(config: RealConfig = FULL, out_dir: str | Path = "paper_repro/neural/re
     cosine.to_csv(paths["cosine"], index=False, float_format="%.6f")
     paths["summary"].write_text(json.dumps(summary, indent=1))
     if draw:
-        from figures.registry import draw_figure
+        from robust_gates.figures.registry import draw_figure
 
         paths["figure"] = draw_figure("real_text", out, out)[0]
     torch.set_num_threads(threads_before)

@@ -31,7 +31,7 @@ import copy
 import numpy as np
 import torch
 
-from theory.lambda_sets import Simplex
+from robust_gates.theory.lambda_sets import Simplex
 
 from . import data as _data
 from .model import MLPStack, Router
@@ -129,7 +129,7 @@ def train_router(router: Router, pools: list[torch.Tensor], *, steps: int, batch
     ``pools[k]`` is ``(N_k, T, K)``: the frozen experts' token log-probabilities on domain-``k``
     sequences; ``router`` is any module mapping such a tensor to gated log-probabilities ``(N, T)``
     (:class:`.model.Router`, :class:`.gpt.KRouter`). ``lam_set`` (a
-    :class:`theory.lambda_sets.LambdaSet`, default the simplex) is where the adversary's ``lam``
+    :class:`robust_gates.theory.lambda_sets.LambdaSet`, default the simplex) is where the adversary's ``lam``
     lives; it starts at the projection of the uniform mixture. Returns the averaged router
     ``router_bar``, the averaged ``lam_bar`` and the trajectory (``lam`` and batch losses per round).
     """

@@ -65,8 +65,11 @@ def capacity(D: np.ndarray, tol: float = 1e-12, max_iter: int = 100_000,
     lower = upper = np.nan
     for it in range(1, int(max_iter) + 1):
         c = np.asarray(kl(D, lam @ D))  # finite: every lam_k > 0 keeps D_lam covering D_k
-        lower = float(np.sum(lam * c))
         upper = float(np.max(c))
+        # I(lam) = sum_k lam_k c_k is an average of the c_k, so it never exceeds their maximum;
+        # summed in floating point it can come out one ulp above it (all c_k equal, as for a
+        # symmetric channel). Taking the minimum keeps the reported bounds ordered.
+        lower = min(float(np.sum(lam * c)), upper)
         if callback is not None:
             callback(it, lower, upper)
         if upper - lower <= tol:

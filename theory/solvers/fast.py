@@ -7,7 +7,7 @@ The robust game :math:`V(\Lambda) = \min_{q \in Q} \max_{\lambda \in \Lambda} \l
           \phi(\lambda) = \min_{q \in Q} \lambda^\top \ell(q) = \lambda^\top \ell(q_\lambda),
 
 where :math:`q_\lambda = \mathrm{clip}(t D_\lambda, l, u)` is the exact water-filling best
-response (:func:`theory.best_response.water_fill`, warm-started at the previous ``t``),
+response (:func:`robust_gates.theory.best_response.water_fill`, warm-started at the previous ``t``),
 :math:`\ell_k(q) = c_k - \sum_x D_k(x) \log q(x)` with ``c_k = -H(D_k)`` (``"kl"``) or ``0``
 (``"cross_entropy"``). Its gradient is :math:`\nabla\phi(\lambda) = \ell(q_\lambda)` (Danskin) and,
 on the free set :math:`F = \{x : l(x) < q_\lambda(x) < u(x)\}`, its Hessian is
@@ -21,7 +21,7 @@ Newton / sequential QP) step: the quadratic model of :math:`\phi` is maximized o
 :math:`\Lambda` exactly by a small active-set QP, then a backtracking (Armijo) line search on
 :math:`\phi` picks the step. For the simplex with perfect experts :math:`\phi` is the mutual
 information :math:`JS_\lambda(D)`, whose first-order (exponentiated-gradient) ascent is
-Blahut-Arimoto (:mod:`theory.solvers.capacity`); the Newton step reaches the same fixed point
+Blahut-Arimoto (:mod:`robust_gates.theory.solvers.capacity`); the Newton step reaches the same fixed point
 in far fewer passes over the data.
 
 Parametrization: boxes and polytopes are handled in ``lambda`` itself through their
@@ -33,7 +33,7 @@ Certificate: every evaluation at a mixture :math:`\lambda` gives a model :math:`
 primal value :math:`\max_{\lambda'\in\Lambda} \lambda'^\top\ell(q_\lambda) \ge V` and a dual value
 :math:`\phi(\lambda) \le V`; the difference at one point is the Frank-Wolfe gap of the ascent.
 The best of each seen so far is kept, the loop stops when ``primal - dual <= tol`` and the
-final pair is certified independently by :func:`theory.certify` (SPEC section 2).
+final pair is certified independently by :func:`robust_gates.theory.certify` (SPEC section 2).
 
 Cost: one evaluation is one ``lambda @ D`` product, a few O(n) water-filling passes over
 vectors and one ``D @ log q`` product (fused with the Hessian in cache-sized column blocks

@@ -33,7 +33,7 @@ class SolveResult:
     lam : array (K,)
         Least-favorable mixture ``lam*`` in ``Lambda``.
     gap : float
-        Certificate ``max_Lambda L(g*, .) - phi(lam*)``, recomputed by :func:`theory.certify`.
+        Certificate ``max_Lambda L(g*, .) - phi(lam*)``, recomputed by :func:`robust_gates.theory.certify`.
     lower_bound : float
         ``phi(lam*)``.
     status : str

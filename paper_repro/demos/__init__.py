@@ -1,9 +1,10 @@
 """Teaching demonstrations: marimo notebooks a lecturer can open and move sliders in.
 
 Each demo is a plain ``.py`` marimo app in this folder: run it as a script (``python
-simulations/demos/jsd_gap.py``), serve it (``robust-gates teach jsd_gap``, i.e. ``marimo run``) or
-edit it (``marimo edit``). Their computations live in :mod:`simulations.demos._lib` and their
-figures in :mod:`simulations.demos._plots`. marimo is an optional dependency (the ``demos`` extra);
+paper_repro/demos/jsd_gap.py``), serve it (``robust-gates teach jsd_gap``, i.e. ``marimo run``) or
+edit it (``marimo edit``). Their computations live in :mod:`robust_gates.paper_repro.demos._lib` and their
+figures in :mod:`robust_gates.paper_repro.demos._plots`. marimo is an optional dependency (the ``demos``
+extra);
 this module imports without it.
 """
 
@@ -20,7 +21,8 @@ _HERE = Path(__file__).resolve().parent
 @dataclass(frozen=True)
 class Demo:
     """One notebook: its ``name``, file ``path``, a one-line ``description``, the regular expression
-    ``headline`` that finds its main number in the page text (group 1) and the number of ``figures``
+    ``headline`` that finds its main number in the page text (group 1) and the number of
+    ``robust_gates.figures``
     it shows (both used by the browser test and the screenshots)."""
 
     name: str

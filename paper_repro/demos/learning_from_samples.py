@@ -9,8 +9,8 @@ def _():
     import marimo as mo
     import numpy as np
 
-    from simulations.demos import _lib as lib
-    from simulations.demos import _plots as plots
+    from robust_gates.paper_repro.demos import _lib as lib
+    from robust_gates.paper_repro.demos import _plots as plots
 
     return lib, mo, np, plots
 

@@ -6,7 +6,7 @@ websocket (the ``websockets`` package, a marimo dependency). Every wait is bound
 
 Screenshots for the README::
 
-    python -m simulations.demos._browser docs/screenshots
+    python tests/_browser.py docs/screenshots
 """
 
 from __future__ import annotations
@@ -183,7 +183,8 @@ class Chromium:
         return self.evaluate(_DEEP_IMAGES) or []
 
     def rendered(self, headline: str, figures: int) -> str | None:
-        """The headline number (regex group 1 in the page text) once ``figures`` images are shown."""
+        """The headline number (regex group 1 in the page text) once ``robust_gates.figures`` images are
+        shown."""
         import re
 
         m = re.search(headline, self.text())
@@ -306,7 +307,7 @@ def _with_thumbs(expression: str) -> str:
 def take_screenshots(out_dir: str | Path, names=None, width: int = 1280, height: int = 1600,
                      timeout: float = 90.0) -> list[Path]:
     """Serve each demo, wait until every cell has run, and save ``<name>.png`` under ``out_dir``."""
-    from simulations.demos import DEMOS
+    from robust_gates.paper_repro.demos import DEMOS
 
     paths = []
     for name in names or DEMOS:
@@ -325,7 +326,7 @@ def slider_response(name: str, slider: int, key: str = "ArrowRight", presses: in
     for each press, the seconds until the headline number changed (``text_s``; ``nan`` if it did
     not) and until the last figure that changed was replaced (``figures_s``: the last image change
     before ``quiet`` seconds without one; ``nan`` if none changed). Polls every 20 ms."""
-    from simulations.demos import DEMOS
+    from robust_gates.paper_repro.demos import DEMOS
 
     demo, rows, nan = DEMOS[name], [], float("nan")
     with serve(demo.path) as url, Chromium() as b:

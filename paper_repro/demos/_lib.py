@@ -1,8 +1,10 @@
 r"""Computations behind the teaching demos (the marimo notebooks next to this module).
 
 The notebooks stay thin: every number they show comes from one of the functions here, which
-call the library (:func:`theory.solve` with the fast exact solver, :func:`theory.certify`,
-:func:`simulations.primal_dual.primal_dual`, ...) and never re-implement a solver. Functions whose
+call the library (:func:`robust_gates.theory.solve` with the fast exact solver,
+:func:`robust_gates.theory.certify`,
+:func:`robust_gates.simulations.primal_dual.primal_dual`, ...) and never re-implement a solver.
+Functions whose
 result depends only on slider values are memoized (``functools.lru_cache``) so that moving one
 slider recomputes only what that slider changes; the cached objects are treated as read-only.
 
@@ -28,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from theory import Box, RobustProblem, certify, jensen_shannon, kl, solve
+from robust_gates.theory import Box, RobustProblem, certify, jensen_shannon, kl, solve
 
 __all__ = [
     "draw_game", "box_around", "simplex_grid", "phi_grid", "game_summary",
@@ -102,14 +104,14 @@ def _solve_simplex(seed: int, diversity: float, error: float):
 def game_summary(seed: int, diversity: float, error: float, centre, half_width: float) -> dict:
     r"""Solve the game on the simplex and on the box ``Lambda`` (fast exact solver, certified).
 
-    Returns a dict: ``D``, ``P``, ``box`` (the :class:`~theory.Box`), ``res_simplex``/``res_box``
-    (:class:`~theory.SolveResult`), ``V_simplex``/``V_box`` (values), ``losses_simplex``/
+    Returns a dict: ``D``, ``P``, ``box`` (the :class:`~robust_gates.theory.Box`), ``res_simplex``/``res_box``
+    (:class:`~robust_gates.theory.SolveResult`), ``V_simplex``/``V_box`` (values), ``losses_simplex``/
     ``losses_box`` (``KL(D_k || P_g*)`` of each robust model), ``t3_drop`` =
     ``V(Delta) - V(Lambda)`` and, with perfect experts only (T3 is stated for them),
     ``t3_bound`` = :math:`\min_{\lambda\in\Lambda} KL(D_\lambda \| D_{\lambda^*})` with its
     Frank-Wolfe certificate ``t3_fw`` (``nan`` otherwise).
     """
-    from simulations.spec_checks import min_kl_over_lambda
+    from robust_gates.simulations.spec_checks import min_kl_over_lambda
 
     D, P = draw_game(seed, diversity, error)
     full, rs = _solve_simplex(seed, diversity, error)
@@ -206,7 +208,7 @@ def jsd_point(separation: float, capacity: int) -> dict:
 
     ``gated``: the robust gated model of the perfect two-bump experts over the simplex (fast solver,
     ``V`` its certified value, which equals the capacity ``C(D) = max_lam JS_lam(D)`` for perfect
-    experts); ``js_star`` = ``JS_{lam*}(D)`` recomputed by :func:`theory.jensen_shannon`;
+    experts); ``js_star`` = ``JS_{lam*}(D)`` recomputed by :func:`robust_gates.theory.jensen_shannon`;
     ``js_uniform`` = ``JS`` at uniform weights; ``mono`` = the ``capacity``-Gaussian model retrained on
     the uniform aggregate, ``aggregate`` = the aggregate itself (a monolithic model of unlimited
     capacity); ``worst_*`` = ``max_k KL(D_k || model)``; ``ma_bound`` = ``KL(D_{lam*} || mono)``, the
@@ -256,9 +258,10 @@ LEARN_BOX = ((0.1, 0.1, 0.1), (0.6, 0.6, 0.6))
 @lru_cache(maxsize=8)
 def learning_problem(seed: int = 0) -> RobustProblem:
     """Population game of the learning demo: ``K = 3``, ``n = 10``, Dirichlet(0.7) domains, experts
-    ``0.8 D + 0.2 Dirichlet(1)`` (:func:`simulations.primal_dual.pd_instance`), ``Lambda`` the box
+    ``0.8 D + 0.2 Dirichlet(1)`` (:func:`robust_gates.simulations.primal_dual.pd_instance`), ``Lambda``
+    the box
     ``[0.1, 0.6]^3``, cross-entropy payoff (the loss a learner can estimate from samples)."""
-    from simulations.primal_dual import pd_instance
+    from robust_gates.simulations.primal_dual import pd_instance
 
     return pd_instance(np.random.default_rng([int(seed), 2602]), Lambda=Box(*LEARN_BOX),
                        payoff="cross_entropy")
@@ -267,7 +270,7 @@ def learning_problem(seed: int = 0) -> RobustProblem:
 @lru_cache(maxsize=64)
 def empirical_problem(seed: int, m: int) -> RobustProblem:
     """The game on the empirical distributions of ``m`` samples per domain (same experts, ``Lambda``)."""
-    from simulations.generalization import draw_counts
+    from robust_gates.simulations.generalization import draw_counts
 
     pop = learning_problem(seed)
     if int(m) != m or m < 1:
@@ -286,14 +289,14 @@ def learn_from_samples(seed: int, m: int, lam_step: float = LEARN_STEPS[0], lr: 
                        rounds: int = LEARN_ROUNDS) -> dict:
     r"""Run the stochastic primal-dual method (one-hot gate) on the empirical game of ``m`` samples.
 
-    Returns ``trajectory`` (the :func:`~simulations.primal_dual.primal_dual` records: averaged
+    Returns ``trajectory`` (the :func:`~robust_gates.simulations.primal_dual.primal_dual` records: averaged
     ``lam_k`` and the certified gap on the empirical game per round), ``lam`` and ``gap`` (final),
     ``V_emp``/``lam_emp`` (exact empirical game), ``V``/``lam_star`` (exact population game),
     ``pop_worst`` = population worst case of the learned model and its ``excess = pop_worst - V``
     (nats), ``excess_exact`` the same for the exact robust model of the samples, and
-    ``recheck_gap`` (the final gap recomputed by :func:`theory.certify`).
+    ``recheck_gap`` (the final gap recomputed by :func:`robust_gates.theory.certify`).
     """
-    from simulations.primal_dual import primal_dual
+    from robust_gates.simulations.primal_dual import primal_dual
 
     pop, emp = learning_problem(seed), empirical_problem(seed, m)
     res = primal_dual(emp, "onehot", rng=np.random.default_rng([int(seed), int(m), 11]), rounds=int(rounds),
@@ -320,9 +323,10 @@ def warm_learning(seed: int = 0) -> None:
 def generalization_curve(seed: int = 0, seeds: int = 8) -> pd.DataFrame:
     """Mean population gap ``F(q_hat) - V`` of the exact empirical robust model (one-hot gate class,
     ``modular``) and of the monolithic DRO model fitted on the same samples, against the samples
-    per domain ``m``, over ``seeds`` draws (:func:`simulations.generalization.generalization_study`).
+    per domain ``m``, over ``seeds`` draws
+    (:func:`robust_gates.simulations.generalization.generalization_study`).
     Columns ``method, m, gap, gap_sd, trials``."""
-    from simulations.generalization import generalization_study
+    from robust_gates.simulations.generalization import generalization_study
 
     pop = learning_problem(seed)
     grid = [3 * m for m in SAMPLE_SIZES]
@@ -339,8 +343,8 @@ def generalization_curve(seed: int = 0, seeds: int = 8) -> pd.DataFrame:
 
 def curve_slope(curve: pd.DataFrame, method: str = "modular (robust gate)") -> float:
     """Least-squares slope of log(mean gap) against log(m) for ``method`` in a
-    :func:`generalization_curve` table (:func:`simulations.generalization.fit_loglog_slope`)."""
-    from simulations.generalization import fit_loglog_slope
+    :func:`generalization_curve` table (:func:`robust_gates.simulations.generalization.fit_loglog_slope`)."""
+    from robust_gates.simulations.generalization import fit_loglog_slope
 
     g = curve[curve.method == method]
     if g.empty:

@@ -1,8 +1,9 @@
-"""Figures of the teaching demos, in the suite's figure style (:mod:`figures.style`).
+"""Figures of the teaching demos, in the suite's figure style (:mod:`robust_gates.figures.style`).
 
-Each function takes what :mod:`simulations.demos._lib` computed and returns a matplotlib figure; no
-computation happens here. The demos sit on top of every layer (like ``paper_repro``): nothing in
-``theory``, ``simulations`` or ``figures`` imports this package.
+Each function takes what :mod:`robust_gates.paper_repro.demos._lib` computed and returns a matplotlib
+figure; no
+computation happens here. The demos sit on top of every layer (like ``robust_gates.paper_repro``): nothing in
+``robust_gates.theory``, ``robust_gates.simulations`` or ``robust_gates.figures`` imports this package.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import io
 import numpy as np
 import pandas as pd
 
-from figures._common import order_polygon, to_xy
-from figures.style import NATS, color, new_figure, styled
+from robust_gates.figures._common import order_polygon, to_xy
+from robust_gates.figures.style import NATS, color, new_figure, styled
 
 __all__ = ["DPI", "png", "plot_simplex", "plot_models", "plot_jsd", "plot_learning", "plot_generalization"]
 
