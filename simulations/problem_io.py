@@ -7,16 +7,28 @@ and, in JSON or as a 0-d string array in ``.npz``, ``payoff`` (``kl`` or ``cross
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from robust_gates.theory import RobustProblem, lambda_from_dict
+from robust_gates.theory import PAYOFFS, RobustProblem, lambda_from_dict
+from robust_gates.theory._validate import as_float_array
 
 __all__ = ["load_problem", "save_problem", "problem_from_dict", "problem_to_dict"]
 
 _KNOWN = {"D", "P", "box_lo", "box_hi", "A", "b", "vertices", "payoff"}
+
+
+def _payoff_of(value) -> str:
+    """The file's ``payoff`` entry: a string naming one of :data:`PAYOFFS` (no default for ``""``)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "US":
+        value = str(value)
+    if not isinstance(value, str) or value not in PAYOFFS:
+        raise ValueError(f"'payoff' must be one of {list(PAYOFFS)} (a string); got {value!r}")
+    return value
 
 
 def problem_from_dict(d: dict, payoff: str | None = None) -> RobustProblem:
@@ -26,14 +38,10 @@ def problem_from_dict(d: dict, payoff: str | None = None) -> RobustProblem:
         raise ValueError(f"unknown keys {sorted(unknown)}; allowed keys are {sorted(_KNOWN)}")
     if "D" not in d:
         raise ValueError("the problem has no 'D' (the K x n array of domain distributions)")
-    D = np.asarray(d["D"], dtype=np.float64)
-    if D.ndim != 2:
-        raise ValueError(f"D must be a 2-D array of shape (K, n); got shape {D.shape}")
+    D = as_float_array(d["D"], "D", 2)
     lset = lambda_from_dict(d, D.shape[0])
-    file_payoff = d.get("payoff")
-    if isinstance(file_payoff, np.ndarray):
-        file_payoff = str(file_payoff)
-    return RobustProblem(d["D"], d.get("P"), lset, payoff or file_payoff or "kl")
+    file_payoff = _payoff_of(d["payoff"]) if "payoff" in d else "kl"
+    return RobustProblem(D, d.get("P"), lset, file_payoff if payoff is None else payoff)
 
 
 def problem_to_dict(problem: RobustProblem) -> dict:
@@ -45,24 +53,47 @@ def problem_to_dict(problem: RobustProblem) -> dict:
 
 
 def load_problem(path: str | Path, payoff: str | None = None) -> RobustProblem:
-    """Load a problem from a ``.npz`` or ``.json`` file."""
-    path = Path(path)
+    """Load a problem from a ``.npz`` or ``.json`` file.
+
+    Every way a file can be unusable (missing, a directory, unreadable, not JSON, not a zip
+    archive of arrays, an archive with no arrays, arrays stored as Python objects) raises
+    :class:`ValueError` or :class:`FileNotFoundError` with one sentence naming the file.
+    """
+    return problem_from_dict(_read(Path(path)), payoff)
+
+
+def _read(path: Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"no such problem file: {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a problem file")
     suffix = path.suffix.lower()
+    if suffix not in (".json", ".npz"):
+        raise ValueError(f"{path}: problem files must end in .npz or .json")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
     if suffix == ".json":
         try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a JSON object with the key 'D'")
-    elif suffix == ".npz":
-        with np.load(path, allow_pickle=False) as npz:
+        return data
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        hint = " (it looks like a single .npy array; save with numpy.savez and the key 'D')" \
+            if raw[:6] == b"\x93NUMPY" else ""
+        raise ValueError(f"{path} is not an .npz archive{hint}")
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
-    else:
-        raise ValueError(f"{path}: problem files must end in .npz or .json")
-    return problem_from_dict(data, payoff)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"{path} is a damaged or unsupported .npz archive ({exc})") from None
+    if not data:
+        raise ValueError(f"{path} holds no arrays; it needs at least 'D'")
+    return data
 
 
 def save_problem(problem: RobustProblem, path: str | Path) -> Path:

@@ -70,11 +70,11 @@ def test_lambda_validation_messages(make, match):
         make()
 
 
-def test_arrays_are_read_only_and_not_copied():
-    """The problem stores read-only views; float64 C-contiguous input is not copied."""
+def test_arrays_are_read_only_copies():
+    """The problem stores read-only copies (issue 15.1: a view would follow the caller's edits)."""
     D = np.ascontiguousarray(D2, dtype=np.float64)
     prob = RobustProblem(D)
-    assert np.shares_memory(prob.D, D)
+    assert not np.shares_memory(prob.D, D)
     assert not prob.D.flags.writeable
     with pytest.raises(ValueError):
         prob.D[0, 0] = 1.0

@@ -7,19 +7,31 @@ import numpy as np
 ROW_SUM_TOL = 1e-9
 
 
+_KIND_NAMES = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "Python objects",
+               "M": "dates", "m": "time spans", "V": "records"}
+
+
 def as_float_array(x, name: str, ndim: int) -> np.ndarray:
-    """Return ``x`` as a read-only float64 C-contiguous array, copying only when needed."""
+    """Return a read-only float64 C-contiguous **copy** of ``x``.
+
+    The copy is deliberate: a validated object must not change when the caller later edits the
+    array it passed in. Only integer and real floating inputs are accepted; booleans, complex
+    numbers, strings and objects are refused rather than converted (a complex array would
+    otherwise lose its imaginary part, and ``"0.5"`` or ``True`` would be read as numbers).
+    """
     try:
-        arr = np.asarray(x, dtype=np.float64)
+        raw = np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array of real numbers ({exc})") from None
-    if arr.ndim != ndim:
+    if raw.dtype.kind not in "fiu":
+        what = _KIND_NAMES.get(raw.dtype.kind, f"dtype {raw.dtype}")
+        raise TypeError(f"{name} must be an array of real numbers; got {what} (dtype {raw.dtype})")
+    if raw.ndim != ndim:
         want = "(K, n)" if ndim == 2 else "(K,)" if ndim == 1 else f"{ndim}-D"
-        raise ValueError(f"{name} must be a {ndim}-D array of shape {want}; got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr)
-    view = arr.view()
-    view.flags.writeable = False
-    return view
+        raise ValueError(f"{name} must be a {ndim}-D array of shape {want}; got shape {raw.shape}")
+    arr = np.array(raw, dtype=np.float64, order="C", copy=True)
+    arr.flags.writeable = False
+    return arr
 
 
 def check_finite(arr: np.ndarray, name: str) -> None:

@@ -1,0 +1,111 @@
+"""Issue 15 regressions: a validated problem never changes, bad input is refused with one line.
+
+Each test uses the exact input the reliability report gave. The CLI cases run through
+:func:`robust_gates.paper_repro.cli.main` and assert exit status 2 with exactly one line on
+stderr that names the problem (never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from robust_gates.paper_repro.cli import main
+from robust_gates.simulations import load_problem
+from robust_gates.theory import Box, RobustProblem, solve
+
+
+def _cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _one_line_error(capsys, *argv, must_name: str) -> str:
+    code, out, err = _cli(capsys, *argv)
+    assert code == 2, (code, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert must_name in lines[0], lines[0]
+    return lines[0]
+
+
+def test_validated_problem_does_not_follow_the_callers_array():
+    """Issue 15.1: editing the caller's array after validation changes nothing."""
+    D = np.array([[0.9, 0.1], [0.1, 0.9]])
+    problem = RobustProblem(D)
+    before = solve(problem, solver="fast").value
+    D[0, 0] = 5.0
+    assert problem.D[0, 0] == 0.9
+    assert not problem.D.flags.writeable
+    after = solve(problem, solver="fast").value
+    assert after == before
+    with pytest.raises(ValueError):
+        problem.D[0, 0] = 1.0
+
+
+def test_lambda_set_does_not_follow_the_callers_array():
+    """Issue 15.1: the same for the bounds of a box."""
+    lo, hi = np.array([0.1, 0.1]), np.array([0.9, 0.9])
+    box = Box(lo, hi)
+    lo[0] = 0.8
+    assert box.contains(np.array([0.2, 0.8]))
+
+
+@pytest.mark.parametrize("bad, word", [
+    (np.array([[0.5, 0.5], [0.2, 0.8]], dtype=complex), "complex"),
+    ([["0.5", "0.5"], ["0.2", "0.8"]], "strings"),
+    ([[True, False], [False, True]], "booleans"),
+    ([[0.5, 0.5], [0.2]], "real numbers"),
+])
+def test_non_real_input_is_refused_not_converted(bad, word):
+    """Issue 15.6: complex numbers, numbers written as strings and booleans are refused."""
+    with pytest.raises(TypeError, match=word):
+        RobustProblem(bad)
+
+
+@pytest.mark.parametrize("payoff", ["", 0, None, "KL"])
+def test_payoff_key_must_name_a_payoff(tmp_path, capsys, payoff):
+    """Issue 15.6: ``"payoff": ""`` or ``0`` is an error, not a silent ``kl``."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"D": [[0.5, 0.5], [0.2, 0.8]], "payoff": payoff}))
+    _one_line_error(capsys, "solve", str(path), must_name="payoff")
+
+
+def _write_bad_files(tmp_path):
+    (tmp_path / "dir.json").mkdir()
+    (tmp_path / "dir.npz").mkdir()
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip archive")
+    np.save(tmp_path / "single.npy", np.eye(2))
+    (tmp_path / "single.npy").rename(tmp_path / "single.npz")
+    np.savez(tmp_path / "noarrays.npz")
+    with zipfile.ZipFile(tmp_path / "damaged.npz", "w") as zf:
+        zf.writestr("D.npy", b"\x93NUMPY garbage")
+    (tmp_path / "latin1.json").write_bytes(b'{"D": "\xff"}')
+    (tmp_path / "list.json").write_text("[1, 2]")
+
+
+@pytest.mark.parametrize("name, word", [
+    ("dir.json", "directory"), ("dir.npz", "directory"), ("empty.npz", "not an .npz"),
+    ("corrupt.npz", "not an .npz"), ("single.npz", "single .npy"), ("noarrays.npz", "no arrays"),
+    ("damaged.npz", "damaged"), ("latin1.json", "not valid JSON"), ("list.json", "JSON object"),
+    ("missing.json", "no such"),
+])
+def test_unusable_files_give_one_line(tmp_path, capsys, name, word):
+    """Issue 15.2: every unusable file gives exit status 2 and one line naming it."""
+    _write_bad_files(tmp_path)
+    line = _one_line_error(capsys, "solve", str(tmp_path / name), must_name=word)
+    assert name in line
+
+
+def test_unusable_file_from_python(tmp_path):
+    """Issue 15.2: the library raises ValueError (not an OSError or zipfile error)."""
+    _write_bad_files(tmp_path)
+    for name in ("dir.json", "empty.npz", "corrupt.npz", "single.npz", "damaged.npz"):
+        with pytest.raises(ValueError, match=name.split(".")[0]):
+            load_problem(tmp_path / name)
