@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robust_gates.theory import default_solver, solve
+from robust_gates.theory import default_solver, min_kl_over_lambda, solve
 
 SQRT3_2 = np.sqrt(3.0) / 2.0
 
@@ -35,7 +35,5 @@ def order_polygon(V: np.ndarray) -> np.ndarray:
 
 def min_kl_to(D: np.ndarray, target: np.ndarray, Lambda) -> float:
     """``min_{lam in Lambda} KL(D_lam || target)``: the T3 bound, by the checks' own program
-    (:func:`robust_gates.simulations.spec_checks.min_kl_over_lambda`)."""
-    from robust_gates.simulations.spec_checks import min_kl_over_lambda
-
+    (:func:`robust_gates.theory.min_kl_over_lambda`)."""
     return min_kl_over_lambda(D, target, Lambda)[0]

@@ -9,31 +9,30 @@ exact quantities violate the statement.
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 from scipy.special import rel_entr
 
 from robust_gates.theory import (
     GATE_TOL,
-    Hull,
     LambdaSet,
     RobustProblem,
     Simplex,
     SolverError,
+    best_response_certified,
     certify,
     constant_gate,
     gate_from_model,
     gated_model,
     jensen_shannon,
+    min_kl_over_lambda,
+    minimax_all_distributions,
     water_fill,
 )
-from robust_gates.theory.solvers.reference import worst_case_epigraph
 
 from .statements import Part, certified_solve, combine, fp_tol, solver_tolerance, statement
 
 __all__ = [
     "ALL_FAMILIES", "PERFECT_FAMILIES", "NESTED_FAMILIES", "SUPPORT_TOL", "CONST_GATE_TOL",
-    "min_kl_over_lambda", "minimax_all_distributions", "best_response_certified",
     "points_in", "random_G1_gates", "g1_residual",
 ]
 
@@ -94,86 +93,6 @@ def random_G1_gates(P: np.ndarray, rng: np.random.Generator, m: int) -> list[np.
             a = (s0 - 1) / (s0 - Lm) if s0 > Lm else 0.0
             out.append((1 - a) * g0 + a * gmin)
     return out
-
-
-def _linear_min_Q(c: np.ndarray, l: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """``argmin <c, q>`` over ``Q = {l <= q <= u, sum q = 1}`` (greedy fractional knapsack)."""
-    q = l.astype(np.float64).copy()
-    rest = 1.0 - q.sum()
-    for x in np.argsort(c, kind="stable"):
-        if rest <= 0:
-            break
-        add = min(rest, u[x] - l[x])
-        q[x] += add
-        rest -= add
-    return q
-
-
-def best_response_certified(d: np.ndarray, l: np.ndarray, u: np.ndarray):
-    r"""``q = argmin_{q in Q} -sum_x d(x) log q(x)`` by water-filling, with its Frank-Wolfe gap
-    :math:`\langle \nabla f(q), q - q_{FW}\rangle \ge f(q) - \min_Q f` (an independent certificate)."""
-    q = water_fill(d, l, u).q
-    on = d > 0
-    grad = np.zeros_like(q)
-    grad[on] = -d[on] / q[on]
-    fw = float(grad @ (q - _linear_min_Q(grad, l, u)))
-    return q, max(fw, 0.0)
-
-
-def min_kl_over_lambda(D: np.ndarray, r: np.ndarray, Lam: LambdaSet):
-    r"""``min_{lam in Lambda} KL(D_lam || r)`` (convex in ``lam``) by an exponential-cone program,
-    returned as ``(value, lam, fw)`` with the Frank-Wolfe gap ``fw`` certifying
-    ``value - fw <= min <= value``; the gradient is
-    :math:`\partial_k = \sum_x D_k(x) (\log(D_\lambda(x)/r(x)) + 1)`."""
-    K, n = D.shape
-    lam = cp.Variable(K, nonneg=True)
-    cons = [cp.sum(lam) == 1]
-    if isinstance(Lam, Hull):
-        w = cp.Variable(Lam.points.shape[0], nonneg=True)
-        cons += [cp.sum(w) == 1, lam == Lam.points.T @ w]
-    elif not isinstance(Lam, Simplex):
-        A, b = Lam.inequalities()
-        cons.append(A @ lam <= b)
-    S = r > 0
-    prob = cp.Problem(cp.Minimize(cp.sum(cp.rel_entr(D[:, S].T @ lam, r[S]))), cons)
-    try:
-        prob.solve(solver="CLARABEL")
-    except cp.error.SolverError as exc:
-        raise SolverError(f"min KL over Lambda failed: {exc}") from None
-    if prob.status != cp.OPTIMAL or lam.value is None:
-        raise SolverError(f"min KL over Lambda ended with status {prob.status}")
-    x = np.clip(lam.value, 0.0, None)
-    x /= x.sum()
-    if not Lam.contains(x):
-        x = Lam.project(x)
-    m = x @ D
-    val = float(rel_entr(m, r).sum())
-    with np.errstate(divide="ignore"):
-        logs = np.where(m > 0, np.log(np.where(m > 0, m, 1.0) / np.where(r > 0, r, 1.0)) + 1.0, -1e300)
-    grad = D @ logs
-    fw = float(grad @ x + Lam.maximize_linear(-grad)[0])
-    return val, x, max(fw, 0.0)
-
-
-def minimax_all_distributions(D: np.ndarray, Lam: LambdaSet) -> np.ndarray:
-    r"""A minimizer over *all* distributions ``q`` of :math:`\max_{\lambda\in\Lambda}
-    \sum_k \lambda_k KL(D_k\|q)` (the best single model, SPEC MB), by the same LP-dual
-    exponential-cone program as the reference solver but with ``0 <= q``, no expert envelope."""
-    K, n = D.shape
-    S = np.flatnonzero(D.max(axis=0) > 0)
-    q = cp.Variable(n, nonneg=True)
-    neg_h = np.asarray(rel_entr(D, 1.0).sum(axis=1))  # -H(D_k) = sum_x D_k log D_k
-    loss = neg_h - D[:, S] @ cp.log(q[S])  # KL(D_k || q)
-    coupling, obj, _ = worst_case_epigraph(loss, Lam)
-    prob = cp.Problem(cp.Minimize(obj), [cp.sum(q) == 1, coupling])
-    try:
-        prob.solve(solver="CLARABEL")
-    except cp.error.SolverError as exc:
-        raise SolverError(f"single-model minimax failed: {exc}") from None
-    if prob.status != cp.OPTIMAL or q.value is None:
-        raise SolverError(f"single-model minimax ended with status {prob.status}")
-    out = np.clip(q.value, 0.0, None)
-    return out / out.sum()
 
 
 def _perfect(problem: RobustProblem, Lam: LambdaSet | None = None) -> RobustProblem:

@@ -20,6 +20,13 @@ from .gates import (
 )
 from .lambda_sets import Box, Hull, LambdaSet, Polytope, Simplex, lambda_from_dict, project_simplex
 from .problem import PAYOFFS, RobustProblem
+from .programs import (
+    CertifiedBestResponse,
+    MinKL,
+    best_response_certified,
+    min_kl_over_lambda,
+    minimax_all_distributions,
+)
 from .solvers import (
     SOLVERS,
     Capacity,
@@ -41,6 +48,8 @@ __all__ = [
     "in_envelope", "in_G1", "repair_envelope",
     "Box", "Hull", "LambdaSet", "Polytope", "Simplex", "lambda_from_dict", "project_simplex",
     "PAYOFFS", "RobustProblem",
+    "CertifiedBestResponse", "MinKL", "best_response_certified", "min_kl_over_lambda",
+    "minimax_all_distributions",
     "SOLVERS", "default_solver", "CertificateError", "SolveResult", "SolverError", "solve", "solve_reference",
     "solve_fast", "capacity", "Capacity",
 ]

@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from robust_gates.theory import Box, RobustProblem, certify, jensen_shannon, kl, solve
+from robust_gates.theory import Box, RobustProblem, certify, jensen_shannon, kl, min_kl_over_lambda, solve
 
 __all__ = [
     "draw_game", "box_around", "simplex_grid", "phi_grid", "game_summary",
@@ -111,8 +111,6 @@ def game_summary(seed: int, diversity: float, error: float, centre, half_width: 
     ``t3_bound`` = :math:`\min_{\lambda\in\Lambda} KL(D_\lambda \| D_{\lambda^*})` with its
     Frank-Wolfe certificate ``t3_fw`` (``nan`` otherwise).
     """
-    from robust_gates.simulations.spec_checks import min_kl_over_lambda
-
     D, P = draw_game(seed, diversity, error)
     full, rs = _solve_simplex(seed, diversity, error)
     box = box_around(centre, half_width)
