@@ -1,4 +1,5 @@
-r"""Check functions of the SPEC section 3 statements, registered in :data:`STATEMENTS`.
+r"""Check functions of the SPEC section 3 statements, each registered in :data:`STATEMENTS` by
+its :func:`statement` decorator when this module is imported.
 
 Each check is a pure function of the instance (its random probes come from a generator
 seeded by ``instance.seed``). Notation: ``res = certified_solve(problem)`` brackets the value,
@@ -29,7 +30,8 @@ from robust_gates.theory import (
     water_fill,
 )
 
-from .statements import Part, certified_solve, combine, fp_tol, solver_tolerance, statement
+from .registry import Part, combine, fp_tol, statement
+from .solving import certified_solve, solver_tolerance
 
 __all__ = [
     "ALL_FAMILIES", "PERFECT_FAMILIES", "NESTED_FAMILIES", "SUPPORT_TOL", "CONST_GATE_TOL",

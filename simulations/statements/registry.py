@@ -2,8 +2,10 @@ r"""The registry of checkable statements (SPEC section 3) and the result every c
 
 A :class:`Statement` holds the SPEC id, the paper section, the statement in one sentence, the
 instance families it applies to (:data:`robust_gates.simulations.instances.FAMILIES`) and a pure check
-function ``instance -> CheckResult``. The SPEC statements (L0, P1, T1, T1-M, T2, T3, LF, MB, MA,
-SC) are registered by :mod:`robust_gates.simulations.spec_checks` when this module is imported.
+function ``instance -> CheckResult``. A statement declares itself next to its check with the
+:func:`statement` decorator; registering an id twice is an error unless ``replace=True``. This
+module imports no statement: the SPEC statements (L0, P1, T1, T1-M, T2, T3, LF, MB, MA, SC) live
+in the sibling modules that :mod:`robust_gates.simulations.statements` imports after it.
 
 A check compares two sides it computes from certified solves. It is written as one or more
 :class:`Part` s, each a relation ``lhs REL rhs`` with a named tolerance ``tol``:
@@ -25,7 +27,7 @@ are those of its main part.
 Extension point: register your own claim and run it through the same random and adversarial
 machinery (``robust-gates check --plugin my_claims.py --statement MINE``)::
 
-    from robust_gates.simulations.statements import Part, combine, statement, certified_solve
+    from robust_gates.simulations.statements import Part, certified_solve, combine, fp_tol, statement
 
     @statement("MINE", section="user", text="V(Lambda) <= log K", families=("dirichlet", "box"))
     def check_mine(instance):
@@ -37,15 +39,12 @@ machinery (``robust-gates check --plugin my_claims.py --statement MINE``)::
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from robust_gates.theory import SOLVERS, RobustProblem, SolverError, SolveResult, default_solver, solve
+from ..instances import FAMILIES
 
 __all__ = [
     "CheckResult",
@@ -57,20 +56,13 @@ __all__ = [
     "unregister_statement",
     "statement",
     "get_statement",
-    "preferred_solver",
-    "use_solver",
-    "certified_solve",
-    "solver_tolerance",
     "fp_tol",
     "FP_TOL",
-    "SOLVER_TOL",
 ]
 
 #: relative floating-point floor: quantities of order ``x`` nats computed in double precision
 #: (sums of ``n`` logs) may differ from their exact values by this times ``max(1, |x|)``
 FP_TOL = 1e-9
-#: certificate tolerance each solver is asked to reach (the ``tol``/``certify_tol`` of its call)
-SOLVER_TOL = {"fast": 1e-9, "reference": 1e-6}
 
 RELATIONS = ("<=", ">=", "==", "<")
 
@@ -156,8 +148,6 @@ class Statement:
     check: Callable = field(repr=False)
 
     def __post_init__(self):
-        from .instances import FAMILIES
-
         if not self.families:
             raise ValueError(f"statement {self.id!r} must name at least one instance family")
         unknown = [f for f in self.families if f not in FAMILIES]
@@ -201,76 +191,8 @@ def statement(id: str, section: str, text: str, families: tuple[str, ...], repla
 
 
 def get_statement(id: str) -> Statement:
+    """The registered statement ``id`` (``ValueError`` naming the registered ids if unknown)."""
     try:
         return STATEMENTS[id]
     except KeyError:
         raise ValueError(f"unknown statement {id!r}; registered: {sorted(STATEMENTS)}") from None
-
-
-# --------------------------------------------------------------------------- certified solves
-_CHOICE = {"solver": "auto"}
-
-
-def use_solver(name: str = "auto") -> None:
-    """Choose the solver of :func:`certified_solve`: ``"auto"`` (fast when registered), or a
-    name in :data:`robust_gates.theory.SOLVERS`. Process-wide; the sweeps pass it to their workers."""
-    if name != "auto" and name not in SOLVERS:
-        raise ValueError(f"unknown solver {name!r}; choose 'auto' or one of {sorted(SOLVERS)}")
-    _CHOICE["solver"] = name
-    _CACHE.clear()
-
-
-def preferred_solver() -> str:
-    """``"fast"`` when it is registered in :data:`robust_gates.theory.SOLVERS`, else ``"reference"``
-    (unless :func:`use_solver` chose one)."""
-    if _CHOICE["solver"] != "auto":
-        return _CHOICE["solver"]
-    return default_solver()
-
-
-def solver_tolerance(res: SolveResult) -> float:
-    """The certificate tolerance the solver that produced ``res`` was held to."""
-    return SOLVER_TOL.get(res.solver, SOLVER_TOL["reference"])
-
-
-_CACHE: OrderedDict[str, SolveResult] = OrderedDict()
-_CACHE_SIZE = 256
-
-
-def _key(problem: RobustProblem) -> str:
-    h = hashlib.sha1()
-    h.update(np.ascontiguousarray(problem.D).tobytes())
-    h.update(np.ascontiguousarray(problem.P).tobytes())
-    h.update(json.dumps([problem.Lambda.kind, problem.Lambda.to_dict(), problem.payoff,
-                         problem.D.shape]).encode())
-    return h.hexdigest()
-
-
-def certified_solve(problem: RobustProblem) -> SolveResult:
-    """Solve with :func:`preferred_solver` at :data:`SOLVER_TOL` (certificate checked by the
-    solver); if the fast solver fails, fall back to the reference solver (``res.solver`` says
-    which one answered). Results are memoized by content, so checks sharing a game share it."""
-    key = _key(problem)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    name = preferred_solver()
-    try:
-        res = _solve_with(problem, name)
-    except SolverError:
-        if name == "reference":
-            raise
-        res = _solve_with(problem, "reference")
-    _CACHE[key] = res
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return res
-
-
-def _solve_with(problem: RobustProblem, name: str) -> SolveResult:
-    if name == "reference":
-        return solve(problem, solver="reference", certify_tol=SOLVER_TOL["reference"])
-    return solve(problem, solver=name, tol=SOLVER_TOL.get(name, SOLVER_TOL["fast"]))
-
-
-from . import spec_checks  # noqa: E402,F401  (registers the SPEC statements)

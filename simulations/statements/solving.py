@@ -1,0 +1,89 @@
+r"""Certified solves for the checks: which solver, to what tolerance, memoized by content.
+
+Every check obtains the games it compares through :func:`certified_solve`, which brackets the
+value, ``res.value - res.gap <= V(Lambda) <= res.value``, with ``res.gap`` at most the
+tolerance :data:`SOLVER_TOL` of the solver that answered (:func:`solver_tolerance`). The solver
+is :func:`preferred_solver`: ``"fast"`` unless :func:`use_solver` chose another; if the fast
+solver fails, the reference solver answers instead (``res.solver`` records which one did).
+The choice is process-wide state, so the sweeps pass it on to their worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+
+import numpy as np
+
+from robust_gates.theory import SOLVERS, RobustProblem, SolverError, SolveResult, default_solver, solve
+
+__all__ = ["SOLVER_TOL", "certified_solve", "preferred_solver", "solver_tolerance", "use_solver"]
+
+#: certificate tolerance each solver is asked to reach (the ``tol``/``certify_tol`` of its call)
+SOLVER_TOL = {"fast": 1e-9, "reference": 1e-6}
+
+_CHOICE = {"solver": "auto"}
+
+
+def use_solver(name: str = "auto") -> None:
+    """Choose the solver of :func:`certified_solve`: ``"auto"`` (fast when registered), or a
+    name in :data:`robust_gates.theory.SOLVERS`. Process-wide; the sweeps pass it to their workers."""
+    if name != "auto" and name not in SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; choose 'auto' or one of {sorted(SOLVERS)}")
+    _CHOICE["solver"] = name
+    _CACHE.clear()
+
+
+def preferred_solver() -> str:
+    """``"fast"`` when it is registered in :data:`robust_gates.theory.SOLVERS`, else ``"reference"``
+    (unless :func:`use_solver` chose one)."""
+    if _CHOICE["solver"] != "auto":
+        return _CHOICE["solver"]
+    return default_solver()
+
+
+def solver_tolerance(res: SolveResult) -> float:
+    """The certificate tolerance the solver that produced ``res`` was held to."""
+    return SOLVER_TOL.get(res.solver, SOLVER_TOL["reference"])
+
+
+_CACHE: OrderedDict[str, SolveResult] = OrderedDict()
+_CACHE_SIZE = 256
+
+
+def _key(problem: RobustProblem) -> str:
+    h = hashlib.sha1()
+    h.update(np.ascontiguousarray(problem.D).tobytes())
+    h.update(np.ascontiguousarray(problem.P).tobytes())
+    h.update(json.dumps([problem.Lambda.kind, problem.Lambda.to_dict(), problem.payoff,
+                         problem.D.shape]).encode())
+    return h.hexdigest()
+
+
+def certified_solve(problem: RobustProblem) -> SolveResult:
+    """Solve with :func:`preferred_solver` at :data:`SOLVER_TOL` (certificate checked by the
+    solver); if the fast solver fails, fall back to the reference solver (``res.solver`` says
+    which one answered). Results are memoized by content, so checks sharing a game share it."""
+    key = _key(problem)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    name = preferred_solver()
+    try:
+        res = _solve_with(problem, name)
+    except SolverError:
+        if name == "reference":
+            raise
+        res = _solve_with(problem, "reference")
+    _CACHE[key] = res
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return res
+
+
+def _solve_with(problem: RobustProblem, name: str) -> SolveResult:
+    if name == "reference":
+        return solve(problem, solver="reference", certify_tol=SOLVER_TOL["reference"])
+    return solve(problem, solver=name, tol=SOLVER_TOL.get(name, SOLVER_TOL["fast"]))
+
