@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from .registry import FigureSpec, register_figure
 from .style import color, new_figure, styled
 
 
@@ -54,3 +55,9 @@ def plot(df: pd.DataFrame):
     ax.text(6.55, 1.55, "mixing weights g_k(x)", fontsize=6.5, style="italic")
     ax.set_title("Modular generative model: experts combined by a gate")
     return fig
+
+
+SPEC = register_figure(FigureSpec(
+    id="fig1", title="Architecture",
+    caption="Frozen experts P_k and a gate g(x) form the gated model P_g.",
+    data="fig1_architecture.csv", plot=plot, produce=produce, paper=True, order=10))

@@ -15,6 +15,7 @@ import pandas as pd
 from robust_gates.theory import Box, RobustProblem
 
 from ._common import min_kl_to, order_polygon, simplex_grid, solve_best, to_xy
+from .registry import FigureSpec, register_figure
 from .style import NATS, color, new_figure, styled
 
 
@@ -89,3 +90,9 @@ def plot(df: pd.DataFrame):
     ax.legend(loc="upper left", fontsize=5.5, bbox_to_anchor=(-0.02, 1.02))
     ax.set_title("Geometry of prior knowledge (K = 3)")
     return fig
+
+
+SPEC = register_figure(FigureSpec(
+    id="fig2", title="Geometry of prior knowledge",
+    caption="phi on the simplex, the region Lambda, projected adversary iterates, lam* and the T3 values.",
+    data="fig2_geometry.csv", plot=plot, produce=produce, paper=True, order=20))

@@ -18,6 +18,7 @@ from scipy.optimize import minimize
 from robust_gates.theory import RobustProblem, jensen_shannon, kl
 
 from ._common import solve_best
+from .registry import FigureSpec, register_figure
 from .style import NATS, color, new_figure, styled
 
 CENTRES = (0.2, 0.5, 0.8)
@@ -92,3 +93,9 @@ def plot(df: pd.DataFrame):
     ax.legend(loc="upper right", fontsize=5.5, ncol=2)
     ax.set_title("The JSD gap: routing versus one spread-out model")
     return fig
+
+
+SPEC = register_figure(FigureSpec(
+    id="fig3", title="The JSD gap",
+    caption="Routing fits each mode with its expert; one retrained bump must spread over all modes.",
+    data="fig3_jsd_gap.csv", plot=plot, produce=produce, paper=True, order=30))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .registry import FigureSpec, register_figure
 from .style import NATS, color, new_figure, styled
 
 _STRUCT = {"structural: learned router": ("learned router", "o", "blue"),
@@ -23,9 +24,11 @@ _STRUCT = {"structural: learned router": ("learned router", "o", "blue"),
 
 
 def produce(quick: bool = False, seed: int = 0) -> pd.DataFrame:
-    from robust_gates.simulations.distillation import default_study
+    """The Figure 4 table of the shipped study
+    (:func:`robust_gates.simulations.distillation.default_study`)."""
+    from robust_gates.simulations.distillation import default_study, figure4_table
 
-    return default_study(quick=quick, seed=seed, progress=False)[1]
+    return figure4_table(default_study(quick=quick, seed=seed, progress=False))
 
 
 def _mono(df):
@@ -100,3 +103,11 @@ def plot(df: pd.DataFrame):
     a3.legend(loc="upper right")
     a3.set_xlim(0, max(1, int(np.nanmax(tr.iteration))))
     return fig
+
+
+SPEC = register_figure(FigureSpec(
+    id="fig4", title="Efficiency: structural vs monolithic distillation",
+    caption="Quality (KL to P_g*), robustness (worst case over Lambda) and size of a causal router over "
+    "frozen experts versus n-gram students; an upgraded expert helps the router untrained.",
+    data="fig4_distillation.csv", plot=plot, produce=produce,
+    requires="`robust-gates distill --out DIR` writes it (with the result tables)", paper=True, order=40))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .registry import FigureSpec, register_figure
 from .style import NATS, color, new_figure, styled
 
 _REQUIRED = ("method", "size", "lam", "seed", "loss")
@@ -68,3 +69,11 @@ def plot(df: pd.DataFrame):
     axes[0].set_ylabel(f"held-out excess cross-entropy [{NATS}/token]" if y == "excess"
                        else f"held-out cross-entropy [{NATS}/token]")
     return fig
+
+
+SPEC = register_figure(FigureSpec(
+    id="fig5", title="Gradient conflict",
+    caption="Loss versus mixture weight for the robust gate, fixed and oracle monolithic models.",
+    data="fig5_gradient_conflict.csv", plot=plot, produce=None,
+    requires="run `robust-gates repro fig5` first", paper=True,
+    shipped="paper_repro/neural/results/fig5_gradient_conflict.csv", order=50))

@@ -12,6 +12,7 @@ import pandas as pd
 from robust_gates.theory import RobustProblem
 
 from ._common import solve_best
+from .registry import FigureSpec, register_figure
 from .style import NATS, color, new_figure, styled
 
 
@@ -44,3 +45,9 @@ def plot(df: pd.DataFrame):
     for a in (a1, a2):
         a.set_xticks(df.domain)
     return fig
+
+
+SPEC = register_figure(FigureSpec(
+    id="equalizer", title="Least-favorable mixture and equalizer (LF)",
+    caption="Domains with lam*_k > 0 all incur exactly V at the robust gate; the others at most V.",
+    data="equalizer.csv", plot=plot, produce=produce, order=120))

@@ -12,7 +12,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .registry import FigureSpec, register_figure
 from .style import NATS, color, new_figure, styled
+
+
+def produce(quick: bool = False, seed: int = 0) -> pd.DataFrame:
+    """The ``trials`` table of the shipped study
+    (:func:`robust_gates.simulations.generalization.default_study`)."""
+    from robust_gates.simulations.generalization import default_study
+
+    return default_study(quick=quick, seed=seed, progress=False).trials
 
 
 @styled
@@ -51,3 +60,9 @@ def plot(df: pd.DataFrame):
     a2.set_title("measured excess and the stated bound")
     a2.legend(loc="lower left", fontsize=6)
     return fig
+
+
+SPEC = register_figure(FigureSpec(
+    id="generalization", title="Generalization gap against sample size (GB)",
+    caption="Population worst-case excess of the empirical robust gate versus M, with the M^-1/2 line.",
+    data="generalization_trials.csv", plot=plot, produce=produce, order=160))

@@ -10,7 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .registry import FigureSpec, register_figure
 from .style import NATS, color, new_figure, styled
+
+
+def produce(quick: bool = False, seed: int = 0) -> pd.DataFrame:
+    """The ``trajectory`` table of the shipped study
+    (:func:`robust_gates.simulations.primal_dual.default_study`)."""
+    from robust_gates.simulations.primal_dual import default_study
+
+    return default_study(quick=quick, seed=seed, progress=False).trajectory
 
 
 @styled
@@ -35,3 +44,9 @@ def plot(df: pd.DataFrame):
     ax.set_title("stochastic primal-dual: duality gap")
     ax.legend(loc="lower left")
     return fig
+
+
+SPEC = register_figure(FigureSpec(
+    id="primal_dual", title="Stochastic primal-dual convergence (algorithm 4)",
+    caption="Certificate gap of the averaged iterates against rounds, one-hot and log-likelihood gates.",
+    data="primal_dual_trajectory.csv", plot=plot, produce=produce, order=150))

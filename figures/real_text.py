@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .registry import FigureSpec, register_figure
 from .style import color, new_figure, styled
 
 _REQUIRED = ("method", "split", "size", "bpb_python", "bpb_prose", "bpb_c", "worst_simplex", "average")
@@ -74,3 +75,11 @@ def plot(df: pd.DataFrame):
     bx.set_title("per domain (test split)")
     bx.legend(fontsize=6, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.06))
     return fig
+
+
+SPEC = register_figure(FigureSpec(
+    id="real_text", title="Modular versus monolithic on real text",
+    caption="Worst-case against average bits per byte on Python code, English prose and C headers.",
+    data="real_table.csv", plot=plot, produce=None,
+    requires="run `robust-gates repro real` first", paper=True,
+    shipped="paper_repro/neural/results/real_table.csv", order=60))

@@ -1,7 +1,8 @@
 """``robust-gates report``: checks, cheap simulations and every figure, in one self-contained report.
 
 Writes ``OUT/report.md`` and ``OUT/index.html`` (figures embedded as PNG, tables as HTML), the
-result tables under ``OUT/results/`` and the figures under ``OUT/figures/``. The report lists,
+result tables under ``OUT/results/`` (each figure's table computed by the producer it registered
+in :mod:`robust_gates.figures`) and the figures under ``OUT/figures/``. The report lists,
 for every SPEC statement, its paper section, the statement, the instances tried, the pass count
 and the worst slack; then the figures with one-line captions; then the environment.
 """
@@ -63,19 +64,6 @@ def _run_checks(cfg: ReportConfig, results: Path) -> tuple[pd.DataFrame | None, 
     return summary, ""
 
 
-def _run_simulations(cfg: ReportConfig, results: Path) -> list[str]:
-    """Cheap simulations whose tables feed figures; each is optional (skipped when absent)."""
-    notes = []
-    try:
-        from robust_gates.simulations import report_hooks
-    except ImportError:
-        return notes
-    for name, fn in getattr(report_hooks, "SIMULATIONS", {}).items():
-        fn(results, quick=cfg.quick, seed=cfg.seed)
-        notes.append(name)
-    return notes
-
-
 def _png_data_uri(path: str) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
@@ -90,15 +78,14 @@ def build_report(cfg: ReportConfig) -> Path:
     results.mkdir(parents=True, exist_ok=True)
     figdir.mkdir(parents=True, exist_ok=True)
     summary, checks_note = _run_checks(cfg, results)
-    sims = _run_simulations(cfg, results)
     figs = draw_all(results, figdir, quick=cfg.quick, seed=cfg.seed, pdf=cfg.pdf,
                     progress=cfg.progress)
     seconds = time.perf_counter() - start
     env = _versions() | {"seed": str(cfg.seed), "quick": str(cfg.quick),
                          "instances per statement": str(cfg.n_instances),
                          "run time": f"{seconds:.1f} s"}
-    _write_markdown(out / "report.md", summary, checks_note, figs, env, sims)
-    return _write_html(out / "index.html", summary, checks_note, figs, env, sims)
+    _write_markdown(out / "report.md", summary, checks_note, figs, env)
+    return _write_html(out / "index.html", summary, checks_note, figs, env)
 
 
 def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -127,7 +114,7 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(rows)
 
 
-def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict, sims) -> None:
+def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict) -> None:
     lines = ["# robust-gates report", "",
              "Numerical checks of this project's formalization (SPEC.md) of the statements of "
              "Cortes, Mohri, Zhong, arXiv 2602.17554.", "", "## Statements", ""]
@@ -142,14 +129,12 @@ def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: d
             lines += [f"### {row.id}: {row.title}", "", f"![{row.title}]({rel})", "", row.caption, ""]
         else:
             lines += [f"### {row.id}: {row.title}", "", f"_Not drawn: {row.message}_", ""]
-    if sims:
-        lines += ["Simulations run for this report: " + ", ".join(sims) + ".", ""]
     lines += ["## Environment", "", "| item | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in env.items()]
     path.write_text("\n".join(lines) + "\n")
 
 
-def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict, sims) -> Path:
+def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict) -> Path:
     esc = html.escape
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>robust-gates report</title>",
              "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"

@@ -70,7 +70,7 @@ __all__ = [
     "SequenceSystem", "bayes_router", "router_model", "router_features", "LearnedRouter",
     "distill_router", "tabular_router", "TabularRouter", "cost_per_token", "DistillConfig",
     "QUICK", "FULL", "build_instance", "run_distillation", "DistillationResult", "default_study",
-    "figure4_table",
+    "figure4_table", "TARGET", "BAYES_ROUTER", "LEARNED_ROUTER", "TABULAR_ROUTER", "student_name",
 ]
 
 
@@ -384,7 +384,20 @@ class DistillationResult:
     instance: pd.DataFrame
 
 
+#: method names of the result tables (rows are selected by these, never by position)
+TARGET = "robust gate g* (sequence level)"
+BAYES_ROUTER = "structural: Bayes router, w = lam*"
+LEARNED_ROUTER = "structural: learned router"
+TABULAR_ROUTER = "structural: tabular router (best causal)"
+
+
+def student_name(order: int) -> str:
+    """The method name of the monolithic n-gram student of ``order``."""
+    return f"monolithic: {order}-order n-gram"
+
+
 def _row(method, family, problem, q, target, params, total, cost, **extra):
+    """One result row: size, cost per token, ``KL(target || q)`` and the worst case of ``q``."""
     worst, lam = problem.worst_case(q)
     kl = float(np.sum(xlogy(target, target) - xlogy(target, q)))
     return {"method": method, "family": family, "params": int(params), "total_params": int(total),
@@ -392,6 +405,36 @@ def _row(method, family, problem, q, target, params, total, cost, **extra):
             "reads_per_token": cost["reads"] if cost else np.nan,
             "kl_to_gstar": kl, "worst_case": float(worst),
             "worst_lam": np.array2string(lam, precision=3, separator=" "), **extra}
+
+
+def _router_row(router: LearnedRouter, system: SequenceSystem, problem, target) -> dict:
+    """The learned router's row with its weights acting on ``system``'s experts."""
+    return _row(LEARNED_ROUTER, "structural", problem, router_model(system, router.routers(system)),
+                target, router.n_parameters, router.n_parameters + system.n_parameters,
+                cost_per_token("learned", system.K, system.V))
+
+
+def _students(target: np.ndarray, V: int, T: int, orders) -> dict[int, tuple[np.ndarray, int]]:
+    """Monolithic students fitted to ``target``: order -> (sequence law, parameter count)."""
+    out = {}
+    for m in orders:
+        student = project_ngram(target, V, T, m)
+        out[m] = (sequence_probabilities(student, T), student.n_parameters)
+    return out
+
+
+def _student_rows(students, problem, target, K: int, V: int) -> list[dict]:
+    return [_row(student_name(m), "monolithic", problem, q, target, size, size,
+                 cost_per_token("ngram", K, V), order=m) for m, (q, size) in students.items()]
+
+
+def _version_rows(experts: str, retrained: bool, system: SequenceSystem, problem, target, value,
+                  router: LearnedRouter, students) -> list[dict]:
+    """Rows of the upgrade table for one version of the experts: the router, then the students."""
+    tag = {"experts": experts, "value": value, "retrained": retrained}
+    rows = [_router_row(router, system, problem, target),
+            *_student_rows(students, problem, target, system.K, system.V)]
+    return [{**row, **tag} for row in rows]
 
 
 def run_distillation(cfg: DistillConfig = QUICK, progress: bool = True) -> DistillationResult:
@@ -421,30 +464,21 @@ def run_distillation(cfg: DistillConfig = QUICK, progress: bool = True) -> Disti
     steps.update(1)
     tab = tabular_router(system, q, cfg.tabular_iters)
     steps.update(1)
-    Pr = router_model(system, router.routers(system))
     w = np.maximum(res.lam, 0) / np.maximum(res.lam, 0).sum()
-    Pb = router_model(system, bayes_router(system, w))
     E = system.n_parameters
+    bayes = _row(BAYES_ROUTER, "structural", problem, router_model(system, bayes_router(system, w)), q,
+                 K, K + E, cost_per_token("bayes", K, V))
+    students = _students(q, V, T, [m for m in cfg.student_orders if m < T])
     rows = [
-        _row("robust gate g* (sequence level)", "target", problem, q, q, K * problem.n,
-             K * problem.n + E, None, value=res.value, gap=res.gap),
-        _row("structural: Bayes router, w = lam*", "structural", problem, Pb, q, K, K + E,
-             cost_per_token("bayes", K, V)),
-        _row("structural: learned router", "structural", problem, Pr, q, router.n_parameters,
-             router.n_parameters + E, cost_per_token("learned", K, V)),
-        _row("structural: tabular router (best causal)", "structural", problem,
-             router_model(system, tab.routers), q, tab.n_parameters, tab.n_parameters + E,
-             cost_per_token("tabular", K, V), kl_lower=tab.kl_lower),
+        _row(TARGET, "target", problem, q, q, K * problem.n, K * problem.n + E, None,
+             value=res.value, gap=res.gap),
+        bayes,
+        _router_row(router, system, problem, q),
+        _row(TABULAR_ROUTER, "structural", problem, router_model(system, tab.routers), q,
+             tab.n_parameters, tab.n_parameters + E, cost_per_token("tabular", K, V),
+             kl_lower=tab.kl_lower),
+        *_student_rows(students, problem, q, K, V),
     ]
-    students, student_size = {}, {}
-    for m in cfg.student_orders:
-        if m >= T:
-            continue
-        st = project_ngram(q, V, T, m)
-        students[m] = sequence_probabilities(st, T)
-        student_size[m] = st.n_parameters
-        rows.append(_row(f"monolithic: {m}-order n-gram", "monolithic", problem, students[m], q,
-                         st.n_parameters, st.n_parameters, cost_per_token("ngram", K, V), order=m))
     steps.update(1)
     methods = pd.DataFrame(rows)
     methods["value"] = res.value
@@ -455,36 +489,16 @@ def run_distillation(cfg: DistillConfig = QUICK, progress: bool = True) -> Disti
     q2 = res2.model
     steps.update(1)
     router2 = distill_router(system2, q2, cfg.router_iters, W0=router.W)
-    up = []
-    for label, exps, prob, tgt, val in (("original", system, problem, q, res.value),
-                                        ("upgraded", system2, problem2, q2, res2.value)):
-        base = {"experts": label, "value": val}
-        up.append({**_row("structural: learned router", "structural", prob,
-                          router_model(exps, router.routers(exps)), tgt, router.n_parameters,
-                          router.n_parameters + exps.n_parameters,
-                          cost_per_token("learned", K, V)), **base, "retrained": False})
-        for m, qs in students.items():
-            size = student_size[m]
-            up.append({**_row(f"monolithic: {m}-order n-gram", "monolithic", prob, qs, tgt,
-                              size, size, cost_per_token("ngram", K, V), order=m),
-                       **base, "retrained": False})
-    up.append({**_row("structural: learned router", "structural", problem2,
-                      router_model(system2, router2.routers(system2)), q2, router2.n_parameters,
-                      router2.n_parameters + system2.n_parameters,
-                      cost_per_token("learned", K, V)), "experts": "upgraded", "value": res2.value,
-               "retrained": True})
-    for m in students:
-        st = project_ngram(q2, V, T, m)
-        up.append({**_row(f"monolithic: {m}-order n-gram", "monolithic", problem2,
-                          sequence_probabilities(st, T), q2, st.n_parameters, st.n_parameters,
-                          cost_per_token("ngram", K, V), order=m),
-                   "experts": "upgraded", "value": res2.value, "retrained": True})
-    upgrade = pd.DataFrame(up)
+    upgrade = pd.DataFrame([
+        *_version_rows("original", False, system, problem, q, res.value, router, students),
+        *_version_rows("upgraded", False, system2, problem2, q2, res2.value, router, students),
+        *_version_rows("upgraded", True, system2, problem2, q2, res2.value, router2,
+                       _students(q2, V, T, students)),
+    ])
     steps.update(1)
     steps.close()
 
-    training = router.history.assign(method="structural: learned router",
-                                     bayes_kl=float(methods.kl_to_gstar.iloc[1]),
+    training = router.history.assign(method=LEARNED_ROUTER, bayes_kl=bayes["kl_to_gstar"],
                                      tabular_kl=tab.kl, tabular_kl_lower=tab.kl_lower)
     eps = problem.expert_errors
     eps2 = problem2.expert_errors
@@ -500,12 +514,10 @@ def run_distillation(cfg: DistillConfig = QUICK, progress: bool = True) -> Disti
     return DistillationResult(methods, training, upgrade, instance)
 
 
-def default_study(quick: bool = False, seed: int = 0, progress: bool = True):
+def default_study(quick: bool = False, seed: int = 0, progress: bool = True) -> DistillationResult:
     """The shipped study (``robust-gates distill``): ``QUICK`` (V = 4, T = 5) or ``FULL``
-    (V = 6, T = 6) with the given seed. Returns ``(result, figure4_table(result))``."""
-    cfg = replace(QUICK if quick else FULL, seed=seed)
-    result = run_distillation(cfg, progress=progress)
-    return result, figure4_table(result)
+    (V = 6, T = 6) with the given seed; :func:`figure4_table` turns it into the figure's data."""
+    return run_distillation(replace(QUICK if quick else FULL, seed=seed), progress=progress)
 
 
 def figure4_table(result: DistillationResult) -> pd.DataFrame:
@@ -517,9 +529,8 @@ def figure4_table(result: DistillationResult) -> pd.DataFrame:
     meth = pd.concat([result.methods[keep].assign(experts="original"),
                       up[up.experts == "upgraded"][keep].assign(experts="upgraded")])
     meth = meth.assign(record="method", iteration=np.nan)
-    tr = result.training.rename(columns={"kl": "kl_to_gstar"})[["iteration", "kl_to_gstar"]]
-    tr = tr.assign(record="training", method="structural: learned router", family="structural",
-                   experts="original", value=result.methods.value.iloc[0])
-    tr["tabular_kl"] = result.training.tabular_kl.iloc[0]
-    tr["bayes_kl"] = result.training.bayes_kl.iloc[0]
+    value = result.methods.set_index("method").at[TARGET, "value"]
+    tr = result.training.rename(columns={"kl": "kl_to_gstar"})
+    tr = tr[["iteration", "kl_to_gstar", "tabular_kl", "bayes_kl"]].assign(
+        record="training", method=LEARNED_ROUTER, family="structural", experts="original", value=value)
     return pd.concat([meth, tr], ignore_index=True)

@@ -65,6 +65,7 @@ __all__ = [
     "exact_solve", "CellFit", "gb_instance", "nested_cells", "cell_features", "fit_cells", "fit_onehot",
     "mono_smoothed", "mono_dro", "GBBound", "gb_bound", "skewness", "draw_counts", "generalization_study",
     "skewness_study", "summarize_generalization", "crossings", "fit_loglog_slope", "crossing_point",
+    "GeneralizationStudy", "default_study",
 ]
 
 
@@ -420,12 +421,25 @@ def crossings(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def default_study(quick: bool = False, seed: int = 0, jobs: int = 1, progress: bool = True):
+@dataclass(frozen=True, eq=False)
+class GeneralizationStudy:
+    """Tables of :func:`default_study`: ``trials`` (one row per trial and method, the table of the
+    ``generalization`` figure), its ``summary`` (:func:`summarize_generalization`), the
+    ``crossings`` of modular and monolithic curves (:func:`crossings`) and the ``skewness`` trials
+    (:func:`skewness_study`)."""
+
+    trials: pd.DataFrame
+    summary: pd.DataFrame
+    crossings: pd.DataFrame
+    skewness: pd.DataFrame
+
+
+def default_study(quick: bool = False, seed: int = 0, jobs: int = 1,
+                  progress: bool = True) -> GeneralizationStudy:
     """The shipped study (``robust-gates simulate generalization`` and the report).
 
     K = 3, experts ``0.95 D + 0.05 noise``, n = 32 (quick) or 256; a log grid of sample sizes
     up to 3e3 (quick) or 1e5; 6 (quick) or 40 seeds; gate classes of d = 1, 4, (16,) n cells.
-    Returns ``(trials, summary, crossings, skewness)``.
     """
     n = 32 if quick else 256
     problem = gb_instance(np.random.default_rng([seed, 4, 6]), n=n, tau=0.05)
@@ -438,4 +452,4 @@ def default_study(quick: bool = False, seed: int = 0, jobs: int = 1, progress: b
              [0.8, 0.1, 0.1]]
     skew = skewness_study(problem, 300 if quick else 1000, props, seeds=seeds, seed=seed,
                           n_jobs=jobs, progress=progress)
-    return df, summarize_generalization(df), crossings(df), skew
+    return GeneralizationStudy(df, summarize_generalization(df), crossings(df), skew)

@@ -347,12 +347,21 @@ def _tail_slope(rounds: np.ndarray, gap: np.ndarray, start: int) -> float:
     return float(np.polyfit(np.log(rounds[ok]), np.log(gap[ok]), 1)[0])
 
 
+@dataclass(frozen=True, eq=False)
+class ConvergenceStudy:
+    """Tables of :func:`convergence_study`: ``trajectory`` (records of every gate class against
+    rounds; the table of the ``primal_dual`` figure) and ``summary`` (one row per gate class)."""
+
+    trajectory: pd.DataFrame
+    summary: pd.DataFrame
+
+
 def convergence_study(problem: RobustProblem, *, rounds: int = 20000, gates=("onehot", "loglik"),
                       seed: int = 0, records: int = 30, progress: bool = True,
-                      class_starts: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      class_starts: int = 4) -> ConvergenceStudy:
     """Averaged primal-dual iterates against the exact answer (SPEC algorithm 4 vs algorithm 1/2).
 
-    Returns ``(trajectory, summary)``. ``trajectory``: the :func:`primal_dual` records of each gate
+    Returns a :class:`ConvergenceStudy`. ``trajectory``: the :func:`primal_dual` records of each gate
     class with columns ``gate``, ``excess`` (worst case of the averaged model minus the reference
     value) and ``lam_error`` (sup-norm distance of the averaged ``lam`` to the exact ``lam*``).
     ``summary``: one row per gate with the final certificate gap, the reference value and its
@@ -394,14 +403,13 @@ def convergence_study(problem: RobustProblem, *, rounds: int = 20000, gates=("on
             "lam_error": float(np.abs(res.lam - exact.lam).max()), "norm_error": res.output.norm_error,
             "gap_slope": _tail_slope(tr["round"].to_numpy(), tr["gap"].to_numpy(), 100),
         })
-    return pd.concat(trajs, ignore_index=True), pd.DataFrame(rows)
+    return ConvergenceStudy(pd.concat(trajs, ignore_index=True), pd.DataFrame(rows))
 
 
-def default_study(quick: bool = False, seed: int = 0, progress: bool = True):
+def default_study(quick: bool = False, seed: int = 0, progress: bool = True) -> ConvergenceStudy:
     """The shipped convergence study (``robust-gates simulate primal-dual`` and the report).
 
     K = 3, n = 10, ``Lambda`` the box ``[0.1, 0.45]^3``; 2,000 rounds with ``quick``, else 20,000.
-    Returns ``(trajectory, summary)``.
     """
     from robust_gates.theory import Box
 

@@ -10,9 +10,13 @@ import pytest
 matplotlib.use("Agg")
 
 from robust_gates.figures import FIGURES  # noqa: E402
+from robust_gates.figures.registry import produce_data  # noqa: E402
 from robust_gates.paper_repro.cli import main  # noqa: E402
 from robust_gates.simulations.distillation import (  # noqa: E402
+    BAYES_ROUTER,
+    LEARNED_ROUTER,
     QUICK,
+    TARGET,
     LearnedRouter,
     SequenceSystem,
     _objective,
@@ -23,6 +27,7 @@ from robust_gates.simulations.distillation import (  # noqa: E402
     router_features,
     router_model,
     run_distillation,
+    student_name,
 )
 from robust_gates.simulations.sequences import prefix_marginals, random_chain  # noqa: E402
 
@@ -65,6 +70,24 @@ def test_distillation_kl_decreases_and_ends_below_threshold(result):
     assert kl[-1] >= tr.tabular_kl_lower - 1e-12
     m = result.methods.set_index("method")
     assert abs(m.loc["structural: learned router", "kl_to_gstar"] - kl[-1]) <= 1e-10
+
+
+def test_result_tables_are_keyed_by_method(result):
+    """SPEC SD bookkeeping: the training record's Bayes KL is the Bayes router's row; the upgrade
+    table has the learned router and every student once per expert version (original, upgraded
+    untouched, upgraded retrained), the untouched students keeping their sizes."""
+    m = result.methods.set_index("method")
+    assert m.index.is_unique and TARGET in m.index
+    assert (result.training.bayes_kl == m.at[BAYES_ROUTER, "kl_to_gstar"]).all()
+    orders = [o for o in QUICK.student_orders if o < QUICK.T]
+    names = [LEARNED_ROUTER] + [student_name(o) for o in orders]
+    for (experts, retrained), g in result.upgrade.groupby(["experts", "retrained"]):
+        assert list(g.method) == names, (experts, retrained)
+    assert len(result.upgrade) == 3 * len(names)
+    kept = result.upgrade[~result.upgrade.retrained].set_index(["experts", "method"]).params
+    for o in orders:
+        assert kept["upgraded", student_name(o)] == kept["original", student_name(o)] == m.at[
+            student_name(o), "params"]
 
 
 def test_router_gradient_matches_finite_differences():
@@ -181,3 +204,7 @@ def test_distill_cli_writes_tables_and_figure(tmp_path, capsys):
     methods = pd.read_csv(tmp_path / "distillation_methods.csv")
     assert {"method", "params", "macs_per_token", "kl_to_gstar", "worst_case"} <= set(methods.columns)
     assert "structural: learned router" in capsys.readouterr().out
+    table = tmp_path / "fig4_distillation.csv"
+    stamp = table.stat().st_mtime_ns
+    assert produce_data("fig4", tmp_path, quick=True, seed=0) == table  # reused, not recomputed
+    assert table.stat().st_mtime_ns == stamp

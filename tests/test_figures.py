@@ -8,7 +8,12 @@ import pytest
 matplotlib.use("Agg")
 
 from robust_gates.figures import FIGURES, MissingData, draw_all, draw_figure  # noqa: E402
-from robust_gates.figures.registry import produce_data  # noqa: E402
+from robust_gates.figures.registry import (  # noqa: E402
+    FigureSpec,
+    produce_data,
+    register_figure,
+    store_table,
+)
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +24,55 @@ def tables():
             out[fid] = spec.produce(quick=True, seed=1)
     return out
 
+
+def test_figures_register_themselves_in_report_order():
+    """Every figure module of the package declares its SPEC, and the registry lists the paper's
+    figures first, then ours, whatever order the modules were found in."""
+    import importlib
+    import pkgutil
+
+    import robust_gates.figures as package
+
+    assert list(FIGURES) == ["fig1", "fig2", "fig3", "fig4", "fig5", "real_text", "value_vs_lambda",
+                             "equalizer", "modular_vs_monolithic", "solver_convergence",
+                             "primal_dual", "generalization"]
+    modules = [m.name for m in pkgutil.iter_modules(package.__path__)
+               if not m.name.startswith("_") and m.name not in ("registry", "style")]
+    specs = [importlib.import_module(f"robust_gates.figures.{m}").SPEC for m in modules]
+    assert sorted(s.id for s in specs) == sorted(FIGURES)
+    assert all(FIGURES[s.id] is s for s in specs)
+    assert [s.id for s in FIGURES.values() if s.paper] == list(FIGURES)[:6]
+
+
+def test_register_figure_rejects_duplicates_unless_replacing():
+    """A second figure with a registered id, or with another figure's results file, is an error;
+    ``replace=True`` swaps a figure in place (the registry order is unchanged)."""
+    spec = FIGURES["equalizer"]
+    with pytest.raises(ValueError, match="already registered"):
+        register_figure(spec)
+    twin = FigureSpec(id="equalizer_copy", title="t", caption="c", data=spec.data, plot=spec.plot)
+    with pytest.raises(ValueError, match="results file"):
+        register_figure(twin)
+    assert "equalizer_copy" not in FIGURES
+    order = list(FIGURES)
+    assert register_figure(spec, replace=True) is spec
+    assert list(FIGURES) == order and FIGURES["equalizer"] is spec
+
+
+def test_store_table_is_reused_by_produce_data(tmp_path):
+    """A table a command stored with its configuration is reused by ``produce_data`` for that
+    configuration and recomputed for another; without a configuration none is written."""
+    df = pd.DataFrame({"role": ["input"], "label": ["stored by a command"]})
+    csv = store_table("fig1", df, tmp_path, quick=True, seed=4)
+    assert csv == tmp_path / FIGURES["fig1"].data
+    assert produce_data("fig1", tmp_path, quick=True, seed=4) == csv
+    assert list(pd.read_csv(csv).label) == ["stored by a command"]
+    produce_data("fig1", tmp_path, quick=True, seed=5)
+    assert "stored by a command" not in set(pd.read_csv(csv).label)
+    bare = store_table("fig5", df, tmp_path / "bare")
+    assert sorted(p.name for p in bare.parent.iterdir()) == [FIGURES["fig5"].data]
+    with pytest.raises(ValueError, match="both quick and seed"):
+        store_table("fig1", df, tmp_path, quick=True)
 
 
 def test_every_figure_with_data_has_a_plotter(tables):

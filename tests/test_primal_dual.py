@@ -194,7 +194,8 @@ def test_convergence_study_and_figure():
     the one-hot class, upper bound for the log-likelihood class); the figure has labelled axes in
     nats and one line per gate plus the t^(-1/2) reference."""
     prob = pd_instance(np.random.default_rng(3), n=6, Lambda=Box([0.1] * 3, [0.45] * 3))
-    traj, summary = convergence_study(prob, rounds=600, records=10, progress=False, class_starts=1)
+    study = convergence_study(prob, rounds=600, records=10, progress=False, class_starts=1)
+    traj, summary = study.trajectory, study.summary
     assert set(summary["reference_kind"]) == {"exact", "upper bound"}
     one = summary[summary.gate == "onehot"].iloc[0]
     assert one.final_gap <= 5e-2 and one.reference == pytest.approx(one.V, abs=1e-9)

@@ -11,7 +11,6 @@ Figure 4 data ``fig4_distillation.csv`` and ``fig4.png``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 NAME = "distill"
@@ -26,23 +25,19 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robust_gates.figures.registry import FIGURES, draw_figure
-    from robust_gates.simulations.distillation import default_study
+    from robust_gates.figures.registry import draw_figure, store_table
+    from robust_gates.simulations.distillation import default_study, figure4_table
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result, fig4 = default_study(quick=args.quick, seed=args.seed, progress=not args.no_progress)
+    result = default_study(quick=args.quick, seed=args.seed, progress=not args.no_progress)
     paths = []
     for name, table in (("methods", result.methods), ("training", result.training),
                         ("upgrade", result.upgrade), ("instance", result.instance)):
         paths.append(out / f"distillation_{name}.csv")
         table.to_csv(paths[-1], index=False)
-    csv = out / FIGURES["fig4"].data
-    fig4.to_csv(csv, index=False)
-    # the registry's cache key, so `robust-gates report`-style redraws reuse this table
-    csv.with_suffix(".config.json").write_text(json.dumps({"quick": bool(args.quick),
-                                                           "seed": int(args.seed)}))
-    paths.append(csv)
+    # stored with its configuration, so `robust-gates report`-style redraws reuse this table
+    paths.append(store_table("fig4", figure4_table(result), out, quick=args.quick, seed=args.seed))
     paths += draw_figure("fig4", out, out)
 
     inst = result.instance.iloc[0]

@@ -7,7 +7,9 @@ one-hot and the log-likelihood gate, against the exact solver; writes
 ``generalization`` (SPEC GB): the empirical robust gate against the sample size, gate complexity
 and skewness, with monolithic baselines; writes ``generalization_trials.csv``,
 ``generalization_summary.csv``, ``generalization_skewness.csv``, ``generalization_crossings.csv``
-and ``generalization.png``.
+and ``generalization.png``. Each figure's table goes through the figure registry
+(:func:`robust_gates.figures.store_table`), which stores its configuration beside it, so a later
+``draw_all`` on the same folder redraws it without running the study again.
 """
 
 from __future__ import annotations
@@ -29,16 +31,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _primal_dual(out: Path, quick: bool, seed: int, progress: bool) -> list[Path]:
-    from robust_gates.figures.fig_primal_dual import plot
-    from robust_gates.figures.style import save_figure
+    from robust_gates.figures.registry import draw_figure, store_table
     from robust_gates.simulations.primal_dual import default_study
 
-    traj, summary = default_study(quick=quick, seed=seed, progress=progress)
-    paths = [out / "primal_dual_trajectory.csv", out / "primal_dual_summary.csv"]
-    traj.to_csv(paths[0], index=False)
-    summary.to_csv(paths[1], index=False)
-    paths += save_figure(plot(traj), out / "primal_dual.png")
-    for r in summary.itertuples():
+    study = default_study(quick=quick, seed=seed, progress=progress)
+    paths = [store_table("primal_dual", study.trajectory, out, quick=quick, seed=seed),
+             out / "primal_dual_summary.csv"]
+    study.summary.to_csv(paths[1], index=False)
+    paths += draw_figure("primal_dual", out, out)
+    for r in study.summary.itertuples():
         print(f"{r.gate:7s} gate: certificate gap {r.final_gap:.2e} nats after {r.rounds} rounds "
               f"(slope {r.gap_slope:.2f}), excess over the {r.reference_kind} reference "
               f"{r.final_excess:.2e}, |lam - lam*| {r.lam_error:.3f}, normalization error {r.norm_error:.1e}")
@@ -46,19 +47,19 @@ def _primal_dual(out: Path, quick: bool, seed: int, progress: bool) -> list[Path
 
 
 def _generalization(out: Path, quick: bool, seed: int, progress: bool, jobs: int) -> list[Path]:
-    from robust_gates.figures.fig_generalization import plot
-    from robust_gates.figures.style import save_figure
+    from robust_gates.figures.registry import draw_figure, store_table
     from robust_gates.simulations.generalization import default_study
 
-    df, summary, cross, skew = default_study(quick=quick, seed=seed, jobs=jobs, progress=progress)
-    paths = [out / "generalization_trials.csv", out / "generalization_summary.csv",
-             out / "generalization_crossings.csv", out / "generalization_skewness.csv"]
-    for p, t in zip(paths, (df, summary, cross, skew), strict=True):
-        t.to_csv(p, index=False)
-    paths += save_figure(plot(df), out / "generalization.png")
-    print(summary.to_string(index=False))
-    print(cross.to_string(index=False))
-    print(skew.groupby(["proportions", "s_lam_star"], as_index=False)["gap"].mean().to_string(index=False))
+    study = default_study(quick=quick, seed=seed, jobs=jobs, progress=progress)
+    paths = [store_table("generalization", study.trials, out, quick=quick, seed=seed)]
+    for name in ("summary", "crossings", "skewness"):
+        paths.append(out / f"generalization_{name}.csv")
+        getattr(study, name).to_csv(paths[-1], index=False)
+    paths += draw_figure("generalization", out, out)
+    print(study.summary.to_string(index=False))
+    print(study.crossings.to_string(index=False))
+    print(study.skewness.groupby(["proportions", "s_lam_star"], as_index=False)["gap"].mean()
+          .to_string(index=False))
     return paths
 
 
