@@ -5,14 +5,26 @@ The modules import one way, so there is no loop:
 * :mod:`.registry` -- :class:`Part`, :func:`combine`, :class:`CheckResult`, :class:`Statement`
   and the registry :data:`STATEMENTS` (imports no statement);
 * :mod:`.solving` -- :func:`certified_solve`, the solver choice and its tolerance;
-* :mod:`.spec` -- the SPEC checks, each registering itself with the :func:`statement`
-  decorator; it imports the two modules above.
+* :mod:`.probes` -- instance families, probe points and derived games the checks share;
+* the SPEC checks, one module per group of paper sections, each check registering itself with
+  the :func:`statement` decorator: :mod:`.existence` (L0, P1, T1, T1-M),
+  :mod:`.specialization` (T2, T3, LF) and :mod:`.modularity` (MB, MA, SC). They import the
+  modules above and nothing imports them but this package.
 
-Importing this package imports the registry and then the statement modules, so every SPEC
-statement is registered once the package is loaded. A user claim registers itself the same way
+Importing this package imports the registry and then the statement modules (in the order of
+the paper, which is the order of :data:`STATEMENTS`), so every SPEC statement is registered
+once the package is loaded. A user claim registers itself the same way
 (see :mod:`.registry`).
 """
 
+from .probes import (
+    ALL_FAMILIES,
+    NESTED_FAMILIES,
+    PERFECT_FAMILIES,
+    g1_residual,
+    points_in,
+    random_G1_gates,
+)
 from .registry import (
     FP_TOL,
     STATEMENTS,
@@ -32,7 +44,11 @@ __all__ = [
     "CheckResult", "Part", "Statement", "STATEMENTS", "combine", "register_statement",
     "unregister_statement", "statement", "get_statement", "fp_tol", "FP_TOL",
     "preferred_solver", "use_solver", "certified_solve", "solver_tolerance", "SOLVER_TOL",
+    "ALL_FAMILIES", "PERFECT_FAMILIES", "NESTED_FAMILIES", "points_in", "random_G1_gates", "g1_residual",
+    "SUPPORT_TOL", "CONST_GATE_TOL",
 ]
 
-# the statement modules last: each registers its statements in STATEMENTS when imported
-from . import spec  # noqa: E402,F401
+# the statement modules last, in the paper's order (which becomes the order of STATEMENTS):
+# each registers its statements when imported
+from . import existence, specialization, modularity  # noqa: E402,F401,I001
+from .specialization import CONST_GATE_TOL, SUPPORT_TOL  # noqa: E402

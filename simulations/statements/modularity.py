@@ -1,0 +1,117 @@
+r"""SPEC checks of modular against monolithic models: MB (paper section 4.5.1, monolithic
+barrier), MA (section 4.5.2, modular advantage) and SC (section 4.5.4, safety in convex
+settings). Notation and probes: :mod:`.probes`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import rel_entr
+
+from robust_gates.theory import Simplex, SolverError, jensen_shannon, minimax_all_distributions
+
+from .probes import ALL_FAMILIES, PROBES, instance_rng, perfect_game, single_models, worst_case
+from .registry import Part, combine, fp_tol, statement
+from .solving import certified_solve
+
+__all__ = ["check_MB", "check_MA", "check_SC"]
+
+
+# --------------------------------------------------------------------------- MB
+@statement("MB", "§4.5.1 (Monolithic barrier)",
+           "Any single model q has max_Lambda L(q, lam) >= max_Lambda JS_lam(D); the aggregate D_lam0 has "
+           "max_k KL(D_k||D_lam0) >= C(D), with equality iff D_lam0 = D_lam*.", ALL_FAMILIES)
+def check_MB(instance):
+    """``rhs = max_Lambda JS`` from the perfect-expert game on ``Lambda`` (``value_p``; the
+    equality ``V_perfect(Lambda) = max_Lambda JS`` is verified: ``value_p - JS(lam_p) <= gap_p``).
+    ``lhs`` = smallest worst case over single models: the minimizer over all distributions of
+    an independent conic program, and probes; a true claim gives ``lhs >= max JS >= value_p -
+    gap_p`` (tol ``gap_p + fp``). Aggregates ``q = D_lam0``: ``max_k KL(D_k||q) - value_S >=
+    KL(D_lam^||q) - gap_S`` (I1 with the simplex ``lam^``), the quantitative "iff"."""
+    p = instance.problem
+    rng = instance_rng(instance, 5)
+    pp = perfect_game(p)
+    rp = certified_solve(pp)
+    js_hat = jensen_shannon(rp.lam, p.D)
+    qs = single_models(p, rng)
+    labels = ["probe"] * len(qs)
+    try:
+        qs.append(minimax_all_distributions(p.D, p.Lambda))
+        labels.append("minimax over all distributions")
+    except SolverError as exc:  # the probes still bound the min from above; recorded
+        labels.append(f"minimax failed: {exc}")
+    worst = [worst_case(pp, q) for q in qs]
+    i = int(np.argmin(worst))
+    parts = [
+        Part("min_q max_Lambda L(q) >= max_Lambda JS", worst[i], rp.value, ">=",
+             rp.gap + fp_tol(rp.value)),
+        Part("V_perfect(Lambda) == max_Lambda JS", rp.value, js_hat, "==", rp.gap + fp_tol(rp.value)),
+    ]
+    S = perfect_game(p, Simplex(p.K))
+    rs = certified_solve(S)
+    rhat = rs.lam @ p.D
+    agg = None
+    for lam0 in np.vstack([rng.dirichlet(np.full(p.K, 0.5), size=PROBES), rs.lam]):
+        q = lam0 @ p.D
+        lhs = float(rel_entr(p.D, q[None, :]).sum(axis=1).max()) - rs.value
+        part = Part("max_k KL(D_k||D_lam0) - C >= KL(D_lam*||D_lam0)", lhs, float(rel_entr(rhat, q).sum()),
+                    ">=", rs.gap + fp_tol(rs.value))
+        agg = part if agg is None or part.slack < agg.slack else agg
+    parts.append(agg)
+    return combine(parts, gap=max(rp.gap, rs.gap), solver=rp.solver, single_model=labels[i])
+
+
+# --------------------------------------------------------------------------- MA
+@statement("MA", "§4.5.2 (Modular advantage)",
+           "V(Lambda) <= max_Lambda JS_lam + max_Lambda sum_k lam_k eps_k, so every single model q has "
+           "max_Lambda L(q) - V(Lambda) >= KL(D_lamJ||q) - max_Lambda sum_k lam_k eps_k.", ALL_FAMILIES)
+def check_MA(instance):
+    """``E = max_Lambda lam @ eps`` (exact LP), ``value_p`` = perfect-expert value on ``Lambda``
+    (``>= max JS`` by weak duality), ``lamJ`` its ``lam*``. Part 1: ``value <= V + gap`` so
+    ``tol = gap + fp``. Part 2: I1 gives ``max_Lambda L(q) >= JS(lamJ) + KL(D_lamJ||q) >=
+    max JS - gap_p + KL(D_lamJ||q)``; with ``V >= value - gap``: ``tol = gap + gap_p + fp``."""
+    p = instance.problem
+    rng = instance_rng(instance, 6)
+    sol = certified_solve(p)
+    rp = certified_solve(perfect_game(p))
+    E = float(p.Lambda.maximize_linear(p.expert_errors)[0])
+    parts = [Part("V(Lambda) <= max JS + max lam.eps", sol.value, rp.value + E, "<=",
+                  sol.gap + fp_tol(sol.value))]
+    rJ = rp.lam @ p.D
+    worst = None
+    for q in single_models(p, rng):
+        lhs = worst_case(p, q) - sol.value
+        part = Part("max L(q) - V >= KL(D_lamJ||q) - max lam.eps", lhs, float(rel_entr(rJ, q).sum()) - E,
+                    ">=", sol.gap + rp.gap + fp_tol(sol.value))
+        worst = part if worst is None or part.slack < worst.slack else worst
+    parts.append(worst)
+    return combine(parts, gap=max(sol.gap, rp.gap), solver=sol.solver, max_eps=E)
+
+
+# --------------------------------------------------------------------------- SC
+@statement("SC", "§4.5.4 (Safety in convex settings)",
+           "KL(D_k||D_lam0) <= log(1/lam0_k); C(D) <= log K; the robust gated model's worst case is "
+           "never above that of any fixed mixture of the experts.", ALL_FAMILIES)
+def check_SC(instance):
+    """Main: ``value <= V + gap <= max_Lambda L(P_w, .) + gap`` for fixed mixtures ``P_w = w @ P``
+    (each expert alone, random ``w``, ``w = lam*``): ``tol = gap + fp``. Aggregate bound
+    ``KL(D_k||D_lam0) <= log(1/lam0_k)`` exactly (``D_lam0 >= lam0_k D_k``): ``tol = fp``.
+    Capacity: ``C >= value_S - gap_S`` must be ``<= log K``: ``lhs = value_S``, ``tol = gap_S + fp``."""
+    p = instance.problem
+    rng = instance_rng(instance, 7)
+    sol = certified_solve(p)
+    W = np.vstack([np.eye(p.K), rng.dirichlet(np.ones(p.K), size=PROBES), sol.lam])
+    fixed = min(worst_case(p, w @ p.P) for w in W)
+    parts = [Part("worst(g*) <= worst(fixed mixture)", sol.value, fixed, "<=", sol.gap + fp_tol(fixed))]
+    agg = None
+    for lam0 in rng.dirichlet(np.ones(p.K), size=PROBES):
+        kls = rel_entr(p.D, (lam0 @ p.D)[None, :]).sum(axis=1)
+        bound = np.log(1.0 / lam0)
+        k = int(np.argmax(kls - bound))
+        part = Part("KL(D_k||D_lam0) <= log 1/lam0_k", float(kls[k]), float(bound[k]), "<=",
+                    fp_tol(bound[k]))
+        agg = part if agg is None or part.slack < agg.slack else agg
+    parts.append(agg)
+    rs = certified_solve(perfect_game(p, Simplex(p.K)))
+    parts.append(Part("C(D) <= log K", rs.value, float(np.log(p.K)), "<=", rs.gap + fp_tol(rs.value)))
+    return combine(parts, gap=max(sol.gap, rs.gap), solver=sol.solver)

@@ -1,0 +1,91 @@
+r"""What the SPEC checks share: instance families, probe points and a few derived games.
+
+Each check is a pure function of the instance: its random probes come from
+:func:`instance_rng`, seeded by ``instance.seed`` and a salt of its own. Notation in the
+checks' docstrings: ``res = certified_solve(problem)`` brackets the value,
+``res.value - res.gap <= V(Lambda) <= res.value``; ``fp`` is :func:`fp_tol`. Each check's
+docstring derives its tolerances from these brackets, so that a part can only fail when the
+exact quantities violate the statement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robust_gates.theory import LambdaSet, RobustProblem, gated_model
+
+__all__ = [
+    "ALL_FAMILIES", "PERFECT_FAMILIES", "NESTED_FAMILIES", "PROBES",
+    "instance_rng", "points_in", "g1_residual", "random_G1_gates", "perfect_game", "worst_case",
+    "single_models",
+]
+
+ALL_FAMILIES = ("dirichlet", "near_disjoint", "near_identical", "perfect", "box", "polytope", "hull",
+                "nested", "perfect_box", "perfect_polytope", "perfect_hull", "perfect_nested", "large")
+PERFECT_FAMILIES = ("perfect", "perfect_box", "perfect_polytope", "perfect_hull", "perfect_nested")
+NESTED_FAMILIES = ("nested", "perfect_nested")
+#: probe points per kind (mixtures, gates, single models) a check draws
+PROBES = 8
+
+
+def instance_rng(instance, salt: int) -> np.random.Generator:
+    """The generator of a check's probes: seeded by ``instance.seed`` and a salt per check."""
+    return np.random.default_rng([*map(int, instance.seed or (0,)), salt])
+
+
+def points_in(Lam: LambdaSet, rng: np.random.Generator, m: int = PROBES) -> np.ndarray:
+    """``m`` maximizers of random linear functions over ``Lambda`` (vertices) and ``m`` random
+    convex combinations of them: all in ``Lambda`` by convexity, no projection needed."""
+    V = np.array([Lam.maximize_linear(rng.normal(size=Lam.K))[1] for _ in range(m)])
+    W = rng.dirichlet(np.full(m, 0.5), size=m)
+    return np.vstack([V, W @ V])
+
+
+def g1_residual(g: np.ndarray, P: np.ndarray) -> float:
+    """Largest violation of the ``G_1`` conditions (non-negative entries, columns summing to 1,
+    gated model of mass 1) by the gate ``g``."""
+    return float(max(-g.min(), np.abs(g.sum(axis=0) - 1).max(), abs(gated_model(g, P).sum() - 1)))
+
+
+def random_G1_gates(P: np.ndarray, rng: np.random.Generator, m: int) -> list[np.ndarray]:
+    """``m`` random gates in ``G_1``: random column-stochastic gates ``g0`` moved toward the
+    argmax-expert gate (mass ``sum u >= 1``) or argmin-expert gate (mass ``sum l <= 1``) just far
+    enough that the gated model has mass 1 (mass is linear in the gate)."""
+    K, n = P.shape
+    cols = np.arange(n)
+    gmax = np.zeros((K, n))
+    gmax[P.argmax(axis=0), cols] = 1.0
+    gmin = np.zeros((K, n))
+    gmin[P.argmin(axis=0), cols] = 1.0
+    U, Lm = gated_model(gmax, P).sum(), gated_model(gmin, P).sum()
+    out = []
+    for _ in range(m):
+        g0 = rng.dirichlet(np.full(K, 0.5), size=n).T
+        s0 = gated_model(g0, P).sum()
+        if s0 < 1:
+            a = (1 - s0) / (U - s0)
+            out.append((1 - a) * g0 + a * gmax)
+        else:
+            a = (s0 - 1) / (s0 - Lm) if s0 > Lm else 0.0
+            out.append((1 - a) * g0 + a * gmin)
+    return out
+
+
+def perfect_game(problem: RobustProblem, Lam: LambdaSet | None = None) -> RobustProblem:
+    """The same domains with perfect experts (``P = D``), on ``Lam`` (default: the same Lambda)."""
+    return RobustProblem(problem.D, None, problem.Lambda if Lam is None else Lam, "kl")
+
+
+def worst_case(problem: RobustProblem, q: np.ndarray) -> float:
+    """``max_{lam in Lambda} L(q, lam)``: the worst case of the model ``q`` in ``problem``."""
+    return float(problem.worst_case(q)[0])
+
+
+def single_models(problem: RobustProblem, rng: np.random.Generator) -> list[np.ndarray]:
+    """Candidate single models: uniform, random distributions, aggregates ``D_lam0``, experts."""
+    K, n = problem.D.shape
+    qs = [np.full(n, 1.0 / n)]
+    qs += list(rng.dirichlet(np.ones(n), size=PROBES))
+    qs += list(rng.dirichlet(np.ones(K), size=PROBES) @ problem.D)
+    qs += list(problem.P)
+    return qs
