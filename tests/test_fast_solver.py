@@ -174,13 +174,21 @@ def test_bad_options_and_infeasible_input():
         solve_fast(problem, tol=1e-15, max_iter=1)
 
 
-def test_no_copy_of_float64_inputs():
-    """Memory contract: float64 C-contiguous D and P are used in place, read-only."""
+def test_no_copy_of_frozen_float64_inputs():
+    """Memory contract: float64 C-contiguous D and P that the caller froze are used in place;
+    writable ones are copied (issue 15.1: a view would follow the caller's later edits)."""
     rng = np.random.default_rng(0)
     D = rng.dirichlet(np.ones(50), size=3)
     P = 0.9 * D + 0.1 / 50
+    assert not np.shares_memory(RobustProblem(D, P).D, D)
+    D.flags.writeable = False
+    P.flags.writeable = False
     problem = RobustProblem(D, P)
     assert np.shares_memory(problem.D, D) and np.shares_memory(problem.P, P)
+    writable = rng.dirichlet(np.ones(50), size=3)
+    frozen_view = writable.view()
+    frozen_view.flags.writeable = False  # read-only, but its base can still change: copied
+    assert not np.shares_memory(RobustProblem(frozen_view).D, writable)
     assert not problem.D.flags.writeable
     before = D.copy()
     solve_fast(problem)

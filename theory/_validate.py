@@ -12,10 +12,13 @@ _KIND_NAMES = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "by
 
 
 def as_float_array(x, name: str, ndim: int) -> np.ndarray:
-    """Return a read-only float64 C-contiguous **copy** of ``x``.
+    """Return a read-only float64 C-contiguous array with the values of ``x``, never one that can
+    change later.
 
-    The copy is deliberate: a validated object must not change when the caller later edits the
-    array it passed in. Only integer and real floating inputs are accepted; booleans, complex
+    A validated object must not change when the caller later edits the array it passed in, so
+    the input is copied unless nothing can write to it: a float64 C-contiguous array that is
+    read-only all the way down its chain of bases (see :func:`_frozen`) is used in place, which
+    spares a copy of large inputs that the caller has frozen (``arr.flags.writeable = False``). Only integer and real floating inputs are accepted; booleans, complex
     numbers, strings and objects are refused rather than converted (a complex array would
     otherwise lose its imaginary part, and ``"0.5"`` or ``True`` would be read as numbers).
     """
@@ -29,9 +32,22 @@ def as_float_array(x, name: str, ndim: int) -> np.ndarray:
     if raw.ndim != ndim:
         want = "(K, n)" if ndim == 2 else "(K,)" if ndim == 1 else f"{ndim}-D"
         raise ValueError(f"{name} must be a {ndim}-D array of shape {want}; got shape {raw.shape}")
+    if raw.dtype == np.float64 and raw.flags.c_contiguous and _frozen(raw):
+        return raw
     arr = np.array(raw, dtype=np.float64, order="C", copy=True)
     arr.flags.writeable = False
     return arr
+
+
+def _frozen(arr: np.ndarray) -> bool:
+    """True when no array in the chain ``arr, arr.base, ...`` is writable and the chain ends in
+    memory nobody can write (no base, or an immutable ``bytes`` object)."""
+    node = arr
+    while isinstance(node, np.ndarray):
+        if node.flags.writeable:
+            return False
+        node = node.base
+    return node is None or isinstance(node, bytes)
 
 
 def check_finite(arr: np.ndarray, name: str) -> None:
