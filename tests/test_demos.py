@@ -9,6 +9,7 @@ demo helpers alone.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib.util
 import os
@@ -270,3 +271,66 @@ def test_served_demo_reacts_to_a_slider():
         assert after == f"{s1['V_box']:.5f}"
         browser.wait_for(lambda b: set(b.images()).isdisjoint(images), timeout=30)
         print(f"value updated {latency:.2f} s after the key press")
+
+
+# --------------------------------------------------------------------------- stopping the server
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads child processes from /proc")
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_teach_stops_its_server_on_signal(signum):
+    """Issue 19 item 4: ``robust-gates teach NAME --headless --port P`` stops the marimo server it
+    started when it gets SIGTERM (a service manager, ``kill PID``) or SIGINT (Ctrl-C): the port is
+    free afterwards and the server process is gone."""
+    import signal
+    import urllib.request
+
+    from _browser import free_port
+
+    port = free_port()
+    env = {**os.environ, "MARIMO_SKIP_UPDATE_CHECK": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robust_gates", "teach", "jsd_gap", "--headless", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    servers: list[int] = []
+    try:
+        end = time.monotonic() + 60
+        while not _listening(port):
+            assert proc.poll() is None, f"teach exited with status {proc.returncode} before serving"
+            assert time.monotonic() < end, "the demo server did not start within 60 s"
+            time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+            assert r.status == 200
+        servers = _children(proc.pid)
+        assert servers, "teach should run marimo as a child process"
+        proc.send_signal(getattr(signal, signum))
+        assert proc.wait(timeout=30) == 0
+        assert not _listening(port), f"port {port} still answers after {signum}"
+        alive = [pid for pid in servers if Path(f"/proc/{pid}").exists()
+                 and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not alive, f"server processes {alive} survived {signum}"
+    finally:
+        for pid in [proc.pid, *servers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)

@@ -2,23 +2,34 @@
 
 Without ``NAME`` it lists the demos. With it, it runs ``marimo run`` on the notebook (read-only
 app mode, served on 127.0.0.1); ``--headless`` serves without opening a browser, ``--port`` picks
-the port. Needs marimo: ``pip install marimo`` or ``pip install -e ".[demos]"``.
+the port. Ctrl-C (SIGINT) or SIGTERM stops the server and every process it started. Needs
+marimo: ``pip install marimo`` or ``pip install -e ".[demos]"``.
+
+``--export DIR`` writes an offline copy instead of serving: ``DIR/NAME.html``, one
+self-contained page with the demo's numbers and figures at its default slider positions (see
+:mod:`robust_gates.paper_repro.demos.export`); without ``NAME`` every demo plus ``DIR/index.html``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import os
+import signal
 import subprocess
 import sys
 
 from ..errors import UserError
 
 NAME = "teach"
-HELP = "open an interactive teaching demo (marimo notebook) in the browser"
+HELP = "open an interactive teaching demo (marimo notebook) in the browser, or export it for offline use"
 
 MISSING = ("marimo is not installed; the demos need it: pip install marimo "
            "(or pip install -e \".[demos]\" in a checkout of robust-gates)")
+
+#: seconds the server gets to stop after SIGTERM before it is killed
+STOP_TIMEOUT = 10.0
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -29,6 +40,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=None, help="port to serve on (default: marimo's choice)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
     p.add_argument("--headless", action="store_true", help="serve without opening a browser")
+    p.add_argument("--export", metavar="DIR", default=None,
+                   help="write an offline HTML copy (numbers and figures at the default settings, no "
+                        "sliders) to DIR/NAME.html instead of serving; without NAME, every demo")
 
 
 def marimo_command(path, port: int | None = None, host: str = "127.0.0.1",
@@ -44,10 +58,69 @@ def marimo_command(path, port: int | None = None, host: str = "127.0.0.1",
     return cmd
 
 
+class _Stop(Exception):
+    """Raised in the main thread by the SIGTERM handler."""
+
+
+def _raise_stop(signum, frame):
+    raise _Stop(signum)
+
+
+def _stop_group(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM to the server's process group, SIGKILL after ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def serve(cmd: list[str]) -> int:
+    """Run the server ``cmd`` until it exits or this process gets SIGINT or SIGTERM, then stop it.
+
+    The server runs in its own process group, so a signal to this process alone (a terminal's
+    Ctrl-C, ``kill PID``, a service manager's SIGTERM) stops the server and whatever it started
+    too. Returns the server's exit status, or 0 when a signal stopped it."""
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    proc = None
+    try:
+        proc = subprocess.Popen(cmd, start_new_session=True)
+        return proc.wait()
+    except (KeyboardInterrupt, _Stop):
+        return 0
+    finally:
+        # a second Ctrl-C or SIGTERM while stopping must not leave the server behind
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            if proc is not None:
+                _stop_group(proc)
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from robust_gates.paper_repro.demos import export_demo, export_demos
+
+    try:
+        paths = [export_demo(args.name, args.export)] if args.name else export_demos(args.export)
+    except OSError as exc:
+        raise UserError(f"cannot write to {args.export}: {exc.strerror or exc}") from None
+    for p in paths:
+        print(p)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from robust_gates.paper_repro.demos import DEMOS
 
-    if args.name is None:
+    if args.export is None and args.name is None:
         print("teaching demos (open one with: robust-gates teach NAME):")
         width = max(map(len, DEMOS))
         for name, demo in DEMOS.items():
@@ -55,9 +128,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if importlib.util.find_spec("marimo") is None:
         raise UserError(MISSING)
+    if args.export is not None:
+        return _export(args)
     cmd = marimo_command(DEMOS[args.name].path, args.port, args.host, args.headless)
     print(f"serving {args.name!r} with: {' '.join(cmd[1:])}  (Ctrl-C stops it)", flush=True)
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 0
+    return serve(cmd)

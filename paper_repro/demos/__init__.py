@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Demo", "DEMOS", "demo_path"]
+__all__ = ["Demo", "DEMOS", "demo_path", "export_demo", "export_demos"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -52,3 +52,7 @@ def demo_path(name: str) -> Path:
     if name not in DEMOS:
         raise ValueError(f"unknown demo {name!r}; choose one of {', '.join(DEMOS)}")
     return DEMOS[name].path
+
+
+# after DEMOS: the export module reads it (and imports marimo only when it runs a notebook)
+from .export import export_demo, export_demos  # noqa: E402
