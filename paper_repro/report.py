@@ -3,8 +3,9 @@
 Writes ``OUT/report.md`` and ``OUT/index.html`` (figures embedded as PNG, tables as HTML), the
 result tables under ``OUT/results/`` (each figure's table computed by the producer it registered
 in :mod:`robust_gates.figures`) and the figures under ``OUT/figures/``. The report lists,
-for every SPEC statement, its paper section, the statement, the instances tried, the pass count
-and the worst slack; then the figures with one-line captions; then the environment.
+for every checked statement (stated in full in the repository's ``docs/statements.md``), its
+paper section, the statement, the instances tried, the pass count, the worst slack and the
+tightest margin; then the figures with one-line captions; then the environment.
 """
 
 from __future__ import annotations
@@ -90,16 +91,23 @@ def build_report(cfg: ReportConfig) -> Path:
 
 def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in ("id", "section", "statement", "instances", "passed", "failed",
-                        "worst_slack") if c in summary.columns]
+                        "worst_slack", "tightest_margin", "median_margin") if c in summary.columns]
     return summary[cols]
 
+
+#: where the statements are written out (a path inside the repository, so it resolves in a clone)
+_STATEMENTS_DOC = "docs/statements.md of the robust-gates repository"
 
 _SLACK_NOTE = (
     "A check holds when its slack is >= 0. The slack of a part 'lhs <= rhs' is rhs - lhs + tol, "
     "with tol the rounding floor (1e-9 relative) plus the certificate gaps of the solves it uses; "
     "each statement's worst slack is its smallest over parts and instances, so a statement "
-    "containing an identity (checked as equality) reports about 1e-9 there. Per-part numbers are "
-    "in results/checks.csv."
+    "containing an identity (checked as equality) or a bound that is attained reports about 1e-9 "
+    "there. How sharp a check is shows in tightest_margin: over instances and inequality parts, "
+    "the smallest (rhs - lhs) / max(1, |lhs|, |rhs|) without the tolerance (0: the bound is "
+    "attained somewhere; > 0: room never used; empty: only identities and residuals); "
+    "median_margin is the median over instances of each instance's tightest margin. Per-part "
+    "numbers are in results/checks.csv."
 )
 
 
@@ -116,8 +124,11 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict) -> None:
     lines = ["# robust-gates report", "",
-             "Numerical checks of this project's formalization (SPEC.md) of the statements of "
-             "Cortes, Mohri, Zhong, arXiv 2602.17554.", "", "## Statements", ""]
+             "Numerical checks of this project's formalization of the statements of "
+             "Cortes, Mohri, Zhong, arXiv 2602.17554. Each statement, its proof sketch, what its "
+             "check computes and its status (including the two refuted first formalizations, of "
+             f"T3 and LF, with their counterexamples) is in {_STATEMENTS_DOC}.", "",
+             "## Statements", ""]
     if summary is None:
         lines += [f"_Checks not run: {checks_note}._", ""]
     else:
@@ -142,9 +153,12 @@ def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict)
              "padding:3px 6px}figure{margin:1.5em 0}img{max-width:100%}"
              ".missing{color:#a33}</style></head><body>",
              "<h1>robust-gates report</h1>",
-             "<p>Numerical checks of this project's formalization (SPEC.md) of the statements of "
+             "<p>Numerical checks of this project's formalization of the statements of "
              "Cortes, Mohri, Zhong, <i>A Theoretical Framework for Modular Learning of Robust "
-             "Generative Models</i>, arXiv 2602.17554.</p>", "<h2>Statements</h2>"]
+             "Generative Models</i>, arXiv 2602.17554. Each statement, its proof sketch, what its "
+             "check computes and its status (including the two refuted first formalizations, of "
+             f"T3 and LF, with their counterexamples) is in {esc(_STATEMENTS_DOC)}.</p>",
+             "<h2>Statements</h2>"]
     if summary is None:
         parts.append(f"<p class='missing'>Checks not run: {esc(checks_note)}.</p>")
     else:

@@ -29,9 +29,18 @@ __all__ = ["CHECK_COLUMNS", "SUMMARY_COLUMNS", "ADV_COLUMNS", "run_checks", "sum
            "run_adversarial", "BACKENDS"]
 
 CHECK_COLUMNS = ["id", "section", "family", "K", "n", "instance", "lhs", "rhs", "slack", "tol", "holds",
-                 "gap", "solver", "binding", "seconds", "error"]
+                 "margin", "margin_part", "gap", "solver", "binding", "seconds", "error"]
+#: ``worst_slack`` decides pass/fail and includes each part's tolerance, so a bound that is
+#: attained reads as the tolerance floor (about 1e-9); ``tightest_margin`` leaves the tolerance
+#: out and is relative (see :mod:`robust_gates.simulations.statements.registry`): 0 means an
+#: inequality of the statement is attained on some instance (the check is sharp there), a
+#: positive value is the smallest room left, ``nan`` that the check has no inequality part
+#: (only identities and residuals). ``tightest_part``/``tightest_family`` say where, and
+#: ``median_margin`` is the median over instances of each instance's tightest margin (how
+#: close a typical instance comes to the bound).
 SUMMARY_COLUMNS = ["id", "section", "instances", "passed", "failed", "errors", "worst_slack",
-                   "worst_family", "max_gap"]
+                   "worst_family", "tightest_margin", "tightest_part", "tightest_family", "median_margin",
+                   "max_gap"]
 ADV_COLUMNS = ["id", "section", "family", "K", "n", "evaluations", "failures", "worst_slack", "holds",
                "binding", "lhs", "rhs", "file", "seconds"]
 BACKENDS = ("loky", "threading", "dask", "ray")
@@ -95,10 +104,11 @@ def _row(s: Statement, family: str, inst, res, seconds: float, error: str) -> di
            "instance": "-".join(map(str, inst.seed)) if inst is not None else "",
            "seconds": seconds, "error": error}
     if res is None:
-        row.update(lhs=np.nan, rhs=np.nan, slack=-np.inf, tol=np.nan, holds=False, gap=np.nan, solver="",
-                   binding="error")
+        row.update(lhs=np.nan, rhs=np.nan, slack=-np.inf, tol=np.nan, holds=False, margin=np.nan,
+                   margin_part="", gap=np.nan, solver="", binding="error")
     else:
-        row.update(lhs=res.lhs, rhs=res.rhs, slack=res.slack, tol=res.tol, holds=bool(res.holds), gap=res.gap,
+        row.update(lhs=res.lhs, rhs=res.rhs, slack=res.slack, tol=res.tol, holds=bool(res.holds),
+                   margin=res.margin, margin_part=str(res.details.get("margin_part", "")), gap=res.gap,
                    solver=str(res.details.get("solver", "")), binding=str(res.details.get("binding", "")))
     return row
 
@@ -141,14 +151,25 @@ def run_checks(ids=None, instances: int = 200, seed: int = 0, *, jobs: int = 1, 
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per statement: instances, passed, failed, errors, worst slack (and its family)."""
+    """One row per statement (:data:`SUMMARY_COLUMNS`): instances, passed, failed, errors, the
+    worst slack (pass/fail, tolerance included) and its family, the tightest margin (sharpness,
+    tolerance left out; over instances that held) with its part and family, the largest gap."""
     out = []
     for sid, g in df.groupby("id", sort=False):
         w = g["slack"].astype(float).idxmin()
+        held = g[g["holds"].astype(bool)]
+        margins = held["margin"].astype(float) if "margin" in held else pd.Series(dtype=float)
+        if margins.notna().any():
+            t = margins.idxmin()
+            tight = (float(margins[t]), str(held.loc[t, "margin_part"]), str(held.loc[t, "family"]))
+        else:
+            tight = (np.nan, "", "")
         out.append({"id": sid, "section": g["section"].iloc[0], "instances": len(g),
                     "passed": int(g["holds"].sum()), "failed": int((~g["holds"].astype(bool)).sum()),
                     "errors": int((g["error"].fillna("") != "").sum()),
                     "worst_slack": float(g["slack"].min()), "worst_family": g.loc[w, "family"],
+                    "tightest_margin": tight[0], "tightest_part": tight[1], "tightest_family": tight[2],
+                    "median_margin": float(margins.median()) if margins.notna().any() else np.nan,
                     "max_gap": float(g["gap"].max())})
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 

@@ -1,6 +1,6 @@
-"""The statement registry (SPEC section 3): every SPEC check holds on random instances, a planted
-false claim is caught by the random and the adversarial search, and SPEC's LF uniqueness clause
-fails on a degenerate instance (a counterexample to the SPEC, kept failing on purpose)."""
+"""The statement registry (docs/statements.md): every check holds on random instances, a planted
+false claim is caught by the random and the adversarial search, and the refuted v1 clauses of LF
+(uniqueness) and T3 (strictness) fail on their counterexamples while the v2 checks hold."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from robust_gates.simulations.statements import (
     unregister_statement,
     use_solver,
 )
-from robust_gates.theory import RobustProblem
+from robust_gates.simulations.statements.specialization import lf_v1_clause, t3_v1_clause
+from robust_gates.theory import Hull, RobustProblem
 
 SPEC_IDS = ["L0", "P1", "T1", "T1-M", "T2", "T3", "LF", "MB", "MA", "SC"]
 
@@ -158,16 +159,75 @@ def test_adversarial_space_decodes_valid_instances(rng):
                 assert inst.outer.Lambda.contains(v, tol=1e-9)
 
 
-def test_LF_uniqueness_clause_counterexample():
-    """SPEC LF says the robust model is unique wherever some D_k > 0. Counterexample (kept
-    failing): D_3 gets weight 0 in lam*, the water-filling multiplier is nu = 0 (experts leave
-    mass outside supp D_lam*), and two models differing on supp D_3 are both robust."""
+def _lf_counterexample():
     D = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0.9, 0, 0.05, 0.05]], float)
     P = np.array([[0.3, 0, 0.7, 0], [0, 0.3, 0, 0.7], [0.3, 0, 0.7, 0]], float)
-    p = RobustProblem(D, P)
+    return RobustProblem(D, P)
+
+
+def test_LF_v1_uniqueness_clause_refuted_v2_holds():
+    """LF (§4.4), docs/statements.md: the v1 clause "the robust model is unique wherever some
+    D_k > 0" is false. On the simplex with the counterexample, phi(a, 1-a, 0) = V = log(1/.3) for
+    every a, the water-filling multiplier is nu = 0 (free mass 0.4) and two models differing on
+    supp D_3 are both robust; the v1 clause fails, the v2 LF check (robust models agree on
+    supp D_lam*, unique only when sum_S u + sum_off l >= 1) holds."""
+    p = _lf_counterexample()
     V = np.log(1 / 0.3)
+    for a in (0.0, 0.25, 0.5, 1.0):
+        assert abs(p.phi(np.array([a, 1 - a, 0.0])) - V) <= 1e-12
     for q in (np.array([0.3, 0.3, 0.2, 0.2]), np.array([0.3, 0.3, 0.3, 0.1])):
         assert abs(p.worst_case(q)[0] - V) <= 1e-12  # both reach the value: both robust
-    res = get_statement("LF").check(Instance("lf_counterexample", {}, (p,), (0,)))
-    assert not res.holds
-    assert res.details["binding"] == "P_g* unique where some D_k > 0"
+    inst = Instance("lf_counterexample", {}, (p,), (0,))
+    old = lf_v1_clause(inst)
+    assert not old.holds and old.details["binding"] == "P_g* unique where some D_k > 0"
+    assert old.lhs >= 0.05  # a mass shift of that size keeps a model robust
+    new = get_statement("LF").check(inst)
+    assert new.holds, new.details
+    assert abs(new.details["free_mass"] - 0.4) <= 1e-12 and new.details["alternative_robust_shift"] > 0
+
+
+def test_LF_v2_uniqueness_part_when_no_free_mass():
+    """LF (§4.4) v2: with full-support experts nu > 0, so the part "P_g* = l off supp(D_lam*)"
+    is checked; a model with mass moved off the support of D_lam* would fail it."""
+    inst = make_instance("dirichlet", 0, 0)
+    res = get_statement("LF").check(inst)
+    assert res.holds
+    assert any(name.startswith("P_g* = l off supp") for name in res.details["parts"])
+
+
+def test_T3_v1_strictness_clause_refuted_v2_holds():
+    """T3 (§4.3), docs/statements.md: the v1 clause "strict improvement iff no D_lam equals
+    D_lam*" is false. D = [[1,0],[0,1],[.5,.5]], Lambda = {e_3}: D_e3 = D_lam* = (1/2, 1/2) yet
+    V(Delta) - V(Lambda) = log 2 (all in the support term of the I1 split). The v2 clause
+    (improvement = C - max_Lambda phi, strict iff Lambda holds no maximizer of phi) holds."""
+    D = np.array([[1, 0], [0, 1], [0.5, 0.5]], float)
+    p = RobustProblem(D, None, Hull(np.array([[0.0, 0.0, 1.0]])), "kl")
+    inst = Instance("t3_counterexample", {}, (p,), (0,))
+    old = t3_v1_clause(inst)
+    assert not old.holds
+    assert abs(old.lhs - np.log(2)) <= 1e-9 and old.details["min_kl"] <= 1e-12
+    new = get_statement("T3").check(inst)
+    assert new.holds, new.details
+    assert abs(new.lhs - np.log(2)) <= 1e-9 and new.rhs <= 1e-12  # bound: log 2 >= 0
+    assert new.details["output_term"] <= 1e-12
+    assert abs(new.details["support_term"] - np.log(2)) <= 1e-9
+
+
+def test_T3_v1_clause_holds_where_true():
+    """T3 v1 clause on random perfect-expert instances (full-support domains): there it agrees
+    with v2, so the refutation above is due to the counterexample, not the reading."""
+    for i in range(2):
+        assert t3_v1_clause(make_instance("perfect_box", 0, i)).holds
+
+
+def test_margin_shows_sharpness():
+    """Registry: the margin leaves the tolerance out (0 = attained, > 0 = room, < 0 = held only
+    within tolerance); equalities have none; a check reports its tightest inequality."""
+    assert Part("a", 1.0, 1.0, "<=", 1e-9).margin == 0.0
+    assert Part("a", 1.0, 3.0, "<=", 0.0).margin == 2.0 / 3.0
+    assert Part("a", 1.0, 0.5, ">=", 0.0).margin == 0.5
+    assert Part("a", 1.0, 1.0 + 1e-12, ">=", 1e-9).margin < 0
+    assert np.isnan(Part("a", 1.0, 1.0, "==", 1e-9).margin)
+    r = combine([Part("x", 0.0, 0.5, "<=", 0.0), Part("y", 0.0, 0.2, "<=", 0.0), Part("z", 1, 1, "==", 0)])
+    assert r.margin == 0.2 and r.details["margin_part"] == "y"
+    assert np.isnan(combine([Part("z", 1, 1, "==", 0)]).margin)

@@ -1,7 +1,8 @@
 """Exact core of robust-gates: divergences, the problem, Lambda sets, gates, best
 responses, certificates and solvers (pure numpy/scipy; cvxpy only in the reference solver).
 
-See ``SPEC.md`` for the mathematics; each module's docstring states what it implements.
+See ``docs/statements.md`` (in the repository) for the mathematics; each module's docstring
+states what it implements.
 """
 
 from .best_response import WaterFill, water_fill, water_fill_sorted

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     summary.to_csv(out / "summary.csv", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.3g}".format):
-        print(summary.drop(columns=["worst_family", "max_gap"]).to_string(index=False))
+        print(summary.drop(columns=["worst_family", "tightest_part", "tightest_family", "max_gap"])
+              .to_string(index=False))
     contrast = df[(df["id"] == "T1-M") & df["holds"].astype(bool)]
     if len(contrast):
         g = contrast["rhs"] - contrast["lhs"]

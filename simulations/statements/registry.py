@@ -24,6 +24,25 @@ brackets the value, ``value - gap <= V <= value``) plus :data:`FP_TOL` for round
 check's docstring derives it. The check's slack is the smallest part slack; its ``lhs``/``rhs``
 are those of its main part.
 
+The slack decides pass or fail, but it says little about how sharp a statement is: a part whose
+two sides agree exactly has slack ``tol`` (the floor ``FP_TOL``), the same as a part that
+holds with nothing to spare. The **margin** of a part measures that sharpness with the tolerance
+left out, relative to the size of the sides:
+
+==========  ==============================================
+relation    margin
+==========  ==============================================
+``"<="``    ``(rhs - lhs) / max(1, |lhs|, |rhs|)``
+``">="``    ``(lhs - rhs) / max(1, |lhs|, |rhs|)``
+``"<"``     ``(rhs - lhs) / max(1, |lhs|, |rhs|)``
+``"=="``    ``nan``: an equality has no room to measure
+==========  ==============================================
+
+A margin of 0 means the bound is attained (the check is sharp there), a positive margin is the
+room left, a negative one means the part held only thanks to its tolerance. Margins are
+relative above one nat and absolute below. A check's margin is the smallest margin over its
+inequality parts and ``details["margin_part"]`` names that part.
+
 Extension point: register your own claim and run it through the same random and adversarial
 machinery (``robust-gates check --plugin my_claims.py --statement MINE``)::
 
@@ -102,14 +121,27 @@ class Part:
             s = rhs - lhs - tol
         return float(s) if np.isfinite(s) else -np.inf
 
+    @property
+    def margin(self) -> float:
+        """How much room the relation has without its tolerance (module doc); ``nan`` for ``==``."""
+        if self.relation == "==":
+            return float("nan")
+        lhs, rhs = float(self.lhs), float(self.rhs)
+        diff = lhs - rhs if self.relation == ">=" else rhs - lhs
+        if not np.isfinite(diff):
+            return float(diff) if not np.isnan(diff) else -np.inf
+        return float(diff / max(1.0, abs(lhs), abs(rhs)))
+
 
 @dataclass(frozen=True)
 class CheckResult:
     """Outcome of one check on one instance: ``holds`` iff ``slack >= 0``.
 
     ``lhs``/``rhs``/``tol`` are those of the main part, ``slack`` the smallest slack over all
-    parts, ``gap`` the largest certificate gap among the solves used, ``details`` the per-part
-    numbers (``binding`` names the part with the smallest slack) and the solver used.
+    parts, ``margin`` the smallest margin over the inequality parts (``nan`` if there is none;
+    see the module doc), ``gap`` the largest certificate gap among the solves used, ``details``
+    the per-part numbers (``binding`` names the part with the smallest slack, ``margin_part``
+    the one with the smallest margin) and the solver used.
     """
 
     holds: bool
@@ -119,6 +151,7 @@ class CheckResult:
     tol: float = 0.0
     gap: float = 0.0
     details: dict = field(default_factory=dict)
+    margin: float = float("nan")
 
 
 def combine(parts: list[Part], gap: float = 0.0, main: int = 0, **details) -> CheckResult:
@@ -128,12 +161,17 @@ def combine(parts: list[Part], gap: float = 0.0, main: int = 0, **details) -> Ch
     slacks = [p.slack for p in parts]
     b = int(np.argmin(slacks))
     info = {p.name: {"lhs": float(p.lhs), "rhs": float(p.rhs), "rel": p.relation,
-                     "tol": float(p.tol), "slack": s} for p, s in zip(parts, slacks, strict=True)}
+                     "tol": float(p.tol), "slack": s, "margin": p.margin}
+            for p, s in zip(parts, slacks, strict=True)}
     slack = float(slacks[b])
+    ineq = [p for p in parts if p.relation != "=="]
+    tight = min(ineq, key=lambda p: p.margin) if ineq else None
     return CheckResult(
         holds=bool(slack >= 0), lhs=float(parts[main].lhs), rhs=float(parts[main].rhs),
         slack=slack, tol=float(parts[main].tol), gap=float(gap),
-        details={"binding": parts[b].name, "parts": info, **details},
+        details={"binding": parts[b].name, "margin_part": tight.name if tight else "", "parts": info,
+                 **details},
+        margin=tight.margin if tight else float("nan"),
     )
 
 

@@ -6,6 +6,7 @@ least-favorable mixture). Notation and probes: :mod:`.probes`.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import rel_entr
 
 from robust_gates.theory import (
     GATE_TOL,
@@ -30,7 +31,8 @@ from .probes import (
 from .registry import Part, combine, fp_tol, statement
 from .solving import certified_solve
 
-__all__ = ["SUPPORT_TOL", "CONST_GATE_TOL", "check_T2", "check_T3", "check_LF"]
+__all__ = ["SUPPORT_TOL", "CONST_GATE_TOL", "check_T2", "check_T3", "check_LF", "t3_v1_clause",
+           "lf_v1_clause"]
 
 #: a coordinate of a computed lam* above this counts as in its support (T3 equality, LF equalizer)
 SUPPORT_TOL = 1e-3
@@ -69,7 +71,9 @@ def check_T2(instance):
 # --------------------------------------------------------------------------- T3
 @statement("T3", "§4.3 (Quantitative improvement in game value)",
            "Perfect experts: V(Delta_K) - V(Lambda) >= min_{lam in Lambda} KL(D_lam||D_lam*), with "
-           "equality when the capacity-achieving lam* has full support.", PERFECT_FAMILIES)
+           "equality when the capacity-achieving lam* has full support; the improvement is "
+           "C(D) - max_Lambda phi, so it is strict iff Lambda holds no maximizer of phi over Delta_K.",
+           PERFECT_FAMILIES)
 def check_T3(instance):
     r"""``S`` = simplex game (``value_S``, ``lam^``), ``r = D_lam^``, ``gap_c`` = certificate of
     the constant gate ``lam^`` on ``S``, ``m~`` = computed ``min_Lambda KL(D_lam||r)`` with
@@ -77,10 +81,52 @@ def check_T3(instance):
     ``C^ - JS_lam >= KL(D_lam||r)`` for every ``lam`` (identity I1), hence
     ``lhs = value_S - value_Lambda >= m~ - (gap_c + gap_Lambda + fw)``: that is the tolerance.
     Equality (when ``min lam^ > SUPPORT_TOL``): ``C^ - sum_k lam_k KL(D_k||r) <= gap_c /
-    min lam^``, so ``|lhs - m~| <= gap_c/min lam^ + gap_S + gap_c + gap_Lambda + fw``."""
+    min lam^``, so ``|lhs - m~| <= gap_c/min lam^ + gap_S + gap_c + gap_Lambda + fw``.
+
+    Strictness (SPEC v2): with perfect experts ``phi = JS``, so the improvement is
+    ``C - max_Lambda JS = min_{lam in Lambda} (C - JS_lam)``, zero iff ``Lambda`` holds a
+    maximizer of ``phi`` over the simplex. Checked as ``lhs == value_S - JS(lam_Lambda)``:
+    the two differ by ``value_Lambda - JS(lam_Lambda) in [0, gap_Lambda]`` (certificate of
+    ``Lambda``'s solve), so ``tol = gap_Lambda + fp``. Identity I1 splits that shortfall at
+    ``lam = lam_Lambda`` into two non-negative terms, ``C^ - JS_lam = KL(D_lam||r) + sum_k lam_k
+    (C^ - KL(D_k||r))`` (output term + support term, reported in ``details``): the v1 clause
+    looked at the output term only, and :func:`t3_v1_clause` is refuted where the support
+    term alone is positive (``D = [[1,0],[0,1],[.5,.5]]``, ``Lambda = {e_3}``)."""
     p = instance.problem
     if not p.perfect_experts:
         raise ValueError("T3 needs perfect experts")
+    sides = _t3_sides(p)
+    lhs, m, tol, rs, rl = sides["lhs"], sides["m"], sides["tol"], sides["simplex"], sides["lambda"]
+    lam_hat = rs.lam
+    js_l = jensen_shannon(rl.lam, p.D)
+    parts = [Part("V(Delta) - V(Lambda) >= min KL(D_lam||D_lam*)", lhs, m, ">=", tol)]
+    full = float(lam_hat.min()) > SUPPORT_TOL
+    if full:
+        parts.append(Part("equality (lam* full support)", lhs, m, "==",
+                          _gap_c_over(sides) + rs.gap + tol))
+    parts.append(Part("V(Delta) - V(Lambda) == C - max_Lambda JS (strict iff no maximizer in Lambda)",
+                      lhs, rs.value - js_l, "==", rl.gap + fp_tol(rs.value, lhs)))
+    r = lam_hat @ p.D
+    kl_r = rel_entr(p.D, r[None, :]).sum(axis=1)
+    c_hat = float(kl_r.max())
+    output_term = float(rel_entr(rl.lam @ p.D, r).sum())
+    support_term = float(np.sum(rl.lam * (c_hat - kl_r)))
+    if np.isfinite(c_hat):
+        parts.append(Part("I1 split: C^ - JS = output term + support term", c_hat - js_l,
+                          output_term + support_term, "==", fp_tol(c_hat, js_l)))
+    return combine(parts, gap=max(rs.gap, rl.gap), solver=rs.solver, full_support=full,
+                   gap_const=sides["gap_c"], fw=sides["fw"], output_term=output_term,
+                   support_term=support_term)
+
+
+def _gap_c_over(sides: dict) -> float:
+    """``gap_c / min lam^``: how far ``sum_k lam^_k KL(D_k||r)`` may sit below ``C^`` (T3 doc)."""
+    return sides["gap_c"] / float(sides["simplex"].lam.min())
+
+
+def _t3_sides(p: RobustProblem) -> dict:
+    """The certified quantities of T3 (see :func:`check_T3`): the improvement ``lhs``, ``m~``,
+    the tolerance of the bound and the two solves."""
     S = perfect_game(p, Simplex(p.K))
     rs, rl = certified_solve(S), certified_solve(p)
     lam_hat = rs.lam
@@ -89,30 +135,58 @@ def check_T3(instance):
     m, _, fw = min_kl_over_lambda(p.D, r, p.Lambda)
     lhs = rs.value - rl.value
     tol = gap_c + rl.gap + fw + fp_tol(rs.value, rl.value)
-    parts = [Part("V(Delta) - V(Lambda) >= min KL(D_lam||D_lam*)", lhs, m, ">=", tol)]
-    full = float(lam_hat.min()) > SUPPORT_TOL
-    if full:
-        parts.append(Part("equality (lam* full support)", lhs, m, "==",
-                          gap_c / float(lam_hat.min()) + rs.gap + tol))
-    return combine(parts, gap=max(rs.gap, rl.gap), solver=rs.solver, full_support=full,
-                   gap_const=gap_c, fw=fw)
+    return {"lhs": float(lhs), "m": float(m), "tol": float(tol), "gap_c": gap_c, "fw": fw,
+            "simplex": rs, "lambda": rl}
+
+
+def t3_v1_clause(instance):
+    """The v1 strictness clause of T3, **refuted** (not registered; kept as a known-false
+    variant): "``V(Delta) - V(Lambda) > 0`` iff no ``D_lam`` (``lam`` in ``Lambda``) equals
+    ``D_lam*``". Read numerically: when ``min_Lambda KL(D_lam||D_lam*) <= tol`` the improvement
+    must be 0 (within ``tol``), otherwise it must be positive. Counterexample:
+    ``D = [[1,0],[0,1],[.5,.5]]``, ``Lambda = {e_3}``: ``D_e3 = D_lam*`` yet the improvement is
+    ``log 2``."""
+    p = instance.problem
+    if not p.perfect_experts:
+        raise ValueError("T3 needs perfect experts")
+    sides = _t3_sides(p)
+    lhs, m, tol = sides["lhs"], sides["m"], sides["tol"]
+    if m <= tol:
+        part = Part("improvement == 0 when some D_lam equals D_lam*", lhs, 0.0, "==", tol)
+    else:
+        part = Part("improvement > 0 when no D_lam equals D_lam*", 0.0, lhs, "<", tol)
+    return combine([part], gap=max(sides["simplex"].gap, sides["lambda"].gap),
+                   solver=sides["simplex"].solver, min_kl=m)
 
 
 # --------------------------------------------------------------------------- LF
 @statement("LF", "§4.4 (Least-favorable mixture)",
            "lam* maximizes phi over Lambda; on the simplex the robust gate equalizes KL(D_k||P_g*) = V "
            "on supp(lam*) (<= V elsewhere); with perfect experts the constant gate lam* is robust; "
-           "the robust model is unique wherever some D_k > 0.", ALL_FAMILIES)
+           "every robust model equals the water-filling response q_lam* on supp(D_lam*), and it is "
+           "unique (= l off that support) when sum_supp u + sum_off l >= 1.", ALL_FAMILIES)
 def check_LF(instance):
     """(a) ``phi(lam) <= V <= value = phi(lam*) + gap`` at probes ``lam`` in ``Lambda`` (tol
     ``gap + fp``); with perfect experts also with ``JS_lam`` from :func:`robust_gates.theory.jensen_shannon`.
     (b) simplex: ``sum_k lam*_k (value - l_k(g*)) = value - L(g*, lam*) <= gap`` with every term
     ``>= 0``, so ``value - l_k <= gap / lam*_k`` for ``lam*_k > SUPPORT_TOL``. (c) perfect
-    experts: the constant gate ``lam*`` has certificate ``<= CONST_GATE_TOL``. (d) uniqueness:
-    the Bregman divergence of ``L(., lam*)`` between ``P_g*`` and the water-filled best response
-    ``q_lam*`` is ``<= gap``; if that water-filling has ``nu = 0`` (off-support mass free) an
-    alternative model moving mass between two off-support points of some ``D_k`` is built and,
-    if it is robust within ``gap``, the model is not unique there (the part fails)."""
+    experts: the constant gate ``lam*`` has certificate ``<= CONST_GATE_TOL``. Residuals
+    (certificate, Bregman divergence, excess mass) are ``>= 0``, so their parts are written
+    ``residual == 0``: same slack as ``<= 0``, and no margin (see :mod:`.registry`).
+
+    Structure of the robust models (SPEC v2; ``d = D_lam*``, ``q_wf = clip(t d, l, u)`` its
+    water-filling, ``nu = 1/t``). (d) ``L(., lam*)`` is strictly convex on ``supp d``, so the
+    Bregman divergence of ``L(., lam*)`` between ``P_g*`` and ``q_wf`` there is at most
+    ``L(g*, lam*) - phi(lam*) <= gap``: tol ``gap + fp``. (e) Uniqueness: when ``nu > 0``
+    (``sum_supp u + sum_off l > 1``), ``q_wf = l`` off ``supp d``; for any ``q`` in ``Q`` the
+    first-order term of ``L(., lam*)`` at ``q_wf`` is ``>= nu * m_off`` with ``m_off =
+    sum_off (q - l)`` (interior points have ``d/q_wf = nu``, points clipped at ``u`` have
+    ``d/u > nu`` and ``q <= u``, points clipped at ``l`` have ``d/l < nu`` and ``q >= l``), so
+    ``m_off <= t (gap + fp) + GATE_TOL`` (membership of ``P_g*`` in ``Q``). When ``nu = 0`` no
+    uniqueness is claimed: the robust set is ``{q in Q : q = q_wf on S, worst case <= V}``, in
+    general a continuum; ``details["alternative_robust_shift"]`` records the largest mass shift
+    off the support found that keeps a model robust (a witness of non-uniqueness). The v1
+    clause, uniqueness "wherever some D_k > 0", is :func:`lf_v1_clause` (refuted)."""
     p = instance.problem
     rng = instance_rng(instance, 4)
     sol = certified_solve(p)
@@ -126,7 +200,7 @@ def check_LF(instance):
         parts.append(Part("JS_lam <= JS_lam* (capacity prior)", js, jensen_shannon(lam, p.D), "<=",
                           gap + fp_tol(js)))
         gc = certify(p, constant_gate(lam, p.n), lam).gap
-        parts.append(Part("constant gate lam* is robust", gc, 0.0, "<=",
+        parts.append(Part("constant gate lam* is robust", max(gc, 0.0), 0.0, "==",
                           CONST_GATE_TOL.get(sol.solver, CONST_GATE_TOL["reference"])))
     if p.Lambda.kind == "simplex":
         ell = p.losses(sol.model)
@@ -141,22 +215,39 @@ def check_LF(instance):
     on = d > 0
     ratio = sol.model[on] / wf.q[on]
     breg = float(np.sum(d[on] * (ratio - 1 - np.log(ratio))))
-    parts.append(Part("P_g* = best response on supp(D_lam*)", breg, 0.0, "<=", gap + fp_tol(breg)))
-    uniq = _uniqueness_off_support(p, sol, wf, on)
-    if uniq is not None:
-        parts.append(uniq)
-    return combine(parts, gap=gap, solver=sol.solver)
-
-
-def _uniqueness_off_support(p: RobustProblem, sol, wf, on: np.ndarray) -> Part | None:
-    """Off ``supp(D_lam*)`` every best response equals ``l`` when ``nu > 0`` (unique). When
-    ``nu = 0`` the leftover mass can sit anywhere off the support: move ``delta`` of it between
-    two such points ``x`` (where some ``D_k(x) > 0``) and ``x'`` and test whether the new model is
-    still robust (worst case ``<= value``). ``None`` when ``nu > 0`` (nothing to test)."""
-    covered = p.D.max(axis=0) > 0
-    name = "P_g* unique where some D_k > 0"
+    parts.append(Part("P_g* = best response on supp(D_lam*)", breg, 0.0, "==", gap + fp_tol(breg)))
+    extra = {}
     if np.isfinite(wf.t):
-        return None
+        m_off = max(float(np.sum((sol.model - p.l)[~on])), 0.0)
+        parts.append(Part("P_g* = l off supp(D_lam*) (unique when sum_S u + sum_off l >= 1)", m_off, 0.0,
+                          "==", wf.t * (gap + fp_tol(sol.value)) + GATE_TOL))
+    else:
+        extra["free_mass"] = float(1 - p.u[on].sum() - p.l[~on].sum())
+        extra["alternative_robust_shift"] = _alternative_robust_shift(p, sol, on)
+    return combine(parts, gap=gap, solver=sol.solver, **extra)
+
+
+def lf_v1_clause(instance):
+    """The v1 uniqueness clause of LF, **refuted** (not registered; kept as a known-false
+    variant): "the robust model is unique wherever some ``D_k > 0``". Read numerically: no mass
+    shift between two points off ``supp(D_lam*)``, one of them covered by some ``D_k``, keeps a
+    model robust. Counterexample: ``D = [[1,0,0,0],[0,1,0,0],[.9,0,.05,.05]]``,
+    ``P = [[.3,0,.7,0],[0,.3,0,.7],[.3,0,.7,0]]`` on the simplex: ``(.3,.3,.2,.2)`` and
+    ``(.3,.3,.3,.1)`` are both robust (worst case ``log(1/.3) = V``)."""
+    p = instance.problem
+    sol = certified_solve(p)
+    d = sol.lam @ p.D
+    shift = 0.0 if np.isfinite(water_fill(d, p.l, p.u).t) else _alternative_robust_shift(p, sol, d > 0)
+    return combine([Part("P_g* unique where some D_k > 0", shift, 0.0, "==", GATE_TOL)], gap=sol.gap,
+                   solver=sol.solver)
+
+
+def _alternative_robust_shift(p: RobustProblem, sol, on: np.ndarray) -> float:
+    """When ``nu = 0`` the leftover mass can sit anywhere off ``supp(D_lam*)``: move ``delta`` of
+    it between two such points ``x`` (where some ``D_k(x) > 0``) and ``x'`` and test whether the
+    new model is still robust (worst case ``<= value``). Returns the largest such ``delta``
+    found (0: none)."""
+    covered = p.D.max(axis=0) > 0
     q = sol.model
     off = np.flatnonzero(~on)
     cand = [x for x in off if covered[x]][:20]
@@ -175,4 +266,4 @@ def _uniqueness_off_support(p: RobustProblem, sol, wf, on: np.ndarray) -> Part |
                 alt[y] -= sgn * delta
                 if worst_case(p, alt) <= sol.value + fp_tol(sol.value):
                     best = max(best, delta)
-    return Part(name, best, 0.0, "==", GATE_TOL)
+    return float(best)
