@@ -183,7 +183,7 @@ class Chromium:
         return self.evaluate(_DEEP_IMAGES) or []
 
     def rendered(self, headline: str, figures: int) -> str | None:
-        """The headline number (regex group 1 in the page text) once ``robust_gates.figures`` images are
+        """The headline number (regex group 1 in the page text) once ``figures`` images are
         shown."""
         import re
 

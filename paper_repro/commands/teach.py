@@ -106,7 +106,7 @@ def serve(cmd: list[str]) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from robust_gates.paper_repro.demos import export_demo, export_demos
+    from robust_gates.paper_repro.demos.export import export_demo, export_demos
 
     try:
         paths = [export_demo(args.name, args.export)] if args.name else export_demos(args.export)

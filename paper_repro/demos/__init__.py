@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Demo", "DEMOS", "demo_path", "export_demo", "export_demos"]
+__all__ = ["Demo", "DEMOS", "demo_path"]  # offline exports: robust_gates.paper_repro.demos.export
 
 _HERE = Path(__file__).resolve().parent
 
@@ -22,8 +22,7 @@ _HERE = Path(__file__).resolve().parent
 class Demo:
     """One notebook: its ``name``, file ``path``, a one-line ``description``, the regular expression
     ``headline`` that finds its main number in the page text (group 1) and the number of
-    ``robust_gates.figures``
-    it shows (both used by the browser test and the screenshots)."""
+    figures it shows (both used by the browser test and the screenshots)."""
 
     name: str
     path: Path
@@ -53,6 +52,3 @@ def demo_path(name: str) -> Path:
         raise ValueError(f"unknown demo {name!r}; choose one of {', '.join(DEMOS)}")
     return DEMOS[name].path
 
-
-# after DEMOS: the export module reads it (and imports marimo only when it runs a notebook)
-from .export import export_demo, export_demos  # noqa: E402
