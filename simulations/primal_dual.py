@@ -25,10 +25,13 @@ Round ``t`` (all randomness from the explicit ``rng``):
 3. ``Z`` and its gradient: exact on finite ``X`` (a pass over ``X``), otherwise the unbiased
    estimate :math:`\hat Z = \sum_k \frac1B\sum_b g_{W,k}(y_{k,b})`, ``y_{k,b} ~ P_k``;
 4. an Adam (default) or SGD step on ``W`` with rate ``lr / sqrt(1 + t / lr_decay)``;
-5. ascent on ``lambda`` with step ``lam_step / sqrt(t)``: projected (Euclidean; the gradient is
-   first centered so the step stays on ``sum lam = 1``; :meth:`LambdaSet.project` is called only
-   when the step leaves ``Lambda``) or mirror (exponentiated, then projected if it leaves
-   ``Lambda``); for a hull the ascent runs on the weights of its points (exact simplex steps);
+5. ascent on ``lambda`` with step ``lam_step / sqrt(t)`` in the coordinates ``Lambda`` offers
+   for it (:meth:`LambdaSet.ascent_chart`: ``lambda = B x``, gradient ``B^T ell``): projected
+   (Euclidean; the gradient is first centered so the step stays on ``sum x = 1``) or mirror
+   (exponentiated). When ``x`` ranges over a whole simplex (the simplex itself; a hull, whose
+   ``x`` are the weights of its points) the projection is the exact :func:`project_simplex` and a
+   mirror step needs none; otherwise ``x = lambda`` and :meth:`LambdaSet.project` is called only
+   when the step leaves ``Lambda``;
 6. ``mu <- mu + mu_step / sqrt(t) * (Z - 1)``;
 7. averaging with weights ``w_t ∝ t^averaging`` (``averaging = 1``: the polynomial-decay
    average; ``0``: the uniform Cesaro average) of ``lambda``, ``W`` and, on finite ``X``, of the
@@ -55,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from robust_gates.theory import RobustProblem, certify
-from robust_gates.theory.lambda_sets import MEMBERSHIP_TOL, Hull, LambdaSet, Simplex
+from robust_gates.theory.lambda_sets import MEMBERSHIP_TOL, LambdaSet
 
 from .softmax_gate import (
     FeatureMap,
@@ -177,47 +180,29 @@ def record_rounds(T: int, records: int) -> np.ndarray:
     return np.unique(np.r_[r[(r >= 1) & (r <= T)], T])
 
 
-def _project_simplex(v: np.ndarray) -> np.ndarray:
-    """Euclidean projection onto the simplex (sort-based; Held, Wolfe and Crowder 1974)."""
-    u = np.sort(v)[::-1]
-    css = np.cumsum(u) - 1.0
-    idx = np.arange(1, v.size + 1)
-    r = idx[u - css / idx > 0][-1]
-    return np.maximum(v - css[r - 1] / r, 0.0)
-
-
 class _LambdaAscent:
-    """Projected or mirror ascent on ``Lambda`` (on a hull's weights for ``Hull``)."""
+    """Projected or mirror ascent on ``Lambda`` in the coordinates of its :class:`AscentChart`."""
 
     def __init__(self, Lambda: LambdaSet, mode: str):
-        self.Lambda, self.mode = Lambda, mode
-        self.hull = isinstance(Lambda, Hull)
-        if self.hull:
-            self.V = Lambda.points
-            self.x = np.full(self.V.shape[0], 1.0 / self.V.shape[0])
-        else:
-            K = Lambda.K
-            u = np.full(K, 1.0 / K)
-            self.x = u if Lambda.contains(u) else Lambda.project(u)
+        self.chart, self.mode = Lambda.ascent_chart(), mode
+        self.x = self.chart.x0
 
     @property
     def lam(self) -> np.ndarray:
-        return self.V.T @ self.x if self.hull else self.x
+        return self.chart.mixture(self.x)
 
     def step(self, grad: np.ndarray, eta: float) -> None:
-        g = self.V @ grad if self.hull else grad
+        g = self.chart.pullback(grad)
         if self.mode == "mirror":
             z = np.log(np.maximum(self.x, 1e-300)) + eta * (g - g.max())
             v = np.exp(z - z.max())
             v /= v.sum()
+            if self.chart.simplex:  # an exponentiated step stays in the simplex
+                self.x = v
+                return
         else:
             v = self.x + eta * (g - g.mean())
-        if self.hull or isinstance(self.Lambda, Simplex):
-            self.x = v if (self.mode == "mirror" and v.min() >= 0) else _project_simplex(v)
-        elif not self.Lambda.contains(v, tol=0.0):
-            self.x = self.Lambda.project(v)
-        else:
-            self.x = v
+        self.x = self.chart.project(v)
 
 
 def primal_dual(problem: RobustProblem | SampledGame, features="loglik", *,

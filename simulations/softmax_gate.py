@@ -50,7 +50,6 @@ from scipy.optimize import minimize
 from scipy.special import xlogy
 
 from robust_gates.theory import RobustProblem, gate_from_model, in_envelope, repair_envelope
-from robust_gates.theory.lambda_sets import Hull, Simplex
 
 __all__ = [
     "LOG_FLOOR", "FeatureMap", "make_features", "log_experts_table", "forward",
@@ -227,12 +226,9 @@ def gated_output(G: np.ndarray, P: np.ndarray) -> GatedOutput:
 
 # --------------------------------------------------------------------------- class optimum
 def vertices_of(Lambda) -> np.ndarray:
-    """Extreme points of ``Lambda`` (rows): ``max_Lambda lam.c = max_v v.c``."""
-    if isinstance(Lambda, Simplex):
-        return np.eye(Lambda.K)
-    if isinstance(Lambda, Hull):
-        return Lambda.points
-    return Lambda.vertices()
+    """Points of ``Lambda`` (rows) generating it, so that ``max_Lambda lam.c = max_v v.c``
+    (:meth:`LambdaSet.generators`: the vertices, or a hull's given points)."""
+    return Lambda.generators()
 
 
 @dataclass(frozen=True)

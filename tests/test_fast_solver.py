@@ -29,6 +29,7 @@ from robust_gates.theory import (
     solve_reference,
     water_fill,
 )
+from robust_gates.theory.lambda_sets import TVBall
 from robust_gates.theory.solvers._qp import active_set_qp
 from robust_gates.theory.solvers.fast import dual_ascent, dual_hessian
 
@@ -64,6 +65,8 @@ def _instance(seed: int, K: int, n: int, kind: str, payoff: str, experts: str) -
         A = rng.normal(size=(2, K))
         centre = rng.dirichlet(np.ones(K))
         lset = Polytope(A, A @ centre + 0.05 * rng.random(2))
+    elif kind == "tv_ball":
+        lset = TVBall(rng.dirichlet(np.ones(K)), 0.4 * rng.random())
     else:
         lset = Hull(rng.dirichlet(np.full(K, 0.7), size=int(rng.integers(1, 5))))
     return RobustProblem(D, P, lset, payoff=payoff)
@@ -82,7 +85,7 @@ def _tangent_curvature(problem: RobustProblem, lam: np.ndarray) -> float:
     seed=st.integers(0, 2**31),
     K=st.integers(2, 4),
     n=st.integers(2, 7),
-    kind=st.sampled_from(["simplex", "box", "polytope", "hull"]),
+    kind=st.sampled_from(["simplex", "box", "polytope", "hull", "tv_ball"]),
     payoff=st.sampled_from(["kl", "cross_entropy"]),
     experts=st.sampled_from(["perfect", "noisy", "sparse"]),
 )

@@ -19,6 +19,7 @@ from robust_gates.theory import (
     solve,
     solve_reference,
 )
+from robust_gates.theory.lambda_sets import TVBall
 
 
 def _lambda(kind, rng, K):
@@ -30,6 +31,8 @@ def _lambda(kind, rng, K):
     if kind == "polytope":
         A = rng.normal(size=(2, K))
         return Polytope(A, A @ centre + 0.05)
+    if kind == "tv_ball":
+        return TVBall(centre, 0.25)
     return Hull(rng.dirichlet(np.ones(K), size=K))
 
 
@@ -46,7 +49,7 @@ def _assert_certified(prob, res):
 
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31), K=st.integers(2, 4), n=st.integers(2, 12),
-       kind=st.sampled_from(["simplex", "box", "polytope", "hull"]),
+       kind=st.sampled_from(["simplex", "box", "polytope", "hull", "tv_ball"]),
        payoff=st.sampled_from(["kl", "cross_entropy"]))
 def test_reference_certifies_random_instances(seed, K, n, kind, payoff):
     """T1 (§4.2): the reference solution is a certified saddle point (gap <= 1e-6), gate in G_1,
@@ -106,7 +109,9 @@ def test_solver_failure_raises_not_returns():
     """A missing or failing conic solver raises SolverError; no number comes back."""
     prob = get_example("bsc")
     with pytest.raises(SolverError, match="none of the conic solvers"):
-        solve_reference(prob, solvers=("NOT_A_SOLVER",))
+        solve_reference(prob, backends=("NOT_A_SOLVER",))
+    with pytest.raises(SolverError, match="the reference solver failed"):
+        solve_reference(prob, max_iter=1)
 
 
 def test_unknown_solver_name():

@@ -139,12 +139,9 @@ class RobustProblem:
         return float(np.sum(lam[weigh] * c[weigh]))
 
     def worst_case(self, q: np.ndarray) -> tuple[float, np.ndarray]:
-        """``max_{lam in Lambda} L(q, lam)`` and a maximizing mixture."""
-        from .lambda_sets import _linear_max_with_inf
-
-        c = self.losses(q)
-        special = _linear_max_with_inf(self.Lambda, c)
-        return special if special is not None else self.Lambda.maximize_linear(c)
+        """``max_{lam in Lambda} L(q, lam)`` and a maximizing mixture (``inf`` when a mixture in
+        ``Lambda`` weighs a domain that ``q`` does not cover)."""
+        return self.Lambda.maximize_linear(self.losses(q))
 
     # ----------------------------------------------------------------- best response
     def mixture(self, lam: np.ndarray) -> np.ndarray:

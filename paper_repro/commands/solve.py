@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         source = args.file
     options = {}
     if args.tol is not None:
-        options["certify_tol" if args.solver == "reference" else "tol"] = args.tol
+        options["tol"] = args.tol
     res = solve(problem, solver=args.solver, **options)
     if args.json:
         print(json.dumps(res.to_dict()))

@@ -20,7 +20,7 @@ from robust_gates.theory import SOLVERS, RobustProblem, SolverError, SolveResult
 
 __all__ = ["SOLVER_TOL", "certified_solve", "preferred_solver", "solver_tolerance", "use_solver"]
 
-#: certificate tolerance each solver is asked to reach (the ``tol``/``certify_tol`` of its call)
+#: certificate tolerance each solver is asked to reach (the ``tol`` of its call)
 SOLVER_TOL = {"fast": 1e-9, "reference": 1e-6}
 
 _CHOICE = {"solver": "auto"}
@@ -83,7 +83,5 @@ def certified_solve(problem: RobustProblem) -> SolveResult:
 
 
 def _solve_with(problem: RobustProblem, name: str) -> SolveResult:
-    if name == "reference":
-        return solve(problem, solver="reference", certify_tol=SOLVER_TOL["reference"])
     return solve(problem, solver=name, tol=SOLVER_TOL.get(name, SOLVER_TOL["fast"]))
 

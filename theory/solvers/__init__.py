@@ -1,25 +1,23 @@
 """Solvers of the robust game; every one returns a certified :class:`SolveResult`.
 
-``solve(problem, solver=...)`` dispatches through :data:`SOLVERS`, a registry a user can
-extend with their own ``problem -> SolveResult`` function.
+``solve(problem, solver=..., tol=..., max_iter=..., verbose=...)`` dispatches through
+:data:`SOLVERS`, filled by :func:`register_solver` (:mod:`.registry`: every member takes the same
+keyword options). A user adds a solver by decorating their own ``problem -> SolveResult`` function.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ..problem import RobustProblem
 from .capacity import Capacity, capacity
-from .fast import solve_fast
-from .reference import solve_reference
+from .fast import solve_fast  # registers "fast"
+from .reference import solve_reference  # registers "reference"
+from .registry import SOLVER_OPTIONS, SOLVERS, register_solver
 from .result import CertificateError, SolverError, SolveResult
 
 __all__ = [
-    "SOLVERS", "default_solver", "solve", "solve_reference", "solve_fast", "capacity", "Capacity",
-    "SolveResult", "SolverError", "CertificateError",
+    "SOLVERS", "SOLVER_OPTIONS", "register_solver", "default_solver", "solve", "solve_reference",
+    "solve_fast", "capacity", "Capacity", "SolveResult", "SolverError", "CertificateError",
 ]
-
-SOLVERS: dict[str, Callable[..., SolveResult]] = {"reference": solve_reference, "fast": solve_fast}
 
 
 def default_solver() -> str:
@@ -29,7 +27,8 @@ def default_solver() -> str:
 
 
 def solve(problem: RobustProblem, solver: str = "reference", **options) -> SolveResult:
-    """Solve ``problem`` with the named solver (see :data:`SOLVERS`)."""
+    """Solve ``problem`` with the named solver (see :data:`SOLVERS`); ``options`` are the
+    shared keywords ``tol``, ``max_iter``, ``verbose`` and any the solver adds."""
     try:
         fn = SOLVERS[solver]
     except KeyError:

@@ -24,10 +24,14 @@ information :math:`JS_\lambda(D)`, whose first-order (exponentiated-gradient) as
 Blahut-Arimoto (:mod:`robust_gates.theory.solvers.capacity`); the Newton step reaches the same fixed point
 in far fewer passes over the data.
 
-Parametrization: boxes and polytopes are handled in ``lambda`` itself through their
-inequalities :math:`A\lambda \le b` (plus :math:`\lambda \ge 0`, :math:`\mathbf 1^\top\lambda = 1`);
-a hull of points ``V`` (rows) in its weights :math:`w \in \Delta_m`, :math:`\lambda = V^\top w`
-(gradient :math:`V\ell`, Hessian :math:`V \nabla^2\phi V^\top`).
+Parametrization: the ascent runs in the coordinates that ``Lambda`` itself provides
+(:meth:`robust_gates.theory.lambda_sets.LambdaSet.parametrization`),
+:math:`\Lambda = \{Bx : x \in \Delta_m,\ Gx \le h\}`, with gradient :math:`B^\top\ell` and
+Hessian :math:`B^\top \nabla^2\phi\, B` in ``x``, and the QP constraints
+:math:`Gx \le h`, :math:`x \ge 0`, :math:`\mathbf 1^\top x = 1`. For a box or a polytope
+:math:`x = \lambda` (``B`` the identity) and ``G`` are its inequalities; for a hull of points ``V``
+(rows) :math:`x` are the weights of the points, :math:`B = V^\top`; other kinds lift (a
+total-variation ball uses :math:`m = 2K`). The solver never asks which kind it has.
 
 Certificate: every evaluation at a mixture :math:`\lambda` gives a model :math:`q_\lambda` with
 primal value :math:`\max_{\lambda'\in\Lambda} \lambda'^\top\ell(q_\lambda) \ge V` and a dual value
@@ -55,9 +59,10 @@ import numpy as np
 from ..best_response import water_fill
 from ..certificate import certify
 from ..gates import gate_from_model, gated_model
-from ..lambda_sets import Hull, Simplex, _linear_max_with_inf
+from ..lambda_sets import Parametrization
 from ..problem import RobustProblem
 from ._qp import active_set_qp
+from .registry import register_solver
 from .result import CertificateError, SolverError, SolveResult
 
 __all__ = ["solve_fast", "dual_ascent", "certified_result", "DualAscent", "dual_hessian"]
@@ -148,11 +153,12 @@ def dual_hessian(problem: RobustProblem, lam: np.ndarray) -> np.ndarray:
 class _Oracle:
     """Evaluates ``phi``, its gradient and (optionally) its Hessian; counts evaluations."""
 
-    def __init__(self, problem: RobustProblem, B: np.ndarray | None, relevant: np.ndarray):
+    def __init__(self, problem: RobustProblem, par: Parametrization, relevant: np.ndarray):
         self.problem = problem
         self.D, self.l, self.u = problem.D, problem.l, problem.u
         self.const = -problem.entropies if problem.payoff == "kl" else np.zeros(problem.K)
-        self.B = B
+        self.par = par
+        self.B = par.B
         self.relevant = relevant
         self.evaluations = 0
         self.hessians = 0
@@ -172,17 +178,11 @@ class _Oracle:
         self.hessians += H is not None
         weigh = lam > 0
         dual = float(np.sum(lam[weigh] * losses[weigh]))
-        special = _linear_max_with_inf(self.problem.Lambda, losses)
-        primal = special[0] if special is not None else self._max_linear(losses)
+        primal = self.problem.Lambda.maximize_linear(losses)[0]
         finite = bool(np.all(np.isfinite(losses[self.relevant])))
         pt = _Point(x=x, lam=lam, d=d, q=wf.q, t=wf.t, losses=losses, dual=dual, primal=primal,
                     finite=finite)
         return pt, H
-
-    def _max_linear(self, c: np.ndarray) -> float:
-        if self.B is not None:
-            return float(np.max(self.B.T @ c))
-        return self.problem.Lambda.maximize_linear(c)[0]
 
     def hessian(self, pt: _Point) -> np.ndarray:
         self.hessians += 1
@@ -198,27 +198,13 @@ class _Oracle:
 
 # --------------------------------------------------------------------------- geometry
 def _geometry(problem: RobustProblem):
-    """Coordinates, constraints ``G x <= h`` (with ``1^T x = 1``), start point, relevance."""
-    Lam = problem.Lambda
-    K = problem.K
-    if isinstance(Lam, Hull):
-        V = Lam.points
-        m = V.shape[0]
-        B = V.T.copy()
-        x0 = np.full(m, 1.0 / m)
-        return B, -np.eye(m), np.zeros(m), x0, V.max(axis=0) > 0
-    if isinstance(Lam, Simplex):
-        x0 = np.full(K, 1.0 / K)
-        return None, -np.eye(K), np.zeros(K), x0, np.ones(K, dtype=bool)
-    A, b = Lam.inequalities()
-    G = np.vstack([A, -np.eye(K)])
-    h = np.concatenate([b, np.zeros(K)])
-    # start at the mean of the K coordinate maximizers: in Lambda, and lam_k > 0 for every k
-    # that some mixture in Lambda weighs (so every loss that matters is finite there)
-    pts = np.array([Lam.maximize_linear(np.eye(K)[k])[1] for k in range(K)])
-    x0 = pts.mean(axis=0)
-    relevant = pts.max(axis=0) > 1e-12
-    return None, G, h, x0, relevant
+    """Parametrization of ``Lambda``, QP constraints ``G x <= h`` (``x >= 0`` appended; ``1^T x = 1``
+    is the QP's own), and the relevant domains (those some mixture in ``Lambda`` weighs: the only
+    losses that enter ``phi`` and the certificate)."""
+    par = problem.Lambda.parametrization()
+    G = np.vstack([par.G, -np.eye(par.m)])
+    h = np.concatenate([par.h, np.zeros(par.m)])
+    return par, G, h, problem.Lambda.support()
 
 
 # --------------------------------------------------------------------------- ascent
@@ -266,8 +252,9 @@ def dual_ascent(
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    B, G, h, x, relevant = _geometry(problem)
-    oracle = _Oracle(problem, B, relevant)
+    par, G, h, relevant = _geometry(problem)
+    x = par.x0
+    oracle = _Oracle(problem, par, relevant)
     pt, H = oracle(x, None, True)
     if not pt.finite:
         raise SolverError("the start mixture leaves a domain's loss infinite; cannot start the ascent")
@@ -363,9 +350,12 @@ def _polish(problem: RobustProblem, oracle: _Oracle, pts: list[_Point], best: _P
     .. math:: \min_{\theta \in \Delta_m} \max_{\lambda \in \Lambda}
               \lambda^\top \ell\Big(\sum_i \theta_i q_i\Big)
 
-    (LP dual of the inner max as in the reference solver; ``m <= 8`` weights) by SLSQP, and
-    returns the mixture as a new primal candidate when it is better, else ``None``. The final
-    answer is still certified independently.
+    (LP dual of the inner max in the parametrization :math:`\Lambda = \{Bx : x \in \Delta_m,
+    Gx \le h\}`, as in the reference solver; ``m <= 8`` weights) by SLSQP, and returns the mixture
+    as a new primal candidate when it is better, else ``None``. Only relevant domains and the
+    weights that can be positive (those whose column of ``B`` weighs no irrelevant domain) enter,
+    so losses that no mixture in ``Lambda`` can meet are never evaluated. The final answer is
+    still certified independently.
     """
     from scipy.optimize import minimize
 
@@ -375,17 +365,13 @@ def _polish(problem: RobustProblem, oracle: _Oracle, pts: list[_Point], best: _P
         return None
     Q = np.stack([p.q for p in pts])
     m = Q.shape[0]
-    D, const, rel = oracle.D, oracle.const, oracle.relevant
-    Lam = problem.Lambda
-    if isinstance(Lam, Hull):
-        W, A, b = Lam.points, np.zeros((0, problem.K)), np.zeros(0)
-    else:
-        A, b = Lam.inequalities()
-        W = np.eye(int(rel.sum()))
-        A = A[:, rel]
+    D, const, rel, par = oracle.D, oracle.const, oracle.relevant, oracle.par
+    B = np.eye(problem.K) if par.B is None else par.B
+    live = ~np.any(B[~rel] > 0, axis=0)
+    W = np.ascontiguousarray(B[rel][:, live].T)  # losses of relevant domains -> live weights
+    A, b = par.G[:, live], par.h
     p = A.shape[0]
-    Dr = D if isinstance(Lam, Hull) else D[rel]
-    cr = const if isinstance(Lam, Hull) else const[rel]
+    Dr, cr = D[rel], const[rel]
 
     def parts(z):
         q = z[:m] @ Q
@@ -423,8 +409,7 @@ def _polish(problem: RobustProblem, oracle: _Oracle, pts: list[_Point], best: _P
     theta /= theta.sum()
     q = theta @ Q
     losses, _ = _losses_and_hessian(D, best.lam, q, best.d, oracle.l, oracle.u, const, False)
-    special = _linear_max_with_inf(Lam, losses)
-    primal = special[0] if special is not None else oracle._max_linear(losses)
+    primal = problem.Lambda.maximize_linear(losses)[0]
     if not primal < best.primal:
         return None
     return _Point(x=best.x, lam=best.lam, d=best.d, q=q, t=float("nan"), losses=losses,
@@ -464,16 +449,18 @@ def certified_result(
     )
 
 
+@register_solver("fast")
 def solve_fast(
-    problem: RobustProblem, *, tol: float = 1e-9, max_iter: int = 200, progress: bool = False
+    problem: RobustProblem, *, tol: float = 1e-9, max_iter: int = 200, verbose: bool = False
 ) -> SolveResult:
     """Solve the robust game by dual Newton ascent (SPEC algorithm 2), certified to ``tol``.
 
     Returns the robust model's gate, the least-favorable mixture and the independent
     certificate gap (``<= tol``); raises :class:`SolverError` if the gap is not reached in
     ``max_iter`` Newton steps and :class:`CertificateError` if the independent check fails.
-    See the module docstring for the program and the method.
+    ``verbose`` shows a progress bar over the Newton steps. See the module docstring for the
+    program and the method.
     """
     start = time.perf_counter()
-    ascent = dual_ascent(problem, tol=tol, max_iter=max_iter, progress=progress)
+    ascent = dual_ascent(problem, tol=tol, max_iter=max_iter, progress=verbose)
     return certified_result(problem, ascent, tol, start)
