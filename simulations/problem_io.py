@@ -1,7 +1,8 @@
 """Read and write problem files (``.npz`` or ``.json``) for ``robust-gates solve``.
 
 Keys: ``D`` (K x n, required), ``P`` (K x n, optional; default ``D``), at most one Lambda
-description (``box_lo`` + ``box_hi``, or ``A`` + ``b``, or ``vertices``; default the simplex)
+description (``box_lo`` + ``box_hi``, or ``A`` + ``b``, or ``vertices``, or ``tv_center`` +
+``tv_radius``: :data:`robust_gates.theory.lambda_sets.LAMBDA_KEYS`; default the simplex)
 and, in JSON or as a 0-d string array in ``.npz``, ``payoff`` (``kl`` or ``cross_entropy``).
 """
 
@@ -16,10 +17,11 @@ import numpy as np
 
 from robust_gates.theory import PAYOFFS, RobustProblem, lambda_from_dict
 from robust_gates.theory._validate import as_float_array
+from robust_gates.theory.lambda_sets import LAMBDA_KEYS
 
 __all__ = ["load_problem", "save_problem", "problem_from_dict", "problem_to_dict"]
 
-_KNOWN = {"D", "P", "box_lo", "box_hi", "A", "b", "vertices", "payoff"}
+_KNOWN = {"D", "P", "payoff", *LAMBDA_KEYS}
 
 
 def _payoff_of(value) -> str:

@@ -274,3 +274,17 @@ def test_generators():
     box = Box([0.2] * 3, [0.5] * 3)
     assert np.array_equal(box.generators(), box.vertices())
     assert np.array_equal(Simplex(3).generators(), np.eye(3))
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_tv_ball_problem_file_round_trip(tmp_path, suffix):
+    """A problem file with tv_center/tv_radius loads as the same TV ball (the loader takes every
+    key of LAMBDA_KEYS, so a new kind needs no loader edit)."""
+    from robust_gates.simulations.problem_io import load_problem, save_problem
+    from robust_gates.theory import RobustProblem
+
+    D = np.random.default_rng(3).dirichlet(np.ones(5), size=3)
+    problem = RobustProblem(D, None, TVBall([0.2, 0.3, 0.5], 0.1))
+    loaded = load_problem(save_problem(problem, tmp_path / f"p{suffix}"))
+    assert isinstance(loaded.Lambda, TVBall)
+    assert loaded.Lambda.to_dict() == problem.Lambda.to_dict()
