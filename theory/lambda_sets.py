@@ -73,6 +73,7 @@ __all__ = [
     "Parametrization",
     "AscentChart",
     "project_simplex",
+    "capped_simplex_argmax",
     "lambda_from_dict",
     "LAMBDA_KEYS",
     "MEMBERSHIP_TOL",
@@ -90,6 +91,27 @@ def project_simplex(v: np.ndarray) -> np.ndarray:
     ``tau`` found on the breakpoints of a piecewise-linear equation; see below)."""
     v = np.asarray(v, dtype=np.float64)
     return _project_clip_shift(v, np.zeros_like(v), np.ones_like(v))
+
+
+def capped_simplex_argmax(c: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    r"""A maximizer of :math:`\langle c, x\rangle` over :math:`\{lo \le x \le hi,\ \mathbf 1^\top x = 1\}`
+    (assumed non-empty: :math:`\mathbf 1^\top lo \le 1 \le \mathbf 1^\top hi`).
+
+    A fractional knapsack, solved greedily: start at ``lo`` and pour the remaining mass
+    :math:`1 - \mathbf 1^\top lo` into the coordinates of largest ``c`` first, each up to ``hi``
+    (ties in the order of the coordinates). It is the linear maximization over a :class:`Box`, and
+    its negation the linear minimization over the envelope set ``Q = {l <= q <= u, sum q = 1}`` of
+    the best response (:func:`robust_gates.theory.programs.best_response_certified`).
+    """
+    x = np.array(lo, dtype=np.float64)
+    rest = 1.0 - x.sum()
+    for k in np.argsort(-np.asarray(c, dtype=np.float64), kind="stable"):
+        add = min(rest, hi[k] - lo[k])
+        x[k] += add
+        rest -= add
+        if rest <= 0:
+            break
+    return x
 
 
 def _project_clip_shift(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -419,16 +441,7 @@ class Box(LambdaSet):
         )
 
     def _maximize_finite(self, c):
-        """Greedy (fractional knapsack): start at ``lo``, then fill the largest ``c_k`` first up to
-        ``hi_k`` until the mass is 1."""
-        lam = self.lo.copy()
-        rest = 1.0 - lam.sum()
-        for k in np.argsort(-c, kind="stable"):
-            add = min(rest, self.hi[k] - self.lo[k])
-            lam[k] += add
-            rest -= add
-            if rest <= 0:
-                break
+        lam = capped_simplex_argmax(c, self.lo, self.hi)
         return float(lam @ c), lam
 
     def vertices(self):

@@ -21,7 +21,9 @@ water-filling: since ``f`` is convex, the Frank-Wolfe gap
 with :math:`\nabla f(q)_x = -d(x)/q(x)` on :math:`\mathrm{supp}\, d` (0 elsewhere), bounds
 how far ``q`` is from optimal. The linear minimization over ``Q`` is a fractional knapsack:
 start at ``l`` and pour the remaining mass :math:`1 - \mathbf 1^\top l` into the coordinates
-of smallest gradient first, each up to ``u``.
+of smallest gradient first, each up to ``u``
+(:func:`robust_gates.theory.lambda_sets.capped_simplex_argmax` of the negated gradient, the same
+greedy step as the linear maximization over a box of mixtures).
 
 **Smallest KL over Lambda** (:func:`min_kl_over_lambda`, SPEC T3). For a target distribution
 ``r`` with support :math:`S = \{x : r(x) > 0\}`,
@@ -30,8 +32,12 @@ of smallest gradient first, each up to ``u``.
           \qquad D_\lambda = \lambda^\top D,
 
 a convex exponential-cone program (``cvxpy.rel_entr``, solved by Clarabel) with ``lambda``
-constrained by :math:`\lambda \ge 0,\ \mathbf 1^\top\lambda = 1` and :math:`A\lambda \le b`
-(box, polytope) or :math:`\lambda = V^\top w,\ w \in \Delta_m` (hull of the rows of ``V``).
+constrained to :math:`\Lambda` through the parametrization the set provides,
+:math:`\lambda = Bx`, :math:`x \in \Delta_m`, :math:`Gx \le h`
+(:meth:`robust_gates.theory.lambda_sets.LambdaSet.parametrization`;
+:func:`robust_gates.theory.solvers.reference.lambda_constraints`): for a box or a polytope
+:math:`\lambda` itself with :math:`A\lambda \le b`, for a hull of the rows of ``V`` the weights
+:math:`\lambda = V^\top w`.
 When every :math:`D_\lambda` puts its mass on ``S`` the objective is :math:`KL(D_\lambda\|r)`;
 the value returned is recomputed as the exact :math:`KL(D_\lambda\|r)` at the solution (so it
 is ``inf`` if that solution puts mass outside ``S``). Certificate: the objective is convex in
@@ -53,8 +59,8 @@ place of :math:`l \le q \le u`.
 A program that does not end optimal raises :class:`robust_gates.theory.SolverError`.
 
 Glossary: ``D`` = domains :math:`D_k` (rows, ``K x n``), ``d`` = one mixture :math:`D_\lambda`,
-``l``/``u`` = envelope, ``r`` = target distribution, ``Lam`` = :math:`\Lambda` (``A``/``b`` its
-inequalities, ``V`` a hull's points), ``lam`` = :math:`\lambda`, ``fw`` = Frank-Wolfe gap.
+``l``/``u`` = envelope, ``r`` = target distribution, ``Lam`` = :math:`\Lambda` (``B``/``G``/``h``
+its parametrization), ``lam`` = :math:`\lambda`, ``fw`` = Frank-Wolfe gap.
 """
 
 from __future__ import annotations
@@ -66,8 +72,8 @@ import numpy as np
 from scipy.special import rel_entr
 
 from .best_response import water_fill
-from .lambda_sets import Hull, LambdaSet, Simplex
-from .solvers.reference import worst_case_epigraph
+from .lambda_sets import LambdaSet, capped_simplex_argmax
+from .solvers.reference import lambda_constraints, worst_case_epigraph
 from .solvers.result import SolverError
 
 __all__ = [
@@ -95,19 +101,6 @@ class MinKL(NamedTuple):
     fw: float
 
 
-def _linear_min_Q(c: np.ndarray, l: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """``argmin <c, q>`` over ``Q = {l <= q <= u, sum q = 1}`` (greedy fractional knapsack)."""
-    q = l.astype(np.float64).copy()
-    rest = 1.0 - q.sum()
-    for x in np.argsort(c, kind="stable"):
-        if rest <= 0:
-            break
-        add = min(rest, u[x] - l[x])
-        q[x] += add
-        rest -= add
-    return q
-
-
 def best_response_certified(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> CertifiedBestResponse:
     r"""``q = argmin_{q in Q} -sum_x d(x) log q(x)`` by water-filling, with its Frank-Wolfe gap
     :math:`\langle \nabla f(q), q - q_{FW}\rangle \ge f(q) - \min_Q f` (see the module doc)."""
@@ -115,7 +108,7 @@ def best_response_certified(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> Cert
     on = d > 0
     grad = np.zeros_like(q)
     grad[on] = -d[on] / q[on]
-    fw = float(grad @ (q - _linear_min_Q(grad, l, u)))
+    fw = float(grad @ (q - capped_simplex_argmax(-grad, l, u)))  # argmin_Q <grad, .>
     return CertifiedBestResponse(q, max(fw, 0.0))
 
 
@@ -124,13 +117,7 @@ def min_kl_over_lambda(D: np.ndarray, r: np.ndarray, Lam: LambdaSet) -> MinKL:
     doc), returned as ``(value, lam, fw)`` with ``value - fw <= min <= value``."""
     K, n = D.shape
     lam = cp.Variable(K, nonneg=True)
-    cons = [cp.sum(lam) == 1]
-    if isinstance(Lam, Hull):
-        w = cp.Variable(Lam.points.shape[0], nonneg=True)
-        cons += [cp.sum(w) == 1, lam == Lam.points.T @ w]
-    elif not isinstance(Lam, Simplex):
-        A, b = Lam.inequalities()
-        cons.append(A @ lam <= b)
+    cons = lambda_constraints(lam, Lam)
     S = r > 0
     prob = cp.Problem(cp.Minimize(cp.sum(cp.rel_entr(D[:, S].T @ lam, r[S]))), cons)
     try:
@@ -160,8 +147,8 @@ def minimax_all_distributions(D: np.ndarray, Lam: LambdaSet) -> np.ndarray:
     q = cp.Variable(n, nonneg=True)
     neg_h = np.asarray(rel_entr(D, 1.0).sum(axis=1))  # -H(D_k) = sum_x D_k log D_k
     loss = neg_h - D[:, S] @ cp.log(q[S])  # KL(D_k || q)
-    coupling, obj, _ = worst_case_epigraph(loss, Lam)
-    prob = cp.Problem(cp.Minimize(obj), [cp.sum(q) == 1, coupling])
+    epigraph = worst_case_epigraph(loss, Lam)
+    prob = cp.Problem(cp.Minimize(epigraph.objective), [cp.sum(q) == 1, epigraph.coupling])
     try:
         prob.solve(solver="CLARABEL")
     except cp.error.SolverError as exc:
