@@ -77,6 +77,7 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "abort_on_example_error": True,
     "min_reported_time": 10,
+    "write_computation_times": False,  # its pages load tables from a CDN; timings are printed anyway
     "show_memory": False,
     "matplotlib_animations": False,
 }
