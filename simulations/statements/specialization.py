@@ -172,7 +172,8 @@ def check_LF(instance):
     ``>= 0``, so ``value - l_k <= gap / lam*_k`` for ``lam*_k > SUPPORT_TOL``. (c) perfect
     experts: the constant gate ``lam*`` has certificate ``<= CONST_GATE_TOL``. Residuals
     (certificate, Bregman divergence, excess mass) are ``>= 0``, so their parts are written
-    ``residual == 0``: same slack as ``<= 0``, and no margin (see :mod:`.registry`).
+    ``residual == 0``: same slack as ``<= 0``, and no margin (see
+    :mod:`robust_gates.simulations.statements.registry`).
 
     Structure of the robust models (SPEC v2; ``d = D_lam*``, ``q_wf = clip(t d, l, u)`` its
     water-filling, ``nu = 1/t``). (d) ``L(., lam*)`` is strictly convex on ``supp d``, so the
