@@ -12,8 +12,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import robust_gates
 
 ROOT = Path(robust_gates.__file__).resolve().parent
@@ -156,7 +154,6 @@ def _lambda_kind_branches(path: Path) -> list[int]:
     return lines
 
 
-@pytest.mark.xfail(strict=False, reason="Lambda interface in progress")
 def test_only_lambda_sets_branch_on_the_kind_of_lambda():
     """STYLE (one Lambda interface): ``isinstance(..., Simplex/Box/Polytope/Hull)`` appears only
     in theory/lambda_sets.py; algorithms ask the Lambda set instead."""

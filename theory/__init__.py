@@ -19,7 +19,20 @@ from .gates import (
     in_G1,
     repair_envelope,
 )
-from .lambda_sets import Box, Hull, LambdaSet, Polytope, Simplex, lambda_from_dict, project_simplex
+from .lambda_sets import (
+    LAMBDA_KEYS,
+    AscentChart,
+    Box,
+    Hull,
+    LambdaSet,
+    Parametrization,
+    Polytope,
+    Simplex,
+    TVBall,
+    capped_simplex_argmax,
+    lambda_from_dict,
+    project_simplex,
+)
 from .problem import PAYOFFS, RobustProblem
 from .programs import (
     CertifiedBestResponse,
@@ -47,7 +60,8 @@ __all__ = [
     "cross_entropy", "entropy", "jensen_shannon", "kl", "mixture",
     "GATE_TOL", "check_gate", "constant_gate", "envelope", "gate_from_model", "gated_model",
     "in_envelope", "in_G1", "repair_envelope",
-    "Box", "Hull", "LambdaSet", "Polytope", "Simplex", "lambda_from_dict", "project_simplex",
+    "Box", "Hull", "LambdaSet", "Polytope", "Simplex", "TVBall", "lambda_from_dict", "project_simplex",
+    "LAMBDA_KEYS", "AscentChart", "Parametrization", "capped_simplex_argmax",
     "PAYOFFS", "RobustProblem",
     "CertifiedBestResponse", "MinKL", "best_response_certified", "min_kl_over_lambda",
     "minimax_all_distributions",

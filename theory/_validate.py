@@ -18,9 +18,9 @@ def as_float_array(x, name: str, ndim: int) -> np.ndarray:
     A validated object must not change when the caller later edits the array it passed in, so
     the input is copied unless nothing can write to it: a float64 C-contiguous array that is
     read-only all the way down its chain of bases (see :func:`_frozen`) is used in place, which
-    spares a copy of large inputs that the caller has frozen (``arr.flags.writeable = False``). Only integer and real floating inputs are accepted; booleans, complex
-    numbers, strings and objects are refused rather than converted (a complex array would
-    otherwise lose its imaginary part, and ``"0.5"`` or ``True`` would be read as numbers).
+    spares a copy of large inputs that the caller has frozen (``arr.flags.writeable = False``).
+    Only integer and real floating inputs are accepted; booleans, complex numbers, strings and
+    objects are refused rather than converted (a complex array would otherwise lose its imaginary part, and ``"0.5"`` or ``True`` would be read as numbers).
     """
     try:
         raw = np.asarray(x)

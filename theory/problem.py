@@ -73,7 +73,8 @@ class RobustProblem:
         Lam = Simplex(K) if self.Lambda is None else self.Lambda
         if not isinstance(Lam, LambdaSet):
             raise TypeError(
-                f"Lambda must be a LambdaSet (Simplex, Box, Polytope or Hull); got {type(Lam).__name__}"
+                "Lambda must be a LambdaSet (Simplex, Box, Polytope, Hull, TVBall, ...); "
+                f"got {type(Lam).__name__}"
             )
         if Lam.K != K:
             raise ValueError(f"Lambda is a set of mixtures of K = {Lam.K} domains but D has K = {K}")
