@@ -20,7 +20,8 @@ def as_float_array(x, name: str, ndim: int) -> np.ndarray:
     read-only all the way down its chain of bases (see :func:`_frozen`) is used in place, which
     spares a copy of large inputs that the caller has frozen (``arr.flags.writeable = False``).
     Only integer and real floating inputs are accepted; booleans, complex numbers, strings and
-    objects are refused rather than converted (a complex array would otherwise lose its imaginary part, and ``"0.5"`` or ``True`` would be read as numbers).
+    objects are refused rather than converted (a complex array would otherwise lose its
+    imaginary part, and ``"0.5"`` or ``True`` would be read as numbers).
     """
     try:
         raw = np.asarray(x)
