@@ -109,3 +109,39 @@ def test_unusable_file_from_python(tmp_path):
     for name in ("dir.json", "empty.npz", "corrupt.npz", "single.npz", "damaged.npz"):
         with pytest.raises(ValueError, match=name.split(".")[0]):
             load_problem(tmp_path / name)
+
+
+def test_lower_bound_is_taken_at_a_point_of_lambda():
+    """Issue 15.3: the reference solver's lam must not weigh a domain that box_hi pins to 0, and
+    the certificate gap must not be negative."""
+    D = [[.5, .5, 0, 0], [0, .5, .5, 0], [0, 0, 0, 1]]
+    P = [[.5, .5, 0, 0], [0, .5, .5, 0], [0, 0, .2, .8]]
+    problem = RobustProblem(D, P, Box([0, 0, 0], [1, 1, 0]))
+    for solver in ("reference", "fast"):
+        res = solve(problem, solver=solver)
+        assert res.lam[2] == 0.0
+        assert res.gap >= 0.0
+        assert abs(res.value - np.log(2) / 2) <= 1e-8
+
+
+def test_domain_that_lambda_never_weighs_may_be_uncovered():
+    """Issue 15.5: a domain with mass where no expert has any is fine when Lambda gives it no
+    weight (V finite); it is refused, naming the domain and points, when Lambda can weigh it."""
+    D = np.array([[1.0, 0, 0], [0.25, 0.25, 0.5]])
+    P = np.array([[0.5, 0.5, 0], [0.5, 0.5, 0]])
+    problem = RobustProblem(D, P, Box([0, 0], [1, 0]))
+    for solver in ("reference", "fast"):
+        res = solve(problem, solver=solver)
+        assert res.lam.tolist() == [1.0, 0.0]
+        assert abs(res.value - np.log(2)) <= 1e-9 and 0 <= res.gap <= 1e-9
+    with pytest.raises(ValueError, match="domain 1 puts mass on x = 2"):
+        RobustProblem(D, P)
+
+
+def test_hull_vertex_with_a_tiny_negative_weight_is_refused(tmp_path, capsys):
+    """Issue 15.2: a hull vertex with an entry of -5e-10 is refused with one line (it used to pass
+    validation and crash the reference solver)."""
+    path = tmp_path / "hull.json"
+    path.write_text(json.dumps({"D": [[.5, .5], [.2, .8]],
+                                "vertices": [[-5e-10, 1 + 5e-10], [0.5, 0.5]]}))
+    _one_line_error(capsys, "solve", str(path), must_name="vertices[0, 0]")

@@ -541,7 +541,7 @@ class Hull(LambdaSet):
         if pts.shape[0] == 0:
             raise ValueError("the hull is empty: give at least one mixture in vertices")
         check_finite(pts, "vertices")
-        neg = pts < -MEMBERSHIP_TOL
+        neg = pts < 0  # exactly: a slightly negative weight is not a mixture (the solvers need one)
         if neg.any():
             i, k = (int(t) for t in np.argwhere(neg)[0])
             raise ValueError(

@@ -80,13 +80,17 @@ class RobustProblem:
             raise ValueError(f"Lambda is a set of mixtures of K = {Lam.K} domains but D has K = {K}")
         if self.payoff not in PAYOFFS:
             raise ValueError(f"payoff must be one of {PAYOFFS}; got {self.payoff!r}")
+        # V is infinite iff a domain that some lam in Lambda weighs has mass where every expert
+        # has none; a domain Lambda never weighs (e.g. box_hi = 0) may be uncovered.
         u = P.max(axis=0)
-        uncovered = (D > 0) & (u[None, :] == 0)
+        uncovered = (D > 0) & (u[None, :] == 0) & Lam.support()[:, None]
         if uncovered.any():
-            k, x = (int(i) for i in np.argwhere(uncovered)[0])
+            k = int(np.argwhere(uncovered)[0][0])
+            points = np.flatnonzero(uncovered[k])
+            shown = ", ".join(str(int(x)) for x in points[:8]) + (", ..." if points.size > 8 else "")
             raise ValueError(
-                f"domain {k} puts mass {D[k, x]:.3g} on x = {x}, where every expert has "
-                f"probability 0: KL(D_{k} || P_g) is infinite for every gate g"
+                f"domain {k} puts mass on x = {shown}, where every expert has probability 0, and "
+                f"Lambda allows weight on domain {k}: KL(D_{k} || P_g) is infinite for every gate g"
             )
         object.__setattr__(self, "D", D)
         object.__setattr__(self, "P", P)
