@@ -42,7 +42,7 @@ import numpy as np
 
 from ..certificate import certify
 from ..gates import gate_from_model, gated_model, repair_envelope
-from ..lambda_sets import MEMBERSHIP_TOL, LambdaSet
+from ..lambda_sets import LambdaSet
 from ..problem import RobustProblem
 from .registry import register_solver
 from .result import CertificateError, SolverError, SolveResult
