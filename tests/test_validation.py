@@ -20,7 +20,7 @@ D2 = np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
         (D2, np.array([[0.5, 0.5], [0.5, 0.5]]), r"P has shape \(2, 2\) but D has shape \(2, 3\)"),
         (D2, np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.4999]]), r"row 1 of P sums to 0\.9999"),
         (D2, np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]]),
-         r"domain 1 puts mass 0\.5 on x = 2, where every expert has probability 0"),
+         r"domain 1 puts mass on x = 2, where every expert has probability 0, and Lambda allows"),
     ],
 )
 def test_problem_validation_messages(D, P, match):
