@@ -22,9 +22,9 @@ def test_example_json(capsys):
     assert code == 0
     d = json.loads(out)
     assert set(d) >= {"value", "lam", "gap", "status", "solver", "payoff", "iterations",
-                      "seconds", "model"}
+                      "seconds", "model", "tol", "lower_bound", "backend"}
     assert abs(d["value"] - (np.log(2) - (-(0.1 * np.log(0.1) + 0.9 * np.log(0.9))))) < 1e-6
-    assert d["status"] == "optimal" and d["solver"] == "reference" and d["payoff"] == "kl"
+    assert d["status"] == "optimal" and d["solver"] == "auto" and d["payoff"] == "kl"
 
 
 def test_readable_summary(capsys):

@@ -145,3 +145,62 @@ def test_hull_vertex_with_a_tiny_negative_weight_is_refused(tmp_path, capsys):
     path.write_text(json.dumps({"D": [[.5, .5], [.2, .8]],
                                 "vertices": [[-5e-10, 1 + 5e-10], [0.5, 0.5]]}))
     _one_line_error(capsys, "solve", str(path), must_name="vertices[0, 0]")
+
+
+def test_default_solver_solves_experts_with_tiny_entries(tmp_path, capsys):
+    """Issue 15.4: with entries of 1e-300 the conic solver fails; the default (auto) returns the
+    fast solver's certified closed form 0.5 log(0.5/1e-300) + 0.5 log 0.5, from the CLI too."""
+    D = [[.5, .5, 0], [0, .5, .5]]
+    P = [[1e-300, 1, 0], [0, 1, 1e-300]]
+    closed = 0.5 * np.log(0.5 / 1e-300) + 0.5 * np.log(0.5)
+    res = solve(RobustProblem(D, P))
+    assert res.solver == "auto" and abs(res.value - closed) <= 1e-9 * closed and res.gap >= 0
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({"D": D, "P": P}))
+    code, out, err = _cli(capsys, "solve", str(path), "--json")
+    assert code == 0, err
+    assert abs(json.loads(out)["value"] - closed) <= 1e-9 * closed
+
+
+def test_status_says_what_was_proven(capsys):
+    """Issue 15.8: a loose --tol gives status within_tol when the gap exceeds the default
+    accuracy, and the JSON carries the tolerance asked for."""
+    rng = np.random.default_rng(3)
+    D = rng.dirichlet(np.ones(40), size=6)
+    P = 0.7 * D + 0.3 * rng.dirichlet(np.ones(40), size=6)
+    loose = solve(RobustProblem(D, P), solver="fast", tol=1.0)
+    assert loose.tol == 1.0
+    from robust_gates.theory import OPTIMAL_GAP
+
+    expected = "optimal" if loose.gap <= OPTIMAL_GAP * max(1, abs(loose.value)) else "within_tol"
+    assert loose.status == expected
+    tight = solve(RobustProblem(D, P), solver="fast")
+    assert tight.status == "optimal" and tight.gap <= 1e-9 and tight.tol == 1e-9
+    code, out, _ = _cli(capsys, "solve", "--example", "bsc", "--tol", "0.5", "--json")
+    assert code == 0 and json.loads(out)["tol"] == 0.5
+
+
+def test_within_tol_status_when_the_gap_is_large():
+    """Issue 15.8: the status is computed from the certificate, whatever the solver claimed."""
+    from robust_gates.theory import SolveResult
+
+    res = SolveResult(value=1.0, gate=np.eye(2), model=np.array([.5, .5]), lam=np.array([.5, .5]),
+                      gap=0.041, lower_bound=0.959, status="optimal", solver="fast", payoff="kl",
+                      iterations=0, seconds=0.0, tol=1.0)
+    assert res.status == "within_tol"
+    assert "within_tol" in repr(res) and "gap=4.10e-02" in repr(res)
+    with pytest.raises(ValueError):
+        res.lam[0] = 1.0
+
+
+def test_solve_out_writes_the_solution(tmp_path, capsys):
+    """Issue 19.3: --out DIR writes model, gate, lam and the certificate; never overwrites."""
+    code, out, _ = _cli(capsys, "solve", "--example", "box3", "--out", str(tmp_path / "s"))
+    assert code == 0 and "model" in out and "gate" in out
+    arrays = np.load(tmp_path / "s" / "solution.npz")
+    payload = json.loads((tmp_path / "s" / "solution.json").read_text())
+    assert np.allclose(arrays["gate"].sum(axis=0)[arrays["model"] > 0], 1.0, atol=1e-9)
+    assert np.array_equal(arrays["lam"], np.asarray(payload["lam"]))
+    assert payload["gap"] >= 0 and payload["status"] == "optimal"
+    _one_line_error(capsys, "solve", "--example", "box3", "--out", str(tmp_path / "s"),
+                    must_name="already exists")

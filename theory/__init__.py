@@ -33,6 +33,7 @@ from .lambda_sets import (
     lambda_from_dict,
     project_simplex,
 )
+from .mixture_weights import MixtureWeights, mixture_weights, mixture_weights_from_samples
 from .problem import PAYOFFS, RobustProblem
 from .programs import (
     CertifiedBestResponse,
@@ -42,6 +43,8 @@ from .programs import (
     minimax_all_distributions,
 )
 from .solvers import (
+    DEFAULT_SOLVER,
+    OPTIMAL_GAP,
     SOLVERS,
     Capacity,
     CertificateError,
@@ -50,6 +53,7 @@ from .solvers import (
     capacity,
     default_solver,
     solve,
+    solve_auto,
     solve_fast,
     solve_reference,
 )
@@ -63,8 +67,9 @@ __all__ = [
     "Box", "Hull", "LambdaSet", "Polytope", "Simplex", "TVBall", "lambda_from_dict", "project_simplex",
     "LAMBDA_KEYS", "AscentChart", "Parametrization", "capped_simplex_argmax",
     "PAYOFFS", "RobustProblem",
+    "MixtureWeights", "mixture_weights", "mixture_weights_from_samples",
     "CertifiedBestResponse", "MinKL", "best_response_certified", "min_kl_over_lambda",
     "minimax_all_distributions",
-    "SOLVERS", "default_solver", "CertificateError", "SolveResult", "SolverError", "solve", "solve_reference",
-    "solve_fast", "capacity", "Capacity",
+    "SOLVERS", "DEFAULT_SOLVER", "OPTIMAL_GAP", "solve_auto", "default_solver", "CertificateError",
+    "SolveResult", "SolverError", "solve", "solve_reference", "solve_fast", "capacity", "Capacity",
 ]

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SolveResult", "SolverError", "CertificateError"]
+__all__ = ["SolveResult", "SolverError", "CertificateError", "OPTIMAL_GAP"]
+
+#: a gap at most this (relative to max(1, |value|)) is reported as "optimal"
+OPTIMAL_GAP = 1e-6
 
 
 class SolverError(RuntimeError):
@@ -37,7 +40,10 @@ class SolveResult:
     lower_bound : float
         ``phi(lam*)``.
     status : str
-        ``"optimal"`` (anything else is raised as :class:`SolverError` instead).
+        What the certificate proves: ``"optimal"`` when ``gap <= OPTIMAL_GAP * max(1, |value|)``
+        (the accuracy every solver reaches at its default tolerance), ``"within_tol"`` when the
+        gap is larger but within the tolerance the caller asked for (e.g. ``--tol 1``). A solve
+        that cannot prove even that raises :class:`SolverError` instead of returning.
     solver, payoff : str
         Which solver and payoff produced it.
     iterations : int
@@ -46,6 +52,10 @@ class SolveResult:
         Wall time of the solve, certificate included.
     backend : str
         The underlying engine (e.g. the conic solver used by cvxpy).
+    tol : float
+        The certificate tolerance the solve was asked for (``nan`` when not recorded).
+
+    The arrays are read-only: a result, like a validated problem, does not change later.
     """
 
     value: float
@@ -60,6 +70,20 @@ class SolveResult:
     iterations: int
     seconds: float
     backend: str = ""
+    tol: float = float("nan")
+
+    def __post_init__(self):
+        for name in ("gate", "model", "lam"):
+            arr = np.array(getattr(self, name), dtype=np.float64)  # a copy the solver cannot reach
+            arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+        if self.status == "optimal" and not self.gap <= OPTIMAL_GAP * max(1.0, abs(self.value)):
+            object.__setattr__(self, "status", "within_tol")
+
+    def __repr__(self) -> str:
+        K, n = np.shape(self.gate) if np.ndim(self.gate) == 2 else (len(self.lam), len(self.model))
+        return (f"SolveResult(status={self.status!r}, value={self.value:.10g}, gap={self.gap:.2e}, "
+                f"solver={self.solver!r}, payoff={self.payoff!r}, K={K}, n={n})")
 
     def to_dict(self, arrays: bool = True) -> dict:
         """JSON-ready dict with the keys of ``robust-gates solve --json``."""
@@ -74,6 +98,7 @@ class SolveResult:
             "seconds": float(self.seconds),
             "lower_bound": float(self.lower_bound),
             "backend": self.backend,
+            "tol": None if np.isnan(self.tol) else float(self.tol),
         }
         if arrays:
             out["model"] = [float(v) for v in self.model]
