@@ -11,7 +11,8 @@ the conic solver's floor) is not an error: the answer stands on its own certific
 ``backend`` field says the cross-check could not run. When the fast solver fails, the reference
 solver's certified result is returned instead.
 
-The options are the shared ones (:mod:`.registry`): ``tol`` is passed to both solvers.
+The options are the shared ones (:mod:`robust_gates.theory.solvers.registry`): ``tol`` is passed
+to both solvers.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = ["SolveResult", "SolverError", "CertificateError", "OPTIMAL_GAP"]
 
-#: a gap at most this (relative to max(1, |value|)) is reported as "optimal"
+#: a gap at most this (relative to ``max(1, |value|)``) is reported as "optimal"
 OPTIMAL_GAP = 1e-6
 
 
