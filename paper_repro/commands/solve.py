@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     res = solve(problem, solver=args.solver, **options)
     written = _write_solution(out_dir, res) if out_dir is not None else []
     if args.json:
-        print(json.dumps(res.to_dict()))
+        print(json.dumps({**res.to_dict(), "below_floor": problem.below_floor}))
         return 0
     unit = "nats"
     print(f"problem : {source}")
@@ -81,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
     if args.example and EXAMPLES[args.example].closed_form is not None and problem.payoff == "kl":
         ex = EXAMPLES[args.example]
         print(f"closed  : {ex.closed_form:.10f} {unit}  ({ex.closed_form_text})")
+    if problem.below_floor:
+        from robust_gates.theory.problem import PROBABILITY_FLOOR
+
+        print(f"note    : an expert probability is below {PROBABILITY_FLOOR:g}; the value is certified "
+              "in double precision only and may differ from the exact one (see README, numerical floors)")
     for path in written:
         print(f"wrote   : {path}")
     return 0
