@@ -33,7 +33,7 @@ from .lambda_sets import (
     lambda_from_dict,
     project_simplex,
 )
-from .mixture_weights import MixtureWeights, mixture_weights, mixture_weights_from_samples
+from .mixture_program import MixtureWeights, mixture_weights, mixture_weights_from_samples
 from .problem import PAYOFFS, RobustProblem
 from .programs import (
     CertifiedBestResponse,

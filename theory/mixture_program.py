@@ -3,8 +3,10 @@ r"""Certified robust mixture weights from log-likelihoods (the constant gate of 
 Setting. ``J`` frozen experts (any generative models) and ``K`` domains (``J`` and ``K`` may
 differ). We know only the log-likelihood :math:`a_{ij} = \log P_j(x_i)` that expert ``j`` gives
 point ``x_i`` (``i = 1..N``; a sequence or token sum) and a weight :math:`\rho_{ki} \ge 0` of
-point ``i`` in domain ``k`` with :math:`\sum_i \rho_{ki} = 1`: ``1/n_k`` on the ``n_k`` samples
-of domain ``k`` for an empirical game, :math:`D_k(x_i)` for a finite population game.
+point ``i`` in domain ``k``: ``1/n_k`` on the ``n_k`` samples of domain ``k`` for an empirical
+game (per-sample means), ``1/T_k`` for per-token means (``T_k`` the domain's token count),
+:math:`D_k(x_i)` for a finite population game. Write :math:`\alpha_k = \sum_i \rho_{ki} > 0`
+(``1`` for means and populations).
 
 Program. For mixture weights :math:`w \in \Delta_J` (a constant gate) let
 
@@ -25,11 +27,12 @@ Certificate (independent of how ``w`` was found). The upper bound is the exact w
 For the lower bound, fix :math:`\lambda` and let :math:`h_\lambda(w) = \sum_k\lambda_k f_k(w)`,
 with gradient :math:`\partial_j h_\lambda(w) = -\sum_k \lambda_k E_{kj}(w)`,
 :math:`E_{kj}(w) = \sum_i \rho_{ki} e^{a_{ij} - m_i(w)}`, :math:`m_i = \log\sum_j w_j e^{a_{ij}}`,
-and :math:`\langle \nabla h_\lambda(w), w\rangle = -1`. Convexity gives the Frank-Wolfe bound
+and :math:`\langle \nabla h_\lambda(w), w\rangle = -\langle\lambda,\alpha\rangle`. Convexity
+gives the Frank-Wolfe bound
 
 .. math:: \phi(\lambda) = \min_{\Delta_J} h_\lambda \ \ge\
-          h_\lambda(w) + \min_j \partial_j h_\lambda(w) + 1
-          = \langle\lambda, f(w)\rangle + 1 - \max_j \langle\lambda, E_{\cdot j}(w)\rangle,
+          h_\lambda(w) + \min_j \partial_j h_\lambda(w) - \langle\nabla h_\lambda(w), w\rangle
+          = \langle\lambda, f(w) + \alpha\rangle - \max_j \langle\lambda, E_{\cdot j}(w)\rangle,
 
 which is concave (piecewise linear) in :math:`\lambda`; its maximum over ``Lambda`` is one LP
 and its maximizer is the reported :math:`\lambda^*`. Since :math:`\phi(\lambda) \le V \le U(w)`,
@@ -43,7 +46,8 @@ the optimized part; the constants :math:`c_k = -\sum_i\rho_{ki}M_i` are added ba
 ``-inf`` entries (an expert that cannot produce a point) are allowed as long as some expert
 gives every weighted point a finite log-likelihood.
 
-Glossary: ``loglik`` = :math:`a` (``N x J``); ``weights`` = :math:`\rho` (``K x N``);
+Glossary: ``loglik`` = :math:`a` (``N x J``); ``weights`` = :math:`\rho` (``K x N``, rows with
+positive sums :math:`\alpha`);
 ``Lambda`` = :math:`\Lambda`; result ``weights`` = :math:`w^*`, ``lam`` = :math:`\lambda^*`,
 ``losses`` = :math:`f(w^*)`, ``value`` = :math:`U(w^*)`, ``lower_bound`` = the Frank-Wolfe
 bound at :math:`(w^*, \lambda^*)`.
@@ -66,6 +70,10 @@ __all__ = ["MixtureWeights", "mixture_weights", "mixture_weights_from_samples", 
 MIXTURE_GAP_TOL = 1e-9
 #: exponents are clipped here before ``exp`` (only reached by weights far from optimal)
 _EXP_CAP = 700.0
+#: the certificate LP leaves out mixture weights with a ratio E above this (module docstring)
+_RATIO_CAP = 1e8
+#: smallest log-weight of the log-space SLSQP (exp(-700) ~ 1e-304)
+_U_MIN = -700.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,18 +135,18 @@ def _check_weights(weights, N: int) -> np.ndarray:
     if not np.all(np.isfinite(rho)) or rho.min() < 0:
         raise ValueError("weights must be finite and non-negative")
     sums = rho.sum(axis=1)
-    bad = np.abs(sums - 1.0) > 1e-9
+    bad = ~(sums > 0)
     if bad.any():
         k = int(np.argmax(bad))
-        raise ValueError(f"the weights of domain {k} sum to {sums[k]:.12g}; each domain's weights "
-                         "over the points must sum to 1")
+        raise ValueError(f"domain {k} has no points of positive weight; every domain needs some")
     return rho
 
 
-def domain_weights(domain, K: int | None = None, sample_weight=None) -> np.ndarray:
-    """The ``K x N`` averaging weights of an empirical game: ``rho[k, i] = s_i / sum_{domain(l)=k} s_l``
-    for the points ``i`` of domain ``k`` (``s = 1``: the plain mean; ``s`` = token counts: the
-    per-token mean). Every domain in ``0..K-1`` needs at least one point of positive weight."""
+def domain_weights(domain, K: int | None = None, tokens=None) -> np.ndarray:
+    """The ``K x N`` averaging weights of an empirical game: ``rho[k, i] = 1/n_k`` for the ``n_k``
+    points ``i`` of domain ``k`` (per-sample means) or, given ``tokens``, ``1/T_k`` with ``T_k``
+    the domain's total token count (per-token means: the domain's summed loss over its tokens).
+    Every domain in ``0..K-1`` needs at least one point."""
     d = np.asarray(domain)
     if d.ndim != 1 or d.dtype.kind not in "iu":
         raise ValueError("domain must be a 1-D array of integers")
@@ -147,17 +155,16 @@ def domain_weights(domain, K: int | None = None, sample_weight=None) -> np.ndarr
     K = int(d.max()) + 1 if K is None else int(K)
     if d.size and d.max() >= K:
         raise ValueError(f"domain labels must lie in 0..{K - 1}; found {int(d.max())}")
-    s = np.ones(d.size) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if s.shape != d.shape or not np.all(np.isfinite(s)) or (s < 0).any():
-        raise ValueError("sample weights must be finite, non-negative and one per sample")
+    s = np.ones(d.size) if tokens is None else np.asarray(tokens, dtype=np.float64)
+    if s.shape != d.shape or not np.all(np.isfinite(s)) or (s <= 0).any():
+        raise ValueError("token counts must be positive, one per sample")
+    n = np.bincount(d, minlength=K)
+    if (n == 0).any():
+        k = int(np.argmax(n == 0))
+        raise ValueError(f"domain {k} has no samples; every domain in 0..{K - 1} needs at least one")
     rho = np.zeros((K, d.size))
-    rho[d, np.arange(d.size)] = s
-    tot = rho.sum(axis=1)
-    if (tot <= 0).any():
-        k = int(np.argmax(tot <= 0))
-        raise ValueError(f"domain {k} has no samples (of positive weight); every domain in 0..{K - 1} "
-                         "needs at least one")
-    return rho / tot[:, None]
+    rho[d, np.arange(d.size)] = 1.0 / np.bincount(d, weights=s, minlength=K)[d]
+    return rho
 
 
 # --------------------------------------------------------------------------- pieces
@@ -169,6 +176,10 @@ class _Game:
     c: np.ndarray
     rho: np.ndarray
     active: np.ndarray  # points some domain weighs
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self.rho.sum(axis=1)
 
     @classmethod
     def build(cls, loglik, weights) -> _Game:
@@ -233,6 +244,7 @@ def _lower_bound_lp(game: _Game, Lambda: LambdaSet, w: np.ndarray, weights_too: 
     E = game.ratios(w)
     cf, CE = par.pullback(np.where(np.isfinite(f), f, 0.0)), par.pullback(E)  # (m,), (m, J)
     m, J = par.m, E.shape[1]
+    cf = cf + par.pullback(game.alpha)
     # variables (x, s): maximize <x, cf> - s  s.t.  CE^T x <= s,  G x <= h,  x in simplex
     obj = np.r_[-cf, 1.0]
     A_ub = np.hstack([CE.T, -np.ones((J, 1))])
@@ -240,10 +252,17 @@ def _lower_bound_lp(game: _Game, Lambda: LambdaSet, w: np.ndarray, weights_too: 
     if par.G.shape[0]:
         A_ub = np.vstack([A_ub, np.hstack([par.G, np.zeros((par.G.shape[0], 1))])])
         b_ub = np.r_[b_ub, par.h]
+    # weights whose ratios are astronomically large (an expert the mixture all but drops is far
+    # better on their domain) can only lower the bound: fix them at 0 (any x gives a valid bound)
+    huge = CE.max(axis=1) > _RATIO_CAP
+    CE = np.where(huge[:, None], 0.0, CE)
+    A_ub[:J, :m] = CE.T
     res = linprog(obj, A_ub=A_ub, b_ub=b_ub, A_eq=np.r_[np.ones(m), 0.0][None, :], b_eq=[1.0],
-                  bounds=[(0, None)] * m + [(None, None)], method="highs")
-    if res.status != 0:
-        raise RuntimeError(f"the certificate LP over {Lambda!r} failed: {res.message}")
+                  bounds=[(0, 0) if h else (0, None) for h in huge] + [(None, None)], method="highs")
+    if res.status != 0:  # weights far from optimal (huge ratios everywhere Lambda must weigh):
+        x = par.x0       # any mixture of Lambda still gives a valid, if poor, bound
+        lam = par.mixture(x)
+        return (lam, x) if weights_too else lam
     x = np.clip(res.x[:m], 0.0, None)
     x /= x.sum()
     lam = np.clip(par.mixture(x), 0.0, None)
@@ -274,23 +293,25 @@ def _certify(game: _Game, Lambda: LambdaSet, w: np.ndarray, lam=None):
     if np.any(lam[~np.isfinite(f)] > 0):  # h_lam(w) = +inf: the bound says nothing
         return upper, float("-inf"), lam
     fl = np.where(np.isfinite(f), f, 0.0)
-    lower = float(lam @ (game.c - c0 + fl)) + c0 + 1.0 - float(np.max(lam @ game.ratios(w)))
+    lower = float(lam @ (game.c - c0 + fl + game.alpha)) + c0 - float(np.max(lam @ game.ratios(w)))
     return upper, lower, lam
 
 
 # --------------------------------------------------------------------------- solver
 def mixture_weights(loglik, weights, Lambda: LambdaSet | None = None, *, tol: float | None = None,
-                    maxiter: int = 500, restarts: int = 3, polish: int = 4) -> MixtureWeights:
+                    maxiter: int = 500, restarts: int = 3, polish: int = 30) -> MixtureWeights:
     r"""Solve :math:`\min_{w\in\Delta_J}\max_{\lambda\in\Lambda}\sum_k\lambda_k f_k(w)` with a certificate.
 
-    ``loglik`` (``N x J``) are :math:`a_{ij} = \log P_j(x_i)`; ``weights`` (``K x N``, rows summing
-    to 1) are :math:`\rho`; ``Lambda`` defaults to the simplex :math:`\Delta_K`. The program, its
-    LP-dual form and the certificate are in the module docstring (SPEC §4.6/§5.2, the constant
-    gate). SLSQP runs from the uniform mixture and is restarted from its own answer until the
-    certificate gap is at most ``tol`` (default ``MIXTURE_GAP_TOL * max(1, |value|)``) or
-    ``restarts`` runs are spent, then polished by up to ``polish`` Newton steps on the KKT system
-    (:func:`_newton_kkt`, kept only when they shrink the gap); a final gap above ``tol`` raises
-    :class:`robust_gates.theory.solvers.result.CertificateError`.
+    ``loglik`` (``N x J``) are :math:`a_{ij} = \log P_j(x_i)`; ``weights`` (``K x N``,
+    non-negative, each row with a positive sum) are :math:`\rho`; ``Lambda`` defaults to the
+    simplex :math:`\Delta_K`. The program, its LP-dual form and the certificate are in the
+    module docstring (SPEC §4.6/§5.2, the constant gate). SLSQP runs from the uniform mixture,
+    then again in log-weights (:func:`_slsqp`), each from the best certified point so far, until
+    the certificate gap is at most ``tol`` (default
+    ``MIXTURE_GAP_TOL * max(1, |value|)``) or ``restarts`` runs are spent; then up to ``polish``
+    damped Newton steps on the KKT system (:func:`_newton_kkt`) are kept while they shrink the
+    gap (weights far below 1, such as the 1e-12 an easy domain may get, need several). A
+    final gap above ``tol`` raises :class:`robust_gates.theory.solvers.result.CertificateError`.
     """
     from .solvers.result import CertificateError
 
@@ -309,13 +330,14 @@ def mixture_weights(loglik, weights, Lambda: LambdaSet | None = None, *, tol: fl
     w = np.full(J, 1.0 / J)
     iters, best = 0, None
     for _ in range(max(1, restarts)):
-        w, it = _slsqp(game, par, cs, w, r, maxiter)
-        iters += it
-        upper, lower, lam = _certify(game, Lambda, w)
-        if best is None or upper - lower < best[1] - best[2]:
-            best = (w, upper, lower, lam)
-        thr = (tol if tol is not None else MIXTURE_GAP_TOL) * max(1.0, abs(upper))
-        if upper - lower <= thr:
+        for log_space in (False, True):
+            w, it = _slsqp(game, par, cs, w if best is None else best[0], r, maxiter, log_space)
+            iters += it
+            upper, lower, lam = _certify(game, Lambda, w)
+            if best is None or upper - lower < best[1] - best[2]:
+                best = (w, upper, lower, lam)
+        thr = (tol if tol is not None else MIXTURE_GAP_TOL) * max(1.0, abs(best[1]))
+        if best[1] - best[2] <= thr:
             break
     w, upper, lower, lam = best
     for _ in range(polish):  # Newton on the KKT system from the SLSQP answer, kept when it certifies better
@@ -340,37 +362,45 @@ def mixture_weights(loglik, weights, Lambda: LambdaSet | None = None, *, tol: fl
                           status=status, iterations=iters, seconds=time.perf_counter() - t0)
 
 
-def _slsqp(game: _Game, par, cs: np.ndarray, w0: np.ndarray, r: int, maxiter: int):
+def _slsqp(game: _Game, par, cs: np.ndarray, w0: np.ndarray, r: int, maxiter: int, log_space: bool = False):
+    """SLSQP on the LP-dual form (module docstring) in ``w`` or, with ``log_space``, in ``u = log w``
+    (``sum exp(u) = 1``, ``u >= -700``): there ``d f_k / d u_j = -E_kj w_j`` stays of order one even
+    for weights like ``1e-12`` that an easy domain can get, where the ``w`` form stalls."""
     J = w0.size
     m = par.m
     Gt = par.G.T if r else np.zeros((m, 0))
-
-    def split(v):
-        return v[:J], v[J:J + r], v[J + r]
+    w_of = (lambda v: np.exp(v[:J])) if log_space else (lambda v: np.clip(v[:J], 1e-300, None))
 
     def cons(v):
-        w, y, z = split(v)
-        f = cs + game.shifted_losses(np.clip(w, 1e-300, None))
-        return Gt @ y + z - par.pullback(np.minimum(f, 1e300))
+        f = cs + game.shifted_losses(w_of(v))
+        return Gt @ v[J:J + r] + v[J + r] - par.pullback(np.minimum(f, 1e300))
 
     def cons_jac(v):
-        w, _, _ = split(v)
-        E = game.ratios(np.clip(w, 1e-300, None))  # d f_k / d w_j = -E[k, j]
-        return np.hstack([par.pullback(E), Gt, np.ones((m, 1))])
+        w = w_of(v)
+        E = game.ratios(w)  # d f_k / d w_j = -E[k, j]
+        return np.hstack([par.pullback(E * w[None, :] if log_space else E), Gt, np.ones((m, 1))])
 
-    f0 = cs + game.shifted_losses(w0)
+    def total(v):
+        return np.array([w_of(v).sum() - 1.0]) if log_space else np.array([v[:J].sum() - 1.0])
+
+    def total_jac(v):
+        return np.r_[w_of(v) if log_space else np.ones(J), np.zeros(r + 1)][None, :]
+
+    x0 = np.log(np.maximum(w0, np.exp(_U_MIN))) if log_space else w0
+    f0 = cs + game.shifted_losses(w_of(x0))
     z0 = float(np.max(par.pullback(f0))) if np.all(np.isfinite(f0)) else 1e6
-    v0 = np.r_[w0, np.zeros(r), z0]
+    v0 = np.r_[x0, np.zeros(r), z0]
     obj = np.r_[np.zeros(J), par.h if r else np.zeros(0), 1.0]
     res = minimize(
         lambda v: float(obj @ v), v0, jac=lambda v: obj, method="SLSQP",
-        bounds=[(0.0, 1.0)] * J + [(0.0, None)] * r + [(None, None)],
-        constraints=[{"type": "eq", "fun": lambda v: np.array([v[:J].sum() - 1.0]),
-                      "jac": lambda v: np.r_[np.ones(J), np.zeros(r + 1)][None, :]},
+        bounds=[(_U_MIN, 0.0) if log_space else (0.0, 1.0)] * J + [(0.0, None)] * r + [(None, None)],
+        constraints=[{"type": "eq", "fun": total, "jac": total_jac},
                      {"type": "ineq", "fun": cons, "jac": cons_jac}],
         options={"maxiter": maxiter, "ftol": 1e-16},
     )
-    w = np.clip(res.x[:J], 0.0, None)
+    w = np.exp(res.x[:J]) if log_space else np.clip(res.x[:J], 0.0, None)
+    if not np.all(np.isfinite(w)) or w.sum() <= 0:
+        return w0, int(res.nit)
     return w / w.sum(), int(res.nit)
 
 
@@ -382,9 +412,10 @@ def _newton_kkt(game: _Game, Lambda: LambdaSet, par, w: np.ndarray, active_tol: 
     :math:`(B^\top f)_i = \mu + (G_A^\top y)_i` (``i in P``), :math:`G_{A,P}x_P = h_A`,
     :math:`\sum x_P = 1`; Jacobian from the Hessians
     :math:`\partial_l E_{kj} = -\sum_i \rho_{ki} R_{ij} R_{il}`, :math:`R_{ij} = e^{a_{ij} - m_i}`.
-    Solved by least squares (degenerate active sets). ``None`` when the step leaves the simplex."""
+    Solved by least squares (degenerate active sets); the step in ``w`` is damped to keep 10% of
+    the way to the boundary (as interior-point methods do). ``None`` when it is not finite."""
     lam, x = _lower_bound_lp(game, Lambda, w, weights_too=True)
-    S, P = np.flatnonzero(w > active_tol), np.flatnonzero(x > active_tol)
+    S, P = np.flatnonzero(w > 0), np.flatnonzero(x > active_tol)
     A = np.flatnonzero(par.G @ x >= par.h - active_tol) if par.G.shape[0] else np.zeros(0, int)
     GA = par.G[A][:, P] if A.size else np.zeros((0, P.size))
     m = game.point_logs(w)
@@ -414,19 +445,22 @@ def _newton_kkt(game: _Game, Lambda: LambdaSet, par, w: np.ndarray, active_tol: 
     r1 = r0 + nP
     Jm[r1:r1 + nA, ix] = GA
     Jm[r1 + nA, ix] = 1.0
-    step = np.linalg.lstsq(Jm, -F, rcond=None)[0]
-    w_new = w.copy()
-    w_new[S] += step[iw]
-    if not np.all(np.isfinite(w_new)) or w_new.min() < 0:
+    dw = np.linalg.lstsq(Jm, -F, rcond=None)[0][iw]
+    if not np.all(np.isfinite(dw)):
         return None
+    down = dw < 0
+    t = min(1.0, 0.9 * float(np.min(w[S][down] / -dw[down]))) if down.any() else 1.0  # stay inside
+    w_new = w.copy()
+    w_new[S] += t * dw
+    w_new = np.clip(w_new, 0.0, None)
     return w_new / w_new.sum()
 
 
 def mixture_weights_from_samples(loglik, domain, Lambda: LambdaSet | None = None, *, K: int | None = None,
-                                 sample_weight=None, **options) -> MixtureWeights:
+                                 tokens=None, **options) -> MixtureWeights:
     """:func:`mixture_weights` for an empirical game: point ``i`` belongs to domain ``domain[i]``
-    and domains are averaged with :func:`domain_weights` (plain means; per-token means when
-    ``sample_weight`` holds token counts)."""
+    and domains are averaged with :func:`domain_weights` (per-sample means; per-token means when
+    ``tokens`` holds token counts)."""
     if K is None and Lambda is not None:
         K = Lambda.K
-    return mixture_weights(loglik, domain_weights(domain, K, sample_weight), Lambda, **options)
+    return mixture_weights(loglik, domain_weights(domain, K, tokens), Lambda, **options)
