@@ -3,10 +3,14 @@
 :func:`run_checks` runs every selected statement on ``instances`` random instances from its
 families (instance ``i`` of a statement is :func:`make_instance` ``(families[i % F], seed, i)``,
 so statements sharing a family share instances and their certified solves); one row per
-statement x instance. :func:`summarize` gives one row per statement. :func:`run_adversarial`
-runs :func:`robust_gates.simulations.adversarial.adversarial_search` per statement and family and saves
-each worst instance. Work is spread with joblib (``jobs``; ``backend`` ``loky``, or ``dask`` /
-``ray`` when installed) behind a tqdm progress bar.
+statement x instance. :func:`run_suite` does the same and also runs every statement's mutants
+(:mod:`robust_gates.simulations.statements.mutants`) on the statement's instances, returning a
+:class:`CheckRun`. :func:`summarize` gives one row per statement, with the mutant counts and a
+``status``; :func:`summarize_mutants` one row per mutant. :func:`check_problem` runs every
+applicable statement (and its mutants) on one given problem and lists each part's numbers.
+:func:`run_adversarial` runs :func:`robust_gates.simulations.adversarial.adversarial_search` per
+statement and family and saves each worst instance. Work is spread with joblib (``jobs``;
+``backend`` ``loky``, or ``dask`` / ``ray`` when installed) behind a tqdm progress bar.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +27,13 @@ from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 from .adversarial import adversarial_search, default_families, save_worst
-from .instances import make_instance
+from .instances import Instance, make_instance
 from .statements import STATEMENTS, Statement, get_statement, use_solver
+from .statements.mutants import mutants_of
 
-__all__ = ["CHECK_COLUMNS", "SUMMARY_COLUMNS", "ADV_COLUMNS", "run_checks", "summarize",
-           "run_adversarial", "BACKENDS"]
+__all__ = ["CHECK_COLUMNS", "SUMMARY_COLUMNS", "ADV_COLUMNS", "MUTANT_COLUMNS", "MUTANT_SUMMARY_COLUMNS",
+           "PROBLEM_COLUMNS", "STATUSES", "CheckRun", "run_checks", "run_suite", "summarize",
+           "summarize_mutants", "check_problem", "run_adversarial", "BACKENDS"]
 
 CHECK_COLUMNS = ["id", "section", "family", "K", "n", "instance", "lhs", "rhs", "slack", "tol", "holds",
                  "margin", "margin_part", "gap", "solver", "binding", "seconds", "error"]
@@ -38,9 +45,22 @@ CHECK_COLUMNS = ["id", "section", "family", "K", "n", "instance", "lhs", "rhs", 
 #: (only identities and residuals). ``tightest_part``/``tightest_family`` say where, and
 #: ``median_margin`` is the median over instances of each instance's tightest margin (how
 #: close a typical instance comes to the bound).
+#: ``mutants`` counts the statement's registered mutants, ``mutants_refuted`` those that failed on
+#: at least one instance (empty when the mutants were not run); ``status`` is one of
+#: :data:`STATUSES`.
 SUMMARY_COLUMNS = ["id", "section", "instances", "passed", "failed", "errors", "worst_slack",
                    "worst_family", "tightest_margin", "tightest_part", "tightest_family", "median_margin",
-                   "max_gap"]
+                   "max_gap", "mutants", "mutants_refuted", "status"]
+#: ``holds``: every instance passed (and, when the mutants ran, at least one mutant was refuted);
+#: ``refuted``: some instance failed (the failing rows are the counterexamples); ``vacuous``: every
+#: instance passed but no mutant was refuted, so the check cannot tell the statement from a
+#: stronger false one on these instances; ``measured``: an empirical quantity, never asserted.
+STATUSES = ("holds", "refuted", "vacuous", "measured")
+MUTANT_COLUMNS = ["id", "mutant", "kind", "family", "instance", "lhs", "rhs", "slack", "refuted", "binding",
+                  "error"]
+MUTANT_SUMMARY_COLUMNS = ["id", "mutant", "kind", "text", "applicable", "refuted", "refuted_on",
+                          "first_family", "first_instance", "worst_slack"]
+PROBLEM_COLUMNS = ["id", "kind", "name", "lhs", "relation", "rhs", "tol", "slack", "margin", "holds", "note"]
 ADV_COLUMNS = ["id", "section", "family", "K", "n", "evaluations", "failures", "worst_slack", "holds",
                "binding", "lhs", "rhs", "file", "seconds"]
 BACKENDS = ("loky", "threading", "dask", "ray")
@@ -80,14 +100,16 @@ def _backend(backend: str | None, jobs: int):
         yield
 
 
-def _run_group(family: str, index: int, seed: int, stmts: list[Statement], solver: str) -> list[dict]:
-    """Build one instance and run every statement assigned to it (certified solves shared)."""
+def _run_group(family: str, index: int, seed: int, stmts: list[Statement], solver: str,
+               mutants: bool = False) -> tuple[list[dict], list[dict]]:
+    """Build one instance and run every statement assigned to it (certified solves shared), and
+    with ``mutants`` every mutant of those statements; returns (check rows, mutant rows)."""
     use_solver(solver)
-    rows = []
+    rows, mrows = [], []
     try:
         inst = make_instance(family, seed, index)
     except Exception as exc:  # an instance that cannot be built fails every statement loudly
-        return [_row(s, family, None, None, 0.0, f"instance: {type(exc).__name__}: {exc}") for s in stmts]
+        return [_row(s, family, None, None, 0.0, f"instance: {type(exc).__name__}: {exc}") for s in stmts], []
     for s in stmts:
         t = time.perf_counter()
         try:
@@ -95,7 +117,30 @@ def _run_group(family: str, index: int, seed: int, stmts: list[Statement], solve
             rows.append(_row(s, family, inst, res, time.perf_counter() - t, ""))
         except Exception as exc:  # recorded as a failure, never skipped
             rows.append(_row(s, family, inst, None, time.perf_counter() - t, f"{type(exc).__name__}: {exc}"))
-    return rows
+            continue
+        if mutants:
+            mrows += _mutant_rows(s, family, inst, res)
+    return rows, mrows
+
+
+def _mutant_rows(s: Statement, family: str, inst, res) -> list[dict]:
+    out = []
+    for m in mutants_of(s.id):
+        row = {"id": s.id, "mutant": m.name, "kind": m.kind, "family": family,
+               "instance": "-".join(map(str, inst.seed)), "lhs": np.nan, "rhs": np.nan, "slack": np.nan,
+               "refuted": False, "binding": "", "error": ""}
+        try:
+            mres = m.run(inst, res)
+        except Exception as exc:  # a mutant that cannot be evaluated is not refuted by this instance
+            row["error"] = f"{type(exc).__name__}: {exc}"
+            out.append(row)
+            continue
+        if mres is None:
+            continue  # the mutated part does not occur on this instance
+        row.update(lhs=mres.lhs, rhs=mres.rhs, slack=mres.slack, refuted=not mres.holds,
+                   binding=str(mres.details.get("binding", "")))
+        out.append(row)
+    return out
 
 
 def _row(s: Statement, family: str, inst, res, seconds: float, error: str) -> dict:
@@ -113,6 +158,15 @@ def _row(s: Statement, family: str, inst, res, seconds: float, error: str) -> di
     return row
 
 
+@dataclass(frozen=True)
+class CheckRun:
+    """What :func:`run_suite` returns: one row per statement x instance (:data:`CHECK_COLUMNS`)
+    and one row per mutant x instance where the mutant applies (:data:`MUTANT_COLUMNS`)."""
+
+    checks: pd.DataFrame
+    mutants: pd.DataFrame
+
+
 def run_checks(ids=None, instances: int = 200, seed: int = 0, *, jobs: int = 1, backend: str | None = None,
                solver: str = "auto", progress: bool = True) -> pd.DataFrame:
     """Run the selected statements (default: all registered) on random instances.
@@ -120,6 +174,14 @@ def run_checks(ids=None, instances: int = 200, seed: int = 0, *, jobs: int = 1, 
     Returns one row per statement x instance with columns :data:`CHECK_COLUMNS`; a check that
     raises is a failed row (``holds = False``, ``slack = -inf``, the message in ``error``).
     """
+    return run_suite(ids, instances, seed, jobs=jobs, backend=backend, solver=solver, progress=progress,
+                     mutants=False).checks
+
+
+def run_suite(ids=None, instances: int = 200, seed: int = 0, *, jobs: int = 1, backend: str | None = None,
+              solver: str = "auto", progress: bool = True, mutants: bool = True) -> CheckRun:
+    """:func:`run_checks`, and (``mutants``) every mutant of each statement on the instances of
+    that statement; a :class:`CheckRun` (its ``mutants`` frame is empty without ``mutants``)."""
     if instances < 1:
         raise ValueError(f"--instances must be at least 1; got {instances}")
     stmts = _select(ids)
@@ -130,32 +192,44 @@ def run_checks(ids=None, instances: int = 200, seed: int = 0, *, jobs: int = 1, 
             groups[(s.families[i % len(s.families)], i)].append(s)
     tasks = list(groups.items())
     rows: list[dict] = []
+    mrows: list[dict] = []
     bar = tqdm(total=len(tasks), desc="checks", unit="instance", disable=not progress)
     if jobs == 1:
         for (fam, i), ss in tasks:
-            rows += _run_group(fam, i, seed, ss, solver)
+            r, m = _run_group(fam, i, seed, ss, solver, mutants)
+            rows += r
+            mrows += m
             bar.update()
     else:
         with _backend(backend, jobs):
             gen = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=4)(
-                delayed(_run_group)(fam, i, seed, ss, solver) for (fam, i), ss in tasks)
-            for out in gen:
-                rows += out
+                delayed(_run_group)(fam, i, seed, ss, solver, mutants) for (fam, i), ss in tasks)
+            for r, m in gen:
+                rows += r
+                mrows += m
                 bar.update()
     bar.close()
     order = {s.id: k for k, s in enumerate(stmts)}
     df = pd.DataFrame(rows, columns=CHECK_COLUMNS)
     df["_o"] = df["id"].map(order)
     df = df.sort_values(["_o", "family", "instance"], kind="stable").drop(columns="_o")
-    return df.reset_index(drop=True)
+    mdf = pd.DataFrame(mrows, columns=MUTANT_COLUMNS)
+    if len(mdf):
+        mdf["_o"] = mdf["id"].map(order)
+        mdf = mdf.sort_values(["_o", "mutant", "family", "instance"], kind="stable").drop(columns="_o")
+    return CheckRun(df.reset_index(drop=True), mdf.reset_index(drop=True))
 
 
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
+def summarize(df: pd.DataFrame, mutants: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per statement (:data:`SUMMARY_COLUMNS`): instances, passed, failed, errors, the
     worst slack (pass/fail, tolerance included) and its family, the tightest margin (sharpness,
-    tolerance left out; over instances that held) with its part and family, the largest gap."""
+    tolerance left out; over instances that held) with its part and family, the largest gap, and
+    with ``mutants`` (the mutant rows of :func:`run_suite`) the number of registered mutants and
+    of refuted ones; ``status`` per :data:`STATUSES`. A measured statement's rows are reported,
+    never counted as passed or failed (``passed`` = ``failed`` = 0 unless it raised)."""
     out = []
     for sid, g in df.groupby("id", sort=False):
+        measured = sid in STATEMENTS and STATEMENTS[sid].kind == "measured"
         w = g["slack"].astype(float).idxmin()
         held = g[g["holds"].astype(bool)]
         margins = held["margin"].astype(float) if "margin" in held else pd.Series(dtype=float)
@@ -164,14 +238,89 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             tight = (float(margins[t]), str(held.loc[t, "margin_part"]), str(held.loc[t, "family"]))
         else:
             tight = (np.nan, "", "")
+        errors = int((g["error"].fillna("") != "").sum())
+        failed = errors if measured else int((~g["holds"].astype(bool)).sum())
+        passed = 0 if measured else int(g["holds"].sum())
+        n_mut, n_ref = np.nan, np.nan
+        if mutants is not None:
+            n_mut = len(mutants_of(sid))
+            mg = mutants[mutants["id"] == sid]
+            n_ref = int(mg.loc[mg["refuted"].astype(bool), "mutant"].nunique())
+        if measured:
+            status = "measured"
+        elif failed:
+            status = "refuted"
+        elif mutants is not None and not n_ref:
+            status = "vacuous"
+        else:
+            status = "holds"
         out.append({"id": sid, "section": g["section"].iloc[0], "instances": len(g),
-                    "passed": int(g["holds"].sum()), "failed": int((~g["holds"].astype(bool)).sum()),
-                    "errors": int((g["error"].fillna("") != "").sum()),
+                    "passed": passed, "failed": failed, "errors": errors,
                     "worst_slack": float(g["slack"].min()), "worst_family": g.loc[w, "family"],
                     "tightest_margin": tight[0], "tightest_part": tight[1], "tightest_family": tight[2],
                     "median_margin": float(margins.median()) if margins.notna().any() else np.nan,
-                    "max_gap": float(g["gap"].max())})
+                    "max_gap": float(g["gap"].max()), "mutants": n_mut, "mutants_refuted": n_ref,
+                    "status": status})
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def summarize_mutants(mutants: pd.DataFrame, ids=None) -> pd.DataFrame:
+    """One row per registered mutant of the selected statements (:data:`MUTANT_SUMMARY_COLUMNS`):
+    on how many instances it applied, whether it was refuted, on how many instances, the first
+    refuting family and instance, and its smallest slack."""
+    out = []
+    for s in _select(ids):
+        for m in mutants_of(s.id):
+            g = mutants[(mutants["id"] == s.id) & (mutants["mutant"] == m.name)]
+            bad = g[g["refuted"].astype(bool)]
+            first = bad.iloc[0] if len(bad) else None
+            out.append({"id": s.id, "mutant": m.name, "kind": m.kind, "text": m.text, "applicable": len(g),
+                        "refuted": bool(len(bad)), "refuted_on": len(bad),
+                        "first_family": first["family"] if first is not None else "",
+                        "first_instance": first["instance"] if first is not None else "",
+                        "worst_slack": float(g["slack"].min()) if len(g) else np.nan})
+    return pd.DataFrame(out, columns=MUTANT_SUMMARY_COLUMNS)
+
+
+def check_problem(problem, ids=None, outer=None, name: str = "problem") -> pd.DataFrame:
+    """Every selected statement (default: all) and its mutants on one problem (and, for nested
+    statements, the larger game ``outer``); one row per part (:data:`PROBLEM_COLUMNS`).
+
+    A statement whose check rejects the problem (for instance T3 without perfect experts, T2
+    without ``outer``) gets one row with ``kind = "not applicable"`` and the reason in ``note``.
+    Each mutant gets one row: ``holds = False`` means this problem refutes it."""
+    inst = Instance(name, {}, (problem,) if outer is None else (problem, outer), (0,))
+    rows = []
+    for s in _select(ids):
+        try:
+            res = s.check(inst)
+        except (ValueError, TypeError) as exc:
+            rows.append({"id": s.id, "kind": "not applicable", "name": "", "note": str(exc)})
+            continue
+        except Exception as exc:  # reported, never skipped
+            rows.append({"id": s.id, "kind": "error", "name": "", "holds": False,
+                         "note": f"{type(exc).__name__}: {exc}"})
+            continue
+        kind = "measured" if s.kind == "measured" else "part"
+        for pname, pt in res.details.get("parts", {}).items():
+            rows.append({"id": s.id, "kind": kind, "name": pname, "lhs": pt["lhs"], "relation": pt["rel"],
+                         "rhs": pt["rhs"], "tol": pt["tol"], "slack": pt["slack"], "margin": pt["margin"],
+                         "holds": bool(pt["slack"] >= 0), "note": ""})
+        for m in mutants_of(s.id):
+            try:
+                mres = m.run(inst, res)
+            except Exception as exc:
+                rows.append({"id": s.id, "kind": "mutant", "name": m.name,
+                             "note": f"{type(exc).__name__}: {exc}"})
+                continue
+            if mres is None:
+                rows.append({"id": s.id, "kind": "mutant", "name": m.name, "note": "not applicable"})
+                continue
+            rows.append({"id": s.id, "kind": "mutant", "name": m.name, "lhs": mres.lhs,
+                         "relation": next(iter(mres.details["parts"].values()))["rel"], "rhs": mres.rhs,
+                         "tol": mres.tol, "slack": mres.slack, "margin": mres.margin, "holds": mres.holds,
+                         "note": "refuted here" if not mres.holds else ""})
+    return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
 
 
 def _adv_one(s: Statement, family: str, seed: int, K: int, n: int, probes: int, restarts: int, maxfev: int,

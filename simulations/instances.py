@@ -24,6 +24,28 @@ Prior knowledge ``Lambda``
     :math:`\Lambda \subseteq \Lambda'` by convexity).
 
 ``K`` ranges over 2..8 and ``n`` over 2..40 (2..500 for the ``large`` family).
+
+Boundary families (SPEC §6; :data:`BOUNDARY_FAMILIES`)
+    The families above floor every probability at :data:`PROB_FLOOR`, so they never reach the
+    edge cases where a formalization is most likely to be wrong. The boundary families do not:
+
+    * ``sparse`` / ``perfect_sparse``: domains with exact zeros (each keeps a random support of
+      1..n points; sometimes disjoint supports), experts with exact zeros; in a third of the
+      imperfect instances an expert misses a point of its own domain that another expert
+      covers (``eps_k = inf``, ``V`` finite);
+    * ``undercover``: experts that put only part of their mass on the domains' points
+      (``sum_S u < 1``: the water level is ``nu = 0`` and the robust model is not unique), plus
+      a domain that leaks onto the experts' spare points;
+    * ``dependent`` / ``perfect_dependent``: a domain that is a mixture of the others (half of the
+      time the capacity output ``D_lam*`` of the others), sometimes a duplicated domain, and
+      ``Lambda`` a single point or a segment at that domain's vertex;
+    * ``lowdim`` / ``perfect_lowdim``: ``Lambda`` a single point, a segment, or a vertex ``e_k``;
+    * ``face`` / ``perfect_face``: a box touching a vertex or a face of the simplex (``lo = 0``
+      on some coordinates), so ``lam*`` often lies on a face of ``Lambda``;
+    * ``tiny``: entries of order ``1e-300`` next to ordinary ones;
+    * ``wide`` / ``perfect_wide``: ``K`` from 9 to 16 domains;
+    * ``nested_lowdim`` / ``perfect_nested_lowdim``: a box at a vertex of the simplex and, inside
+      it, a single point or a segment (for T2 and T3-G), sparse domains.
 """
 
 from __future__ import annotations
@@ -34,7 +56,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robust_gates.theory import Box, Hull, LambdaSet, Polytope, RobustProblem, Simplex, kl
+from robust_gates.theory import Box, Hull, LambdaSet, Polytope, RobustProblem, Simplex, capacity, kl
 
 __all__ = [
     "Instance",
@@ -52,6 +74,8 @@ __all__ = [
     "nested_pair",
     "K_RANGE",
     "N_RANGE",
+    "BOUNDARY_FAMILIES",
+    "sparse_domains",
 ]
 
 K_RANGE = (2, 8)
@@ -181,6 +205,8 @@ class Family:
     draw: Callable = field(repr=False)
     n_range: tuple[int, int] = N_RANGE
     description: str = ""
+    k_range: tuple[int, int] = K_RANGE
+    boundary: bool = False
 
 
 def _domains(rng: np.random.Generator, K: int, n: int, kind: str | None = None) -> tuple[np.ndarray, dict]:
@@ -242,6 +268,217 @@ def _fam(name, perfect, lam_kind, domains=None, n_range=N_RANGE, description="")
     return Family(name, perfect, lam_kind, _make_draw(perfect, lam_kind, domains), n_range, description)
 
 
+# --------------------------------------------------------------------------- boundary families
+def sparse_domains(rng: np.random.Generator, K: int, n: int, disjoint: bool = False) -> np.ndarray:
+    """``K`` rows with exact zeros: row ``k`` is ``Dir(0.5)`` on a random support of 1..n points
+    (``disjoint``: the supports are disjoint blocks, wrapping around when ``n < K``)."""
+    D = np.zeros((K, n))
+    blocks = np.array_split(rng.permutation(n), min(K, n))
+    for k in range(K):
+        if disjoint:
+            supp = blocks[k % len(blocks)]
+        else:
+            supp = rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False)
+        D[k, supp] = rng.dirichlet(np.full(len(supp), 0.5))
+    return D / D.sum(axis=1, keepdims=True)
+
+
+def _sparse_experts(rng: np.random.Generator, D: np.ndarray, drop: bool) -> np.ndarray:
+    """``P_k = (1 - tau_k) D_k + tau_k N_k`` with sparse noise ``N_k`` (exact zeros); with
+    ``drop``, one expert loses a point of its own domain that another expert still covers."""
+    K, n = D.shape
+    tau = rng.uniform(0.05, 0.6, size=K)
+    N = sparse_domains(rng, K, n)
+    P = (1 - tau[:, None]) * D + tau[:, None] * N
+    if drop:
+        k = int(rng.integers(K))
+        for x in rng.permutation(np.flatnonzero(D[k] > 0)):
+            others = np.delete(P[:, x], k)
+            if others.max() > 0 and P[k].sum() - P[k, x] > 0:
+                P[k, x] = 0.0
+                break
+    return P / P.sum(axis=1, keepdims=True)
+
+
+def _draw_sparse(perfect: bool):
+    def draw(rng, K, n):
+        disjoint = bool(rng.random() < 0.25)
+        D = sparse_domains(rng, K, n, disjoint)
+        params = {"domains": "sparse", "disjoint": disjoint, "Lambda": "simplex"}
+        P = None
+        if not perfect:
+            drop = bool(rng.random() < 1 / 3)
+            P = _sparse_experts(rng, D, drop)
+            params.update(experts="sparse", dropped=drop)
+        return params, (RobustProblem(D, P, Simplex(K)),)
+
+    return draw
+
+
+def _draw_undercover(rng, K, n):
+    """``K - 1`` point-mass domains on points ``0..K-2``; expert ``k`` keeps ``a_k`` there and puts
+    ``1 - a_k`` on a spare point; the last domain sits mostly on point 0 and leaks onto the spare
+    points, and its expert copies expert 0 (the structure of the LF counterexample)."""
+    m = K - 1
+    spare = max(2, n - m)
+    n = m + spare
+    a = rng.uniform(0.1, 0.6, size=m) if rng.random() < 0.5 else np.full(m, rng.uniform(0.1, 0.6))
+    D = np.zeros((K, n))
+    P = np.zeros((K, n))
+    for k in range(m):
+        D[k, k] = 1.0
+        P[k, k] = a[k]
+        P[k, m + k % spare] += 1 - a[k]
+    leak = float(rng.uniform(0.02, 0.3))
+    D[m, 0] = 1 - leak
+    covered = np.unique(m + np.arange(m) % spare)
+    D[m, covered] = leak * rng.dirichlet(np.ones(len(covered)))
+    P[m] = P[0]
+    return ({"domains": "point masses + leaking domain", "a": a.round(6).tolist(), "leak": leak,
+             "experts": "undercovering", "Lambda": "simplex"}, (RobustProblem(D, P, Simplex(K)),))
+
+
+def _dependent_domains(rng, K, n):
+    base = sparse_domains(rng, K - 1, n) if rng.random() < 0.5 else dirichlet_domains(rng, K - 1, n, 0.5)
+    if K > 2 and rng.random() < 0.25:
+        base[-1] = base[0]  # a duplicated domain
+    at_capacity = bool(rng.random() < 0.5)
+    w = capacity(base).lam if at_capacity else rng.dirichlet(np.ones(K - 1))
+    return np.vstack([base, w @ base]), {"domains": "dependent", "last_row": "D_lam*" if at_capacity
+                                          else "random mixture"}
+
+
+def _lowdim_set(rng, K, anchor: int | None = None) -> tuple[Hull, dict]:
+    """A single point, a segment, or a vertex ``e_k`` (``anchor``: the segment/point holds ``e_anchor``)."""
+    kind = str(rng.choice(["point", "segment", "vertex"]))
+    e = np.eye(K)
+    if kind == "vertex":
+        pts = e[[int(rng.integers(K)) if anchor is None else anchor]]
+    elif kind == "point":
+        pts = (e[[anchor]] if anchor is not None else rng.dirichlet(np.ones(K), size=1))
+    else:
+        first = e[anchor] if anchor is not None else rng.dirichlet(np.ones(K))
+        pts = np.vstack([first, rng.dirichlet(np.full(K, 0.5))])
+    return Hull(pts), {"Lambda": kind}
+
+
+def _draw_dependent(perfect: bool):
+    def draw(rng, K, n):
+        D, params = _dependent_domains(rng, K, n)
+        Lam, pl = _lowdim_set(rng, K, anchor=K - 1)
+        P = None if perfect else _sparse_experts(rng, D, False)
+        return {**params, **pl}, (RobustProblem(D, P, Lam),)
+
+    return draw
+
+
+def _boundary_domains(rng, K, n):
+    if rng.random() < 0.5:
+        return sparse_domains(rng, K, n, bool(rng.random() < 0.25)), {"domains": "sparse"}
+    return _domains(rng, K, n)
+
+
+def _boundary_experts(rng, D, perfect):
+    if perfect:
+        return None, {"experts": "perfect"}
+    if (D == 0).any():
+        return _sparse_experts(rng, D, bool(rng.random() < 1 / 3)), {"experts": "sparse"}
+    return _experts(rng, D, False)
+
+
+def _draw_lowdim(perfect: bool):
+    def draw(rng, K, n):
+        D, pd_ = _boundary_domains(rng, K, n)
+        P, pe = _boundary_experts(rng, D, perfect)
+        Lam, pl = _lowdim_set(rng, K)
+        return {**pd_, **pe, **pl}, (RobustProblem(D, P, Lam),)
+
+    return draw
+
+
+def _face_box(rng, K) -> tuple[Box, dict]:
+    if rng.random() < 0.5:  # a box at a vertex of the simplex
+        k = int(rng.integers(K))
+        r = float(rng.uniform(0.05, 0.7))
+        return box_around(np.eye(K)[k], r), {"Lambda": "box at a vertex", "radius": r}
+    zero = rng.random(K) < 0.5
+    zero[int(rng.integers(K))] = False
+    c = rng.dirichlet(np.ones(K)) * ~zero
+    c /= c.sum()
+    r = float(rng.uniform(0.02, 0.4))
+    lo = np.where(zero, 0.0, np.clip(c - r, 0.0, 1.0))
+    hi = np.where(zero, rng.uniform(0.0, r, size=K), np.clip(c + r, 0.0, 1.0))
+    return Box(lo, hi), {"Lambda": "box on a face", "radius": r}
+
+
+def _draw_face(perfect: bool):
+    def draw(rng, K, n):
+        D, pd_ = _boundary_domains(rng, K, n)
+        P, pe = _boundary_experts(rng, D, perfect)
+        Lam, pl = _face_box(rng, K)
+        return {**pd_, **pe, **pl}, (RobustProblem(D, P, Lam),)
+
+    return draw
+
+
+def _draw_tiny(rng, K, n):
+    """Dirichlet domains and noisy experts with about a third of the entries set near 1e-300."""
+    def tinify(A):
+        A = rng.dirichlet(np.full(A.shape[1], 0.7), size=A.shape[0]) if A is None else A.copy()
+        mask = rng.random(A.shape) < 1 / 3
+        mask[np.arange(A.shape[0]), A.argmax(axis=1)] = False
+        A[mask] = 10.0 ** rng.uniform(-300, -200, size=int(mask.sum()))
+        return A / A.sum(axis=1, keepdims=True)
+
+    D = tinify(rng.dirichlet(np.full(n, 0.7), size=K))
+    tau = rng.uniform(0.05, 0.5, size=K)
+    P = tinify((1 - tau[:, None]) * D + tau[:, None] * rng.dirichlet(np.ones(n), size=K))
+    return {"domains": "tiny entries", "experts": "tiny entries", "Lambda": "simplex"}, \
+        (RobustProblem(D, P, Simplex(K)),)
+
+
+def _draw_nested_lowdim(perfect: bool):
+    def draw(rng, K, n):
+        D, pd_ = _boundary_domains(rng, K, n)
+        P, pe = _boundary_experts(rng, D, perfect)
+        outer, po = _face_box(rng, K)
+        m = int(rng.integers(1, 3))
+        pts = np.array([outer.project(v) for v in rng.dirichlet(np.full(K, 0.5), size=m)])
+        if rng.random() < 0.3:  # the inner set holds the outer set's least-favorable candidate vertex
+            pts[0] = outer.maximize_linear(rng.normal(size=K))[1]
+        return {**pd_, **pe, **po, "inner": f"hull of {m} point(s)"}, \
+            tuple(RobustProblem(D, P, s) for s in (Hull(pts), outer))
+
+    return draw
+
+
+def _bfam(name, perfect, lam_kind, draw, description, n_range=(2, 12), k_range=K_RANGE):
+    return Family(name, perfect, lam_kind, draw, n_range, description, k_range, True)
+
+
+_BOUNDARY = [
+    _bfam("sparse", False, "simplex", _draw_sparse(False), "exact zeros in domains and experts"),
+    _bfam("perfect_sparse", True, "simplex", _draw_sparse(True), "perfect experts, exact zeros"),
+    _bfam("undercover", False, "simplex", _draw_undercover, "experts with sum_S u < 1 (nu = 0)"),
+    _bfam("dependent", False, "hull", _draw_dependent(False), "a domain mixing the others, low-dim Lambda"),
+    _bfam("perfect_dependent", True, "hull", _draw_dependent(True),
+          "perfect experts, a domain mixing the others (often D_lam*), Lambda at its vertex"),
+    _bfam("lowdim", False, "hull", _draw_lowdim(False), "Lambda a point, a segment or a vertex"),
+    _bfam("perfect_lowdim", True, "hull", _draw_lowdim(True), "perfect experts, low-dimensional Lambda"),
+    _bfam("face", False, "box", _draw_face(False), "box at a vertex or on a face of the simplex"),
+    _bfam("perfect_face", True, "box", _draw_face(True), "perfect experts, box on a face"),
+    _bfam("tiny", False, "simplex", _draw_tiny, "entries near 1e-300"),
+    _bfam("wide", False, "simplex", _make_draw(False, "simplex"), "K from 9 to 16", (2, 24), (9, 16)),
+    _bfam("perfect_wide", True, "simplex", _make_draw(True, "simplex"), "perfect experts, K 9..16",
+          (2, 24), (9, 16)),
+    _bfam("nested_lowdim", False, "nested", _draw_nested_lowdim(False),
+          "a point or segment inside a box at a vertex or face"),
+    _bfam("perfect_nested_lowdim", True, "nested", _draw_nested_lowdim(True),
+          "perfect experts, a point or segment inside a box on a face"),
+]
+#: the boundary families (module doc), in the order statements list them
+BOUNDARY_FAMILIES = tuple(f.name for f in _BOUNDARY)
+
 FAMILIES: dict[str, Family] = {f.name: f for f in [
     _fam("dirichlet", False, "simplex", "dirichlet", description="Dirichlet domains, noisy experts"),
     _fam("near_disjoint", False, "simplex", "near_disjoint", description="near-disjoint domains"),
@@ -256,6 +493,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     _fam("perfect_hull", True, "hull", description="perfect experts, hull"),
     _fam("perfect_nested", True, "nested", description="perfect experts, nested pair"),
     _fam("large", False, "simplex", "dirichlet", LARGE_N_RANGE, "Dirichlet domains, n in 100..500"),
+    *_BOUNDARY,
 ]}
 
 
@@ -273,7 +511,7 @@ def make_instance(family: str, seed: int, index: int = 0, K: int | None = None,
         raise ValueError(f"unknown instance family {family!r}; choose one of {sorted(FAMILIES)}")
     fam = FAMILIES[family]
     rng, key = _rng_for(seed, family, index)
-    K = int(rng.integers(K_RANGE[0], K_RANGE[1] + 1)) if K is None else int(K)
+    K = int(rng.integers(fam.k_range[0], fam.k_range[1] + 1)) if K is None else int(K)
     if n is None:
         lo, hi = fam.n_range
         # log-uniform n: small sample spaces are as common as large ones

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from robust_gates.simulations.instances import (
     FAMILIES,
-    K_RANGE,
     box_around,
     make_instance,
     near_disjoint_domains,
@@ -27,11 +26,12 @@ FP_TOL = 1e-12
 @settings(max_examples=25, deadline=None)
 @given(family=st.sampled_from(sorted(FAMILIES)), seed=st.integers(0, 2**31 - 1), index=st.integers(0, 50))
 def test_every_family_builds_valid_problems(family, seed, index):
-    """SPEC §1: every family yields validated problems with K in 2..8, n in its range, rows on
-    the simplex, perfect experts exactly when the family says so, and nested pairs Lambda ⊆ Lambda'."""
+    """SPEC §1: every family yields validated problems with K and n in its ranges (K in 2..8, or
+    9..16 for the wide families), rows on the simplex, perfect experts exactly when the family
+    says so, and nested pairs Lambda ⊆ Lambda'."""
     inst = make_instance(family, seed, index)
     fam = FAMILIES[family]
-    assert K_RANGE[0] <= inst.K <= K_RANGE[1]
+    assert fam.k_range[0] <= inst.K <= fam.k_range[1]
     assert fam.n_range[0] <= inst.n <= fam.n_range[1]
     assert np.abs(inst.problem.D.sum(axis=1) - 1).max() <= FP_TOL
     assert inst.problem.perfect_experts == fam.perfect

@@ -66,7 +66,8 @@ def test_spec_statement_holds_on_random_instances(sid):
         inst = make_instance(stmt.families[i % len(stmt.families)], seed, i)
         res = stmt.check(inst)
         assert isinstance(res, CheckResult)
-        assert np.isfinite(res.lhs) and np.isfinite(res.rhs)
+        # a boundary instance may have an expert that misses a point of its domain: eps_k = inf
+        assert np.isfinite(res.lhs) and (np.isfinite(res.rhs) or np.isinf(inst.problem.expert_errors).any())
         assert res.holds and res.slack >= 0, res.details
         assert res.tol >= 0 and res.gap <= 1e-6
 

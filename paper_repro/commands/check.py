@@ -1,8 +1,12 @@
-"""``robust-gates check``: run the SPEC statement checks on random (and adversarial) instances.
+"""``robust-gates check``: run the statement checks on random (and adversarial) instances.
 
 Writes ``checks.csv`` (one row per statement x instance), ``summary.csv`` (one row per
-statement) and, with ``--adversarial``, ``adversarial.csv`` plus the worst instance of each
-search as a problem file ``robust-gates solve`` opens. Exit status 1 if any statement fails.
+statement, with its ``status``), with ``--mutants`` also ``mutants.csv`` (one row per mutant x
+instance) and ``mutant_summary.csv`` (one row per mutant), and with ``--adversarial``
+``adversarial.csv`` plus the worst instance of each search as a problem file ``robust-gates
+solve`` opens. ``--problem FILE`` instead runs every applicable statement and its mutants on one
+problem file and prints each part's numbers. Exit status 1 if any checked statement fails
+(a refuted mutant is the expected outcome, not a failure).
 """
 
 from __future__ import annotations
@@ -20,10 +24,16 @@ HELP = "check the paper's statements numerically on random and adversarial insta
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    which = p.add_mutually_exclusive_group(required=True)
+    which = p.add_mutually_exclusive_group(required=False)
     which.add_argument("--all", action="store_true", help="every registered statement")
     which.add_argument("--statement", nargs="+", metavar="ID", help="statement ids (e.g. T1 T3 MB)")
     which.add_argument("--list", action="store_true", help="list the registered statements and exit")
+    p.add_argument("--problem", metavar="FILE",
+                   help="run the statements (all, or those given with --statement) and their mutants on "
+                        "this problem file (.json or .npz) and print each part's numbers")
+    p.add_argument("--mutants", action="store_true",
+                   help="also run every statement's mutants (false variants that must be refuted); a "
+                        "statement none of whose mutants is refuted is reported as vacuous")
     p.add_argument("--instances", type=int, default=50, help="random instances per statement (default 50)")
     p.add_argument("--seed", type=int, default=0, help="global seed (default 0)")
     p.add_argument("--adversarial", action="store_true",
@@ -71,7 +81,7 @@ def _load_plugin(spec: str):
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from robust_gates.simulations.checks import run_adversarial, run_checks, summarize
+    from robust_gates.simulations.checks import run_adversarial, run_suite, summarize, summarize_mutants
     from robust_gates.simulations.statements import STATEMENTS
 
     for spec in args.plugin:
@@ -80,20 +90,30 @@ def run(args: argparse.Namespace) -> int:
         for s in STATEMENTS.values():
             print(f"{s.id:6s} {s.section:45s} {s.text}")
         return 0
+    if not (args.all or args.statement or args.problem):
+        raise UserError("say what to check: --all, --statement ID ..., --problem FILE or --list")
     ids = None if args.all else args.statement
     unknown = [i for i in ids or [] if i not in STATEMENTS]
     if unknown:
         raise UserError(f"unknown statement(s) {unknown}; registered: {sorted(STATEMENTS)}")
+    if args.problem:
+        return _run_problem(args, ids)
     if args.jobs < 1:
         raise UserError(f"--jobs must be at least 1; got {args.jobs}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
-    df = run_checks(ids, args.instances, args.seed, jobs=args.jobs, backend=args.backend, solver=args.solver,
-                    progress=progress)
+    run = run_suite(ids, args.instances, args.seed, jobs=args.jobs, backend=args.backend, solver=args.solver,
+                    progress=progress, mutants=args.mutants)
+    df = run.checks
     df.to_csv(out / "checks.csv", index=False)
-    summary = summarize(df)
+    summary = summarize(df, run.mutants if args.mutants else None)
     failed = int(summary["failed"].sum())
+    msum = None
+    if args.mutants:
+        run.mutants.to_csv(out / "mutants.csv", index=False)
+        msum = summarize_mutants(run.mutants, ids)
+        msum.to_csv(out / "mutant_summary.csv", index=False)
     if args.adversarial:
         adv = run_adversarial(ids, args.seed, K=args.adv_K, n=args.adv_n, probes=args.adv_probes,
                               maxfev=args.adv_evals, out_dir=out / "worst", jobs=args.jobs,
@@ -107,8 +127,14 @@ def run(args: argparse.Namespace) -> int:
     summary.to_csv(out / "summary.csv", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.3g}".format):
-        print(summary.drop(columns=["worst_family", "tightest_part", "tightest_family", "max_gap"])
+        print(summary.drop(columns=["section", "worst_family", "tightest_part", "tightest_family", "max_gap"])
               .to_string(index=False))
+        if msum is not None:
+            print("\nmutants (false variants; each must be refuted on some instance):")
+            print(msum[["id", "mutant", "applicable", "refuted_on", "first_family"]].to_string(index=False))
+    for row in summary.itertuples():
+        if row.status == "vacuous":
+            print(f"{row.id}: vacuous as checked (none of its {row.mutants} mutants was refuted)")
     contrast = df[(df["id"] == "T1-M") & df["holds"].astype(bool)]
     if len(contrast):
         g = contrast["rhs"] - contrast["lhs"]
@@ -116,9 +142,46 @@ def run(args: argparse.Namespace) -> int:
               f"= C(D) - 0 ranges over [{g.min():.4g}, {g.max():.4g}] nats on {len(g)} instances (> 0: "
               f"no saddle point)")
     print(f"\nwrote {out / 'checks.csv'} ({len(df)} rows) and {out / 'summary.csv'}"
+          + (f"; mutants.csv and mutant_summary.csv ({len(msum)} mutants)" if msum is not None else "")
           + (f"; adversarial.csv and worst instances under {out / 'worst'}" if args.adversarial else ""))
     if failed:
         print(f"FAILED: {failed} statement x instance checks did not hold", file=sys.stderr)
         return 1
     print("all statements hold on every instance")
+    return 0
+
+
+def _run_problem(args: argparse.Namespace, ids) -> int:
+    """``--problem FILE``: every selected statement and its mutants on one problem file."""
+    import pandas as pd
+
+    from robust_gates.simulations.checks import check_problem
+    from robust_gates.simulations.problem_io import load_problem
+    from robust_gates.simulations.statements import use_solver
+
+    try:
+        problem = load_problem(args.problem)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    use_solver(args.solver)
+    table = check_problem(problem, ids, name=Path(args.problem).name)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "problem_checks.csv", index=False)
+    print(f"{args.problem}: K = {problem.K}, n = {problem.n}, Lambda = {problem.Lambda.kind}, "
+          f"{'perfect' if problem.perfect_experts else 'imperfect'} experts")
+    with pd.option_context("display.width", 220, "display.max_colwidth", 70, "display.max_rows", 500,
+                           "display.float_format", "{:.6g}".format):
+        print(table.astype(object).fillna("").to_string(index=False))
+    checked = table[table["kind"].isin(["part", "error"])]
+    failed = checked[~checked["holds"].astype(bool)]
+    refuted = table[(table["kind"] == "mutant") & (table["holds"] == False)]  # noqa: E712
+    for row in refuted.itertuples():
+        print(f"{row.id}: mutant '{row.name}' is refuted by this problem (lhs {row.lhs:.6g}, "
+              f"rhs {row.rhs:.6g}, slack {row.slack:.3g})")
+    print(f"\nwrote {out / 'problem_checks.csv'}")
+    if len(failed):
+        print(f"FAILED: {len(failed)} part(s) of {sorted(set(failed['id']))} do not hold on this problem",
+              file=sys.stderr)
+        return 1
     return 0

@@ -20,6 +20,7 @@ from robust_gates.theory import (
     water_fill,
 )
 
+from .mutants import mutant, part_mutant
 from .probes import ALL_FAMILIES, PROBES, g1_residual, instance_rng, points_in, random_G1_gates
 from .registry import Part, combine, fp_tol, statement
 from .solving import certified_solve, solver_tolerance
@@ -90,7 +91,8 @@ def check_P1(instance):
         q, fw = best_response_certified(d, p.l, p.u)
         m = float(rel_entr(d, q).sum())
         mid = float(rel_entr(d, lam @ p.P).sum())
-        rhs = float(np.sum(np.where(lam > 0, lam * eps, 0.0)))
+        with np.errstate(invalid="ignore"):  # 0 * inf where an expert misses a point of its domain
+            rhs = float(np.sum(np.where(lam > 0, lam * eps, 0.0)))
         chains.append([
             Part("min_g KL <= sum lam eps", m, rhs, "<=", fw + fp_tol(m, rhs)),
             Part("min_g KL <= KL(D_lam||P_lam)", m, mid, "<=", fw + fp_tol(m, mid)),
@@ -177,3 +179,65 @@ def check_T1M(instance):
         Part("max over lam of M(g*, .) at a vertex", vertex_excess, 0.0, "<=", fp_tol(kmax)),
     ]
     return combine(parts, gap=sol.gap, solver=sol.solver, C=sol.value, pairwise_js=pair)
+
+
+# --------------------------------------------------------------------------- mutants (SPEC §6)
+@mutant("L0", "unnormalized gates are in G_1",
+        "Every column-stochastic gate has a model of mass 1 (drops the normalization from G_1).")
+def _l0_any_gate_normalized(instance, result):
+    """Random column-stochastic gates: ``|sum_x P_g(x) - 1| <= GATE_TOL``; false as soon as two
+    experts differ (mass is then a non-constant linear function of the gate)."""
+    p = instance.problem
+    rng = instance_rng(instance, 100)
+    gates = rng.dirichlet(np.full(p.K, 0.5), size=(PROBES, p.n)).transpose(0, 2, 1)
+    err = max(abs(float(gated_model(g, p.P).sum()) - 1.0) for g in gates)
+    return combine([Part("mass of a column-stochastic gate == 1", err, 0.0, "==", GATE_TOL)])
+
+
+@mutant("L0", "Q is the hull of the experts",
+        "Every model of a normalized gate is a fixed mixture of the experts ({P_g} = conv(P_k)).")
+def _l0_q_is_hull(instance, result):
+    """The water-filled models ``q`` in ``Q`` at random targets, written as ``sum_k w_k P_k``
+    with ``w`` in the simplex by non-negative least squares (the sum-to-one row weighted by
+    ``1e3``): the residual must be 0 (``GATE_TOL``). Pointwise gates reach beyond the hull."""
+    from scipy.optimize import nnls
+
+    p = instance.problem
+    rng = instance_rng(instance, 101)
+    A = np.vstack([p.P.T, 1e3 * np.ones(p.K)])
+    worst = 0.0
+    for d in rng.dirichlet(np.full(p.n, 0.5), size=PROBES):
+        q = water_fill(d, p.l, p.u).q
+        w, _ = nnls(A, np.append(q, 1e3))
+        worst = max(worst, float(np.abs(p.P.T @ w - q).max()))
+    return combine([Part("every q in Q is a mixture of the experts", worst, 0.0, "==", GATE_TOL)])
+
+
+part_mutant("P1", "KL(D_lam||P_lam) <= sum lam eps", "tighten",
+            "The convexity bound KL(D_lam||P_lam) <= sum_k lam_k eps_k tightened by 1%.")
+part_mutant("P1", "min_g KL <= KL(D_lam||P_lam)", "strict",
+            "The best gated model is always strictly better than the constant gate lam.")
+part_mutant("P1", "min_g KL <= sum lam eps", "tighten",
+            "min_g KL(D_lam||P_g) <= (1 - 1%) sum_k lam_k eps_k.")
+part_mutant("T1", "L(g*, lam) <= L(g*, lam*) (kl)", "strict",
+            "The robust gate's loss at every probe mixture is strictly below its loss at lam*.")
+
+
+@mutant("T1", "equalizer on all of Lambda",
+        "The robust gate has the same loss L(g*, lam) = V at every lam in Lambda (not only on the "
+        "face of Lambda that holds lam*).")
+def _t1_equalizer_everywhere(instance, result):
+    """``min`` over probes ``lam`` in ``Lambda`` of ``L(g*, lam)`` must equal ``L(g*, lam*)``
+    (tol ``gap + fp``): false whenever a probe weighs a domain the robust gate serves better."""
+    p = instance.problem
+    sol = certified_solve(p)
+    center = p.payoff_value(sol.model, sol.lam)
+    low = min(p.payoff_value(sol.model, lam) for lam in points_in(p.Lambda, instance_rng(instance, 102)))
+    return combine([Part("L(g*, lam) == V on Lambda", low, center, "==", sol.gap + fp_tol(center))],
+                    gap=sol.gap)
+
+
+part_mutant("T1-M", "max_lam min_g M < min_g max_lam M", "reverse",
+            "With payoff M a saddle point exists (max_lam min_g M >= min_g max_lam M).")
+part_mutant("T1-M", "min_g max_lam M >= pairwise JS", "tighten",
+            "C(D) exceeds the largest pairwise JS_{1/2,1/2} by 1%.")

@@ -10,6 +10,7 @@ from scipy.special import rel_entr
 
 from robust_gates.theory import Simplex, SolverError, jensen_shannon, minimax_all_distributions
 
+from .mutants import part_mutant
 from .probes import ALL_FAMILIES, PROBES, instance_rng, perfect_game, single_models, worst_case
 from .registry import Part, combine, fp_tol, statement
 from .solving import certified_solve
@@ -115,3 +116,19 @@ def check_SC(instance):
     rs = certified_solve(perfect_game(p, Simplex(p.K)))
     parts.append(Part("C(D) <= log K", rs.value, float(np.log(p.K)), "<=", rs.gap + fp_tol(rs.value)))
     return combine(parts, gap=max(sol.gap, rs.gap), solver=sol.solver)
+
+
+# --------------------------------------------------------------------------- mutants (SPEC §6)
+part_mutant("MB", "min_q max_Lambda L(q) >= max_Lambda JS", "tighten",
+            "No single model comes within 1% of max_Lambda JS (the barrier tightened by 1%).")
+part_mutant("MB", "max_k KL(D_k||D_lam0) - C >= KL(D_lam*||D_lam0)", "strict",
+            "The aggregate D_lam0 always pays strictly more than C(D) + KL(D_lam*||D_lam0).")
+part_mutant("MA", "V(Lambda) <= max JS + max lam.eps", "tighten",
+            "V(Lambda) <= (1 - 1%) (max_Lambda JS + max_Lambda sum_k lam_k eps_k).")
+part_mutant("MA", "max L(q) - V >= KL(D_lamJ||q) - max lam.eps", "equality",
+            "Every single model's excess over V equals KL(D_lamJ||q) - max_Lambda sum_k lam_k eps_k.")
+part_mutant("SC", "C(D) <= log K", "tighten", "C(D) <= (1 - 1%) log K.")
+part_mutant("SC", "KL(D_k||D_lam0) <= log 1/lam0_k", "tighten",
+            "KL(D_k||D_lam0) <= (1 - 1%) log(1/lam0_k).")
+part_mutant("SC", "worst(g*) <= worst(fixed mixture)", "tighten",
+            "The robust gated model beats the best fixed mixture of the experts by 1% in the worst case.")

@@ -20,10 +20,18 @@ __all__ = [
     "single_models",
 ]
 
+#: the v1 families (probabilities floored at 1e-6) followed by the boundary families of
+#: :data:`robust_gates.simulations.instances.BOUNDARY_FAMILIES` (exact zeros, under-covering
+#: experts, dependent domains, low-dimensional Lambda, faces, 1e-300 entries, K up to 16)
 ALL_FAMILIES = ("dirichlet", "near_disjoint", "near_identical", "perfect", "box", "polytope", "hull",
-                "nested", "perfect_box", "perfect_polytope", "perfect_hull", "perfect_nested", "large")
-PERFECT_FAMILIES = ("perfect", "perfect_box", "perfect_polytope", "perfect_hull", "perfect_nested")
-NESTED_FAMILIES = ("nested", "perfect_nested")
+                "nested", "perfect_box", "perfect_polytope", "perfect_hull", "perfect_nested", "large",
+                "sparse", "perfect_sparse", "undercover", "dependent", "perfect_dependent", "lowdim",
+                "perfect_lowdim", "face", "perfect_face", "tiny", "wide", "perfect_wide", "nested_lowdim",
+                "perfect_nested_lowdim")
+PERFECT_FAMILIES = ("perfect", "perfect_box", "perfect_polytope", "perfect_hull", "perfect_nested",
+                    "perfect_sparse", "perfect_dependent", "perfect_lowdim", "perfect_face", "perfect_wide",
+                    "perfect_nested_lowdim")
+NESTED_FAMILIES = ("nested", "perfect_nested", "nested_lowdim", "perfect_nested_lowdim")
 #: probe points per kind (mixtures, gates, single models) a check draws
 PROBES = 8
 

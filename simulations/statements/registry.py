@@ -77,6 +77,7 @@ __all__ = [
     "get_statement",
     "fp_tol",
     "FP_TOL",
+    "KINDS",
 ]
 
 #: relative floating-point floor: quantities of order ``x`` nats computed in double precision
@@ -84,6 +85,8 @@ __all__ = [
 FP_TOL = 1e-9
 
 RELATIONS = ("<=", ">=", "==", "<")
+#: what a statement's check does: assert the claim, or only measure it
+KINDS = ("checked", "measured")
 
 
 def fp_tol(*values: float) -> float:
@@ -111,6 +114,10 @@ class Part:
     @property
     def slack(self) -> float:
         lhs, rhs, tol = float(self.lhs), float(self.rhs), float(self.tol)
+        # extended reals: ``x <= +inf`` and ``+inf >= x`` hold for every x, +inf included (e.g. an
+        # expert that misses a point of its domain has eps_k = +inf, so a bound by it is void)
+        if (self.relation == "<=" and rhs == np.inf) or (self.relation == ">=" and lhs == np.inf):
+            return float("inf")
         if self.relation == "<=":
             s = rhs - lhs + tol
         elif self.relation == ">=":
@@ -119,7 +126,8 @@ class Part:
             s = tol - abs(lhs - rhs)
         else:
             s = rhs - lhs - tol
-        return float(s) if np.isfinite(s) else -np.inf
+        # ``x <= inf`` holds (+inf slack); ``inf <= inf`` or a nan side cannot be confirmed (-inf)
+        return float(s) if not np.isnan(s) else -np.inf
 
     @property
     def margin(self) -> float:
@@ -177,15 +185,22 @@ def combine(parts: list[Part], gap: float = 0.0, main: int = 0, **details) -> Ch
 
 @dataclass(frozen=True)
 class Statement:
-    """A registered claim: SPEC id, paper section, one-sentence text, families, check."""
+    """A registered claim: SPEC id, paper section, one-sentence text, families, check.
+
+    ``kind`` is ``"checked"`` (the check asserts the statement: a negative slack is a failure)
+    or ``"measured"`` (an empirical quantity: the check reports numbers in ``details`` and its
+    ``holds`` only says the measurement ran; it is never counted as a pass or a failure)."""
 
     id: str
     section: str
     text: str
     families: tuple[str, ...]
     check: Callable = field(repr=False)
+    kind: str = "checked"
 
     def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"statement {self.id!r}: kind must be one of {KINDS}; got {self.kind!r}")
         if not self.families:
             raise ValueError(f"statement {self.id!r} must name at least one instance family")
         unknown = [f for f in self.families if f not in FAMILIES]
@@ -218,11 +233,12 @@ def unregister_statement(id: str) -> None:
     del STATEMENTS[id]
 
 
-def statement(id: str, section: str, text: str, families: tuple[str, ...], replace: bool = False):
+def statement(id: str, section: str, text: str, families: tuple[str, ...], replace: bool = False,
+              kind: str = "checked"):
     """Decorator form of :func:`register_statement` for a check function."""
 
     def deco(fn: Callable) -> Callable:
-        register_statement(Statement(id, section, text, tuple(families), fn), replace=replace)
+        register_statement(Statement(id, section, text, tuple(families), fn, kind), replace=replace)
         return fn
 
     return deco
