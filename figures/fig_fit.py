@@ -105,4 +105,4 @@ SPEC = register_figure(FigureSpec(
     caption="Held-out worst case against average loss of the certified robust mixture weights, the "
             "contextual gate and the baselines, with bootstrap intervals.",
     data="fit_table.csv", plot=plot, produce=None,
-    requires="run `robust-gates fit FILE --out DIR` (or `robust-gates fit --example`) first", order=90))
+    requires="run `robust-gates fit FILE --out DIR` (or `robust-gates fit --example`) first", order=170))
