@@ -1,5 +1,11 @@
 """`robust-gates repro fig5` on the tiny configuration: schema, figure, determinism, linearity
-of the gate's payoff in ``lam`` (SPEC DH, algorithm 4, SD; paper Figure 5)."""
+of the gate's payoff in ``lam`` (SPEC DH, algorithm 4, SD; paper Figure 5); and the experiment
+runner both neural experiments share: torch's threads restored after a failure, resume from
+checkpoints, the output folder (never the shipped results unless asked) and the run's label."""
+
+import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,8 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from robust_gates.paper_repro.cli import main as cli_main  # noqa: E402
+from robust_gates.paper_repro.errors import UserError  # noqa: E402
 from robust_gates.paper_repro.neural import data as D  # noqa: E402
-from robust_gates.paper_repro.neural import fig5  # noqa: E402
+from robust_gates.paper_repro.neural import fig5, runner  # noqa: E402
 
 LINEAR_TOL = 1e-9  # the payoff is computed in float64 from stored per-domain losses
 ENTROPY_TOL = 1e-12
@@ -51,24 +58,22 @@ def test_csv_schema_and_figure(runs):
     png = res.paths["figure"]
     with open(png, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
-    from pathlib import Path
-
     assert Path(png).stat().st_size > 5000
 
 
 def test_parameter_counts(runs):
     """Paper Figure 5 setup: the Larger model has more parameters than the modular system (two
     Smaller experts plus the router), and the formula matches the torch modules."""
-    from robust_gates.paper_repro.neural.model import MLPStack, ModelSize, mlp_params
+    from robust_gates.paper_repro.neural.model import MLPStack, mlp_params
 
     p = runs[0].summary["params"]
     assert p["modular_total"] == 2 * p["smaller"] + p["router"]
     for cfg in (fig5.TINY, fig5.QUICK, fig5.FULL):
-        n_s = mlp_params(ModelSize(cfg.smaller.d, cfg.smaller.hidden), cfg.vocab, cfg.window)
-        n_l = mlp_params(ModelSize(cfg.larger.d, cfg.larger.hidden), cfg.vocab, cfg.window)
+        n_s = mlp_params(cfg.smaller, cfg.vocab, cfg.window)
+        n_l = mlp_params(cfg.larger, cfg.vocab, cfg.window)
         assert n_l > 2 * n_s + p["router"], cfg.name
-    size = ModelSize(fig5.TINY.smaller.d, fig5.TINY.smaller.hidden)
-    stack = MLPStack(3, size, fig5.TINY.vocab, fig5.TINY.window, torch.Generator().manual_seed(0))
+    tiny = fig5.TINY
+    stack = MLPStack(3, tiny.smaller, tiny.vocab, tiny.window, torch.Generator().manual_seed(0))
     assert stack.member_params() == p["smaller"]
     assert sum(q.numel() for q in stack.parameters()) == 3 * p["smaller"]
 
@@ -164,3 +169,122 @@ def test_cli_tiny_and_missing_torch(tmp_path, capsys, monkeypatch):
                         lambda name, *a: None if name == "torch" else real(name, *a))
     assert cli_main(["repro", "fig5", "--tiny", "--out", str(out)]) == 2
     assert 'pip install -e ".[torch]"' in capsys.readouterr().err
+
+
+ONE_SEED = fig5.with_overrides(fig5.TINY, seeds=1)
+
+
+def _failing_on_call(n: int):
+    """A stand-in for ``train_router`` that raises on its ``n``-th call and trains otherwise."""
+    from robust_gates.paper_repro.neural import train
+
+    real_train_router, calls = train.train_router, []
+
+    def train_router(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise RuntimeError("stopped on purpose")
+        return real_train_router(*args, **kwargs)
+
+    return train_router
+
+
+def test_threads_restored_after_an_exception(tmp_path, monkeypatch):
+    """torch's thread count is restored when a stage raises, not only on success."""
+    from robust_gates.paper_repro.neural import train
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        monkeypatch.setattr(train, "train_router", _failing_on_call(1))
+        with pytest.raises(RuntimeError, match="stopped on purpose"):
+            fig5.main(ONE_SEED, tmp_path, progress=False, draw=False)  # ONE_SEED.threads == 1
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_resume_after_a_failure_reproduces_the_run(runs, tmp_path, monkeypatch):
+    """A run stopped in its second seed keeps the first seed's checkpoint; the rerun into the
+    same folder restores it, computes the rest, and every number equals an uninterrupted run."""
+    from robust_gates.paper_repro.neural import train
+
+    with monkeypatch.context() as m:
+        m.setattr(train, "train_router", _failing_on_call(2))
+        with pytest.raises(RuntimeError, match="stopped on purpose"):
+            fig5.main(fig5.TINY, tmp_path, seed=3, progress=False, draw=False)
+    assert [p.name.rsplit("_", 1)[1] for p in (tmp_path / runner.CHECKPOINT_DIR).glob("*.pt")] == ["seed3.pt"]
+    res = fig5.main(fig5.TINY, tmp_path, seed=3, progress=False, draw=False)
+    assert list(res.summary["restored_checkpoints"]) == ["seed3"]
+    pd.testing.assert_frame_equal(res.table, runs[0].table, check_exact=True)
+    pd.testing.assert_frame_equal(res.cosine, runs[0].cosine, check_exact=True)
+    assert res.summary["gates"] == runs[0].summary["gates"]
+    again = fig5.main(fig5.TINY, tmp_path, seed=3, progress=False, draw=False, resume=False)
+    assert again.summary["restored_checkpoints"] == {}
+    pd.testing.assert_frame_equal(again.table, runs[0].table, check_exact=True)
+
+
+def _digests(folder: Path) -> dict:
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def test_default_output_folder_is_fresh_and_not_shipped(tmp_path, monkeypatch):
+    """Without an output folder a run writes into a new folder under ./results, a second run into
+    another one, and the shipped tables are left as they are."""
+    shipped = _digests(runner.SHIPPED_DIR)
+    monkeypatch.chdir(tmp_path)
+    a = fig5.main(ONE_SEED, progress=False, draw=False)
+    b = fig5.main(ONE_SEED, progress=False, draw=False)
+    for res in (a, b):
+        out = Path(res.out_dir).resolve()
+        assert out.parent == (tmp_path / "results").resolve() and out.name.startswith("repro-fig5-tiny-")
+        assert Path(res.paths["table"]).resolve().parent == out
+    assert a.out_dir != b.out_dir
+    assert _digests(runner.SHIPPED_DIR) == shipped
+    assert cli_main(["repro", "fig5", "--tiny", "--seeds", "1", "--no-progress"]) == 0
+    assert len(list((tmp_path / "results").iterdir())) == 3
+    assert _digests(runner.SHIPPED_DIR) == shipped
+
+
+def test_update_shipped_is_required_to_write_there(tmp_path, monkeypatch, capsys):
+    """The shipped folder is written only with --update-shipped, and then only by the full
+    configuration at seed 0 unless --force; each refusal is one line and exit status 2."""
+    shipped = _digests(runner.SHIPPED_DIR)
+    with pytest.raises(UserError, match="update-shipped"):
+        fig5.main(ONE_SEED, runner.SHIPPED_DIR, progress=False)
+    with pytest.raises(UserError, match="update-shipped"):
+        fig5.main(ONE_SEED, runner.SHIPPED_DIR / "sub", progress=False)
+    refusals = {
+        ("--out", str(runner.SHIPPED_DIR)): "--update-shipped",
+        ("--update-shipped",): "refusing to replace the shipped full-run results",
+        ("--update-shipped", "--out", str(tmp_path / "elsewhere")): "leave out --out",
+        ("--force",): "--force applies only with --update-shipped",
+        ("--seeds", "0"): "positive integers",
+        ("--seed", "-1"): "non-negative",
+        ("--steps", "5"): "`repro real` only",
+    }
+    for extra, message in refusals.items():
+        assert cli_main(["repro", "fig5", "--tiny", "--no-progress", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (extra, err)
+    assert _digests(runner.SHIPPED_DIR) == shipped
+    # with --update-shipped --force the (here: stand-in) shipped folder is written
+    monkeypatch.setattr(runner, "SHIPPED_DIR", tmp_path / "shipped")
+    assert cli_main(["repro", "fig5", "--tiny", "--seeds", "1", "--no-progress", "--update-shipped",
+                     "--force"]) == 0
+    summary = json.loads((tmp_path / "shipped" / fig5.SUMMARY_FILE).read_text())
+    assert summary[runner.RUN_KEY]["shipped"] and not summary[runner.RUN_KEY]["full"]
+
+
+def test_summary_records_the_configuration(runs):
+    """Every summary says which configuration it came from (the report labels figures by it)."""
+    run = runs[0].summary[runner.RUN_KEY]
+    assert run == {**run, "experiment": "fig5", "config": "tiny", "overrides": {}, "seeds": [3, 4],
+                   "steps": fig5.TINY.steps, "gate_steps": fig5.TINY.gate_steps, "full": False,
+                   "label": "tiny (seed=3)", "shipped": False}
+    assert runner.provenance(fig5.EXPERIMENT, fig5.FULL, 0)["full"]
+    assert runner.provenance(fig5.EXPERIMENT, fig5.with_overrides(fig5.FULL, threads=8), 0)["full"]
+    short = runner.provenance(fig5.EXPERIMENT, fig5.with_overrides(fig5.FULL, steps=10), 0)
+    assert not short["full"] and short["label"] == "full (steps=10)" and short["overrides"] == {"steps": 10}
+    assert not runner.provenance(fig5.EXPERIMENT, fig5.FULL, 1)["full"]

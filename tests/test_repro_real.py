@@ -1,6 +1,6 @@
 """`robust-gates repro real`: the real-text corpus (deterministic, disjoint splits; clear errors
-for a missing domain), the byte-level models, and the tiny end-to-end run (schema, and the
-minimax property of the robust gate on its own data)."""
+for a missing domain), the byte-level models, and the tiny end-to-end run (schema, the minimax
+property of the robust gate on its own data, resume, and any number of domains)."""
 
 import json
 
@@ -132,8 +132,7 @@ def test_windows():
 
 
 def test_allocate():
-    from robust_gates.paper_repro.neural.real import allocate
-
+    allocate = T.allocate
     for lam, batch in (([1, 0, 0], 32), ([1 / 3] * 3, 32), ([0.6, 0.3, 0.1], 32), ([0.1, 0.3, 0.6], 7)):
         n = allocate(np.array(lam), batch)
         assert n.sum() == batch and ((n > 0) == (np.array(lam) > 0)).all()
@@ -332,9 +331,55 @@ def test_cli_tiny(torch_mod, corpus, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "bits per byte on the test split" in text and "robust_gate" in text and "lam*" in text
     assert (out / "real_table.csv").exists() and (out / "real_text.png").exists()
-    assert "restored trained models" not in text
+    assert "restored from checkpoints" not in text
     assert cli_main(["repro", "real", "--tiny", "--out", str(out), "--cache", cache, "--no-progress",
                      "--steps", "5"]) == 0
-    assert "restored trained models" in capsys.readouterr().out
+    assert "restored from checkpoints" in capsys.readouterr().out
+    summary = json.loads((out / "real_summary.json").read_text())
+    assert summary["run"]["label"] == "tiny (steps=5)" and summary["run"]["seeds"] == [0]
     assert cli_main(["repro", "real", "--tiny", "--seeds", "2", "--out", str(out)]) == 2
     assert "--seeds applies to `repro fig5` only" in capsys.readouterr().err
+
+
+def _synthetic_corpus(K: int, size: int = 4000):
+    """A corpus of ``K`` made-up domains (each its own repeated phrase with random noise)."""
+    rng = np.random.default_rng(K)
+    data = {}
+    for k in range(K):
+        phrase = np.frombuffer(f"domain {k} says {'ab' * (k + 1)}; ".encode(), dtype=np.uint8)
+        data[f"d{k}"] = {}
+        for s in T.SPLITS:
+            arr = np.resize(phrase, size).copy()
+            flip = rng.random(size) < 0.1
+            arr[flip] = rng.integers(32, 127, flip.sum())
+            data[f"d{k}"][s] = arr
+    return T.Corpus(data, "synthetic", {d: {s: [] for s in T.SPLITS} for d in data}, {})
+
+
+@pytest.mark.parametrize("K", [2, 4])
+def test_domain_count_comes_from_the_data(torch_mod, tmp_path, K):
+    """The number of experts, of per-domain columns and of gradient-cosine rows follows the
+    corpus's domains (here 2 and 4 made-up ones), not a fixed three."""
+    from robust_gates.paper_repro.neural import real
+
+    corpus = _synthetic_corpus(K)
+    uniform, eye = np.full(K, 1 / K), np.eye(K)
+    cfg = real.with_overrides(real.TINY, steps=4, gate_steps=10, mixed_a=tuple(0.5 * eye[0] + 0.5 * uniform),
+                              mixed_b=tuple(0.5 * eye[-1] + 0.5 * uniform), box_lo=(0.1,) * K,
+                              box_hi=(0.9,) * K)
+    res = real.main(cfg, tmp_path, progress=False, draw=False, corpus=corpus)
+    domains = [f"d{k}" for k in range(K)]
+    experts = [f"expert_{d}" for d in domains]
+    assert list(res.table.columns) == ["method", "split", "size", "params", *[f"bpb_{d}" for d in domains],
+                                       "worst_simplex", "worst_box", "average"]
+    assert set(experts) <= set(res.table.method)
+    assert list(res.grid.lam_name.unique()) == [*domains, "uniform", "mixed_a", "mixed_b"]
+    p = res.summary["params"]
+    assert p["modular_total"] == K * p["smaller"] + p["router"]
+    assert len(res.summary["gates"]["robust_gate"]["lam_bar"]) == K
+    assert (res.cosine.groupby("method").size() == K + K * (K - 1) // 2).all()
+    t = res.table.set_index(["method", "split"])
+    for d in domains:  # the oracle's vertex entries are the experts on their own domain
+        assert t.loc[("oracle", "test"), f"bpb_{d}"] == t.loc[(f"expert_{d}", "test"), f"bpb_{d}"]
+    with pytest.raises(ValueError, match="one weight per domain"):
+        real.main(real.TINY, tmp_path / "three", progress=False, draw=False, corpus=corpus)

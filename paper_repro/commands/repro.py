@@ -1,14 +1,19 @@
 """``robust-gates repro``: rerun one of the paper's neural experiments (needs the ``torch`` extra).
 
-``robust-gates repro fig5 [--quick] [--device cpu|cuda] [--out DIR] [--seed S]`` trains the
-Figure 5 models (:mod:`robust_gates.paper_repro.neural.fig5`), writes the tidy CSV, the gradient-cosine CSV,
-a JSON summary and ``fig5.png`` into ``DIR``, and prints the table of means.
+``robust-gates repro fig5 [--quick | --tiny] [--device cpu|cuda] [--out DIR] [--seed S]`` trains
+the Figure 5 models (:mod:`robust_gates.paper_repro.neural.fig5`), writes the tidy CSV, the
+gradient-cosine CSV, a JSON summary and ``fig5.png`` into ``DIR``, and prints the table of means.
 
-``robust-gates repro real [--quick] [--out DIR]`` runs modular versus monolithic on real text
-(Python code, English prose and C headers of the running interpreter;
-:mod:`robust_gates.paper_repro.neural.real`), writes its tables, summary and ``real_text.png`` into
-``DIR`` and
-prints the table of bits per byte on the test split.
+``robust-gates repro real [--quick | --tiny] [--out DIR]`` runs modular versus monolithic on real
+text (Python code, English prose and C headers of the running interpreter;
+:mod:`robust_gates.paper_repro.neural.real`), writes its tables, summary and ``real_text.png``
+into ``DIR`` and prints the table of bits per byte on the test split.
+
+Without ``--out`` a run writes into a fresh folder ``results/repro-<experiment>-<config>-<time>``
+under the current directory; rerunning with ``--out`` set to that folder resumes from its
+checkpoints. The shipped tables in ``paper_repro/neural/results`` change only with
+``--update-shipped``, which also refuses anything but the full configuration at seed 0 unless
+``--force`` (:mod:`robust_gates.paper_repro.neural.runner`).
 """
 
 from __future__ import annotations
@@ -35,8 +40,14 @@ def configure(p: argparse.ArgumentParser) -> None:
                            "5 minutes on 2 CPU cores)")
     size.add_argument("--tiny", action="store_true", help="a seconds-long smoke configuration")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch device (default cpu)")
-    p.add_argument("--out", default="paper_repro/neural/results",
-                   help="output folder (default paper_repro/neural/results)")
+    p.add_argument("--out", default=None,
+                   help="output folder; an existing one is reused and its checkpoints resumed "
+                        "(default: a fresh folder results/repro-<experiment>-<config>-<time>)")
+    p.add_argument("--update-shipped", action="store_true",
+                   help="write into the shipped results the report draws (paper_repro/neural/results); "
+                        "only the full configuration at seed 0, unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="with --update-shipped: accept a configuration other than the full one")
     p.add_argument("--seed", type=int, default=0, help="first seed; run r uses seed + r (default 0)")
     p.add_argument("--seeds", type=int, default=None, help="fig5: number of runs (default: the config's)")
     p.add_argument("--steps", type=int, default=None,
@@ -46,7 +57,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "~/.cache/robust-gates)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's, 2)")
     p.add_argument("--no-resume", action="store_true",
-                   help="real: train every model again even when OUT/checkpoints holds it")
+                   help="compute every stage again even when OUT/checkpoints holds it")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
@@ -54,16 +65,22 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("torch") is None:
         raise UserError(f"`repro {args.experiment}` needs PyTorch, which is not installed; "
                         f"install the extra with: {INSTALL}")
+    if args.force and not args.update_shipped:
+        raise UserError("--force applies only with --update-shipped")
+    if args.seed < 0:
+        raise UserError(f"--seed must be a non-negative integer; got {args.seed}")
     if args.experiment == "real":
         return _run_real(args)
-    if args.steps is not None or args.cache is not None or args.no_resume:
-        raise UserError("--steps, --cache and --no-resume apply to `repro real` only")
+    if args.steps is not None or args.cache is not None:
+        raise UserError("--steps and --cache apply to `repro real` only")
     from ..neural import fig5
 
     cfg = _config(fig5, args, "seeds")
+    out = _output(fig5.EXPERIMENT, cfg, args)
     print(f"fig5 ({cfg.name}): {cfg.seeds} runs, {cfg.steps} steps per model, "
-          f"{cfg.grid}-point lam grid, device {args.device}, {cfg.threads} thread(s) -> {args.out}")
-    res = fig5.main(cfg, args.out, seed=args.seed, device=args.device, progress=not args.no_progress)
+          f"{cfg.grid}-point lam grid, device {args.device}, {cfg.threads} thread(s) -> {out}")
+    res = fig5.main(cfg, out, seed=args.seed, device=args.device, progress=not args.no_progress,
+                    resume=not args.no_resume, update_shipped=args.update_shipped, force=args.force)
     s = res.summary
     p = s["params"]
     print(f"parameters: Smaller {p['smaller']}, Larger {p['larger']}, router {p['router']}, "
@@ -78,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     cos = res.cosine.groupby(["size", "method"])[["cos_mean", "frac_negative"]].mean()
     print("gradient cosine between domains during monolithic training (mean over lam and runs):")
     print(cos.round(4).to_string())
+    _print_restored(s)
     print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
     return 0
 
@@ -92,33 +110,49 @@ def _config(experiment, args: argparse.Namespace, count: str):
     return experiment.with_overrides(cfg, **over)
 
 
+def _output(experiment, cfg, args: argparse.Namespace):
+    """The output folder, chosen (and checked) before the run so that it can be printed first."""
+    from ..neural import runner
+
+    info = runner.provenance(experiment, cfg, args.seed)
+    return runner.output_dir(experiment.name, cfg.name, args.out, full=info["full"], label=info["label"],
+                             update_shipped=args.update_shipped, force=args.force)
+
+
+def _print_restored(summary: dict) -> None:
+    if summary["restored_checkpoints"]:
+        print(f"restored from checkpoints: {', '.join(summary['restored_checkpoints'].values())} "
+              "(--no-resume computes them again)")
+
+
 def _run_real(args: argparse.Namespace) -> int:
     from ..neural import real
 
     if args.seeds is not None:
         raise UserError("--seeds applies to `repro fig5` only (`repro real` is one run; use --seed)")
     cfg = _config(real, args, "steps")
+    out = _output(real.EXPERIMENT, cfg, args)
     print(f"real ({cfg.name}): byte-level transformers, context {cfg.ctx}, {cfg.steps} steps per "
           f"model, {cfg.gate_steps} primal-dual rounds per gate, device {args.device}, "
-          f"{cfg.threads} thread(s) -> {args.out}")
-    res = real.main(cfg, args.out, seed=args.seed, device=args.device,
-                    progress=not args.no_progress, cache_dir=args.cache, resume=not args.no_resume)
+          f"{cfg.threads} thread(s) -> {out}")
+    res = real.main(cfg, out, seed=args.seed, device=args.device, progress=not args.no_progress,
+                    cache_dir=args.cache, resume=not args.no_resume, update_shipped=args.update_shipped,
+                    force=args.force)
     s = res.summary
     print(f"Python {s['python_version']}; bytes per domain (train/valid/test): " + "; ".join(
         f"{d} {b['train']}/{b['valid']}/{b['test']}" for d, b in s["corpus"]["bytes"].items()))
     p = s["params"]
+    domains = list(s["corpus"]["bytes"])
     print(f"parameters: Smaller {p['smaller']}, Larger {p['larger']}, router {p['router']}, "
-          f"modular total (3 experts + router) {p['modular_total']}")
+          f"modular total ({len(domains)} experts + router) {p['modular_total']}")
     t = res.table[res.table.split == "test"].drop(columns="split").set_index("method")
     print("bits per byte on the test split (worst_box: Lambda = "
           f"box {list(cfg.box_lo)}..{list(cfg.box_hi)}):")
     print(t.to_string(float_format="{:.3f}".format))
     for name, g in s["gates"].items():
         print(f"{name}: adversary's lam_bar = {[round(v, 3) for v in g['lam_bar']]} "
-              f"(python, prose, c); worst case on test {g['worst_test']:.3f} bits/byte "
+              f"({', '.join(domains)}); worst case on test {g['worst_test']:.3f} bits/byte "
               f"at lam* = {[round(v, 3) for v in g['lam_star_test']]}")
-    if s["restored_checkpoints"]:
-        print(f"restored trained models from {', '.join(s['restored_checkpoints'].values())} "
-              "(--no-resume trains again)")
+    _print_restored(s)
     print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
     return 0

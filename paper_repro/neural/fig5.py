@@ -25,32 +25,25 @@ gate ``lam_bar``, cosine statistics and their relation to the interference) and 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import data as _data
-from ._runtime import check_device, require_torch
+from .runner import Checkpoint, Experiment, Outputs, Stage, Table, run_experiment
+from .sizes import MLPSize
 
-__all__ = ["Fig5Config", "Fig5Result", "FULL", "QUICK", "TINY", "CONFIGS", "main", "lam_loss",
-           "observations", "with_overrides",
-           "DATA_FILE", "COSINE_FILE", "SUMMARY_FILE"]
+__all__ = ["Fig5Config", "Fig5Result", "SeedRun", "FULL", "QUICK", "TINY", "CONFIGS", "EXPERIMENT",
+           "main", "lam_loss", "observations", "with_overrides", "DATA_FILE", "COSINE_FILE",
+           "SUMMARY_FILE"]
 
 DATA_FILE = "fig5_gradient_conflict.csv"
 COSINE_FILE = "fig5_gradient_cosine.csv"
 SUMMARY_FILE = "fig5_summary.json"
-
-
-@dataclass(frozen=True)
-class Size:
-    """One MLP size (mirrors :class:`.model.ModelSize`, kept here so configs need no torch)."""
-
-    d: int
-    hidden: int
 
 
 @dataclass(frozen=True)
@@ -65,8 +58,8 @@ class Fig5Config:
     noise: float = 0.1
     task_seed: int = 0
     window: int = 8
-    smaller: Size = Size(16, 48)
-    larger: Size = Size(24, 128)
+    smaller: MLPSize = MLPSize(16, 48)
+    larger: MLPSize = MLPSize(24, 128)
     steps: int = 2500
     batch: int = 32
     lr: float = 1e-2
@@ -92,7 +85,7 @@ class Fig5Config:
 
 FULL = Fig5Config("full")
 QUICK = Fig5Config("quick", seeds=2, steps=500, gate_steps=400, gate_pool=2048, n_test=2000)
-TINY = Fig5Config("tiny", seeds=2, grid=3, smaller=Size(8, 16), larger=Size(8, 48), steps=30,
+TINY = Fig5Config("tiny", seeds=2, grid=3, smaller=MLPSize(8, 16), larger=MLPSize(8, 48), steps=30,
                   batch=8, gate_steps=30, gate_pool=128, gate_batch=16, n_test=64, threads=1)
 CONFIGS = {c.name: c for c in (FULL, QUICK, TINY)}
 
@@ -105,6 +98,7 @@ class Fig5Result:
     cosine: pd.DataFrame
     summary: dict
     paths: dict
+    out_dir: str
 
 
 def lam_loss(ce: np.ndarray, lam: float) -> float:
@@ -148,103 +142,162 @@ def _cos_rows(seed, size, methods, lams, cos, late_fraction):
     return rows
 
 
-def main(config: Fig5Config = FULL, out_dir: str | Path = "paper_repro/neural/results", *,
-         seed: int = 0, device: str = "cpu", progress: bool = True, draw: bool = True) -> Fig5Result:
-    """Run the Figure 5 experiment (module docstring) and write its tables and figure."""
-    torch = require_torch()
-    from tqdm.auto import tqdm
+@dataclass(frozen=True)
+class _Stack:
+    """One stack of monolithic models of one size: its members' methods and weights on domain 1."""
 
-    from .model import MLPStack, ModelSize, Router, mlp_params
-    from .train import evaluate_router, evaluate_stack, expert_token_logp, train_router, train_stack
+    name: str
+    size: MLPSize
+    methods: tuple
+    lams: np.ndarray
 
-    check_device(torch, device)
-    cfg = config
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(max(1, cfg.threads))
-    t_start = time.perf_counter()
+
+@dataclass(frozen=True)
+class _Setup:
+    """The ``task`` stage: the domains, the held-out sets and everything shared by the seeds."""
+
+    task: _data.ConflictTask
+    tests: list
+    lams: list
+    bayes: dict
+    params: dict
+    stacks: tuple
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One run (one seed): its tidy rows, gradient-cosine rows, gate statistics and timings."""
+
+    seed: int
+    rows: list
+    cos_rows: list
+    gate: dict
+    timing: dict
+    router_params: int
+
+
+def _setup(run, done) -> _Setup:
+    cfg = run.config
+    from .model import mlp_params
 
     task = _data.make_task(cfg.vocab, cfg.seq_len, cfg.conflict, cfg.noise,
                            rng=np.random.default_rng(cfg.task_seed))
-    H = task.entropy
     test_rng = np.random.default_rng(np.random.SeedSequence([cfg.task_seed, 10**6]))
     tests = [_data.sample(task, k, cfg.n_test, test_rng) for k in range(2)]
-    lams = list(cfg.lams)
-    small, large = ModelSize(cfg.smaller.d, cfg.smaller.hidden), ModelSize(cfg.larger.d, cfg.larger.hidden)
-    p_small = mlp_params(small, cfg.vocab, cfg.window)
-    p_large = mlp_params(large, cfg.vocab, cfg.window)
+    lams = [float(lam) for lam in cfg.lams]
+    # member roles in the two stacks: the two experts, the fixed model, one oracle per grid lam
+    stacks = (_Stack("smaller", cfg.smaller, ("expert_1", "expert_2", "fixed") + ("oracle",) * len(lams),
+                     np.array([1.0, 0.0, 0.5] + lams)),
+              _Stack("larger", cfg.larger, ("fixed",) + ("oracle",) * len(lams), np.array([0.5] + lams)))
+    params = {s.name: mlp_params(s.size, cfg.vocab, cfg.window) for s in stacks}
+    return _Setup(task, tests, lams, {lam: _bayes_ce(task, tests, lam) for lam in lams}, params, stacks)
 
-    # member roles in the two stacks
-    s_methods = ["expert_1", "expert_2", "fixed"] + ["oracle"] * len(lams)
-    s_lams = np.array([1.0, 0.0, 0.5] + lams)
-    l_methods = ["fixed"] + ["oracle"] * len(lams)
-    l_lams = np.array([0.5] + lams)
 
-    rows, cos_rows, gates, timings = [], [], [], []
-    p_router = None
-    bayes = {lam: _bayes_ce(task, tests, lam) for lam in lams}
-    for r in range(cfg.seeds):
-        run_seed = seed + r
-        rng = np.random.default_rng(np.random.SeedSequence([run_seed, 7]))
-        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        t0 = time.perf_counter()
-        stacks = {}
-        for name, size, members_lams, methods in (("smaller", small, s_lams, s_methods),
-                                                  ("larger", large, l_lams, l_methods)):
-            stack = MLPStack(len(members_lams), size, cfg.vocab, cfg.window, gen).to(device)
-            desc = f"seed {r + 1}/{cfg.seeds}: {name} x{len(members_lams)}"
-            with tqdm(total=cfg.steps, desc=desc, disable=not progress, leave=False) as bar:
-                log = train_stack(stack, members_lams, task, steps=cfg.steps, batch=cfg.batch,
-                                  lr=cfg.lr, rng=rng, device=device, progress=bar)
-            stacks[name] = (stack, evaluate_stack(stack, task, tests, device=device))
-            cos_rows += _cos_rows(run_seed, name, methods, members_lams, log["cos"], cfg.late_fraction)
-        t_mono = time.perf_counter() - t0
+def _one_seed(r: int, run, done) -> SeedRun:
+    """Run ``r``: the monolithic stacks, then the robust gate over the Smaller experts."""
+    torch, cfg, device = run.torch, run.config, run.device
+    from .model import MLPStack, Router
+    from .train import evaluate_router, evaluate_stack, expert_token_logp, train_router, train_stack
 
-        t0 = time.perf_counter()
-        s_stack, s_ce = stacks["smaller"]
-        pools = [expert_token_logp(s_stack, [0, 1], task, _data.sample(task, k, cfg.gate_pool, rng),
-                                   device=device) for k in range(2)]
-        test_logp = [expert_token_logp(s_stack, [0, 1], task, x, device=device) for x in tests]
-        router = Router(cfg.router_hidden, gen)
-        p_router = router.n_params()
-        with tqdm(total=cfg.gate_steps, desc=f"seed {r + 1}/{cfg.seeds}: robust gate",
-                  disable=not progress, leave=False) as bar:
-            pd_log = train_router(router, pools, steps=cfg.gate_steps, batch=cfg.gate_batch,
-                                  lr=cfg.gate_lr, lam_step=cfg.lam_step, rng=rng, progress=bar)
-        gate_ce = evaluate_router(pd_log["router_bar"], test_logp)
-        t_gate = time.perf_counter() - t0
-        gates.append({"seed": run_seed, "lam_bar": pd_log["lam_bar"].tolist(),
-                      "ce": gate_ce.tolist(), "worst_case": float(gate_ce.max()),
-                      "expert_ce": s_ce[:2].tolist()})
-        timings.append({"seed": run_seed, "monolithic_s": t_mono, "gate_s": t_gate})
+    setup = done["task"]
+    task, tests, lams, H = setup.task, setup.tests, setup.lams, setup.task.entropy
+    run_seed = run.seed + r
+    rng = np.random.default_rng(np.random.SeedSequence([run_seed, 7]))
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    t0 = time.perf_counter()
+    ce, cos_rows, trained = {}, [], {}
+    for spec in setup.stacks:
+        stack = MLPStack(len(spec.lams), spec.size, cfg.vocab, cfg.window, gen).to(device)
+        with run.bar(cfg.steps, f"seed {r + 1}/{cfg.seeds}: {spec.name} x{len(spec.lams)}") as bar:
+            log = train_stack(stack, spec.lams, task, steps=cfg.steps, batch=cfg.batch, lr=cfg.lr,
+                              rng=rng, device=device, progress=bar)
+        trained[spec.name] = stack
+        ce[spec.name] = evaluate_stack(stack, task, tests, device=device)
+        cos_rows += _cos_rows(run_seed, spec.name, spec.methods, spec.lams, log["cos"], cfg.late_fraction)
+    t_mono = time.perf_counter() - t0
 
-        l_stack, l_ce = stacks["larger"]
-        n_mod = 2 * p_small + p_router
-        n_grid = len(lams)
-        rows += _rows("robust_gate", "modular", run_seed, [gate_ce] * n_grid, n_mod, H, lams)
-        rows += _rows("fixed", "smaller", run_seed, [s_ce[2]] * n_grid, p_small, H, lams)
-        rows += _rows("fixed", "larger", run_seed, [l_ce[0]] * n_grid, p_large, H, lams)
-        rows += _rows("oracle", "smaller", run_seed, s_ce[3:], p_small, H, lams)
-        rows += _rows("oracle", "larger", run_seed, l_ce[1:], p_large, H, lams)
-        rows += _rows("bayes", "exact", run_seed, [bayes[lam] for lam in lams], 0, H, lams)
+    t0 = time.perf_counter()
+    experts = trained["smaller"]
+    pools = [expert_token_logp(experts, [0, 1], task, _data.sample(task, k, cfg.gate_pool, rng),
+                               device=device) for k in range(2)]
+    test_logp = [expert_token_logp(experts, [0, 1], task, x, device=device) for x in tests]
+    router = Router(cfg.router_hidden, gen)
+    with run.bar(cfg.gate_steps, f"seed {r + 1}/{cfg.seeds}: robust gate") as bar:
+        pd_log = train_router(router, pools, steps=cfg.gate_steps, batch=cfg.gate_batch,
+                              lr=cfg.gate_lr, lam_step=cfg.lam_step, rng=rng, progress=bar)
+    gate_ce = evaluate_router(pd_log["router_bar"], test_logp)
+    t_gate = time.perf_counter() - t0
 
-    table = pd.DataFrame(rows)
-    cosine = pd.DataFrame(cos_rows)
-    summary = _summary(cfg, seed, device, table, cosine, gates, timings, H, task,
-                       {"smaller": p_small, "larger": p_large, "router": p_router,
-                        "modular_total": 2 * p_small + p_router},
-                       time.perf_counter() - t_start)
-    paths = {"table": out / DATA_FILE, "cosine": out / COSINE_FILE, "summary": out / SUMMARY_FILE}
-    table.to_csv(paths["table"], index=False, float_format="%.10g")
-    cosine.to_csv(paths["cosine"], index=False, float_format="%.10g")
-    paths["summary"].write_text(json.dumps(summary, indent=1))
-    if draw:
-        from robust_gates.figures.registry import draw_figure
+    s_ce, l_ce = ce["smaller"], ce["larger"]
+    p_small, p_large, p_router = setup.params["smaller"], setup.params["larger"], router.n_params()
+    n_grid = len(lams)
+    rows = (_rows("robust_gate", "modular", run_seed, [gate_ce] * n_grid, 2 * p_small + p_router, H, lams)
+            + _rows("fixed", "smaller", run_seed, [s_ce[2]] * n_grid, p_small, H, lams)
+            + _rows("fixed", "larger", run_seed, [l_ce[0]] * n_grid, p_large, H, lams)
+            + _rows("oracle", "smaller", run_seed, s_ce[3:], p_small, H, lams)
+            + _rows("oracle", "larger", run_seed, l_ce[1:], p_large, H, lams)
+            + _rows("bayes", "exact", run_seed, [setup.bayes[lam] for lam in lams], 0, H, lams))
+    gate = {"seed": run_seed, "lam_bar": pd_log["lam_bar"].tolist(), "ce": gate_ce.tolist(),
+            "worst_case": float(gate_ce.max()), "expert_ce": s_ce[:2].tolist()}
+    timing = {"seed": run_seed, "monolithic_s": t_mono, "gate_s": t_gate}
+    return SeedRun(run_seed, rows, cos_rows, gate, timing, p_router)
 
-        paths["figure"] = draw_figure("fig5", out, out)[0]
-    torch.set_num_threads(threads_before)
-    return Fig5Result(table, cosine, summary, {k: str(v) for k, v in paths.items()})
+
+def _seed_checkpoint(r: int) -> Checkpoint:
+    """A run's results are restored as they are (they depend on the configuration, the seed, the
+    device and torch; not on ``name``, ``seeds`` or ``threads``)."""
+    def key(run, done):
+        cfg = {k: v for k, v in asdict(run.config).items() if k not in ("name", "seeds", "threads")}
+        return {"config": cfg, "seed": run.seed + r, "device": run.device, "torch": run.torch.__version__}
+
+    def save(result: SeedRun) -> dict:
+        return {"rows": result.rows, "cos_rows": result.cos_rows, "gate": result.gate,
+                "timing": result.timing, "router_params": result.router_params}
+
+    def load(blob, run, done) -> SeedRun:
+        return SeedRun(run.seed + r, blob["rows"], blob["cos_rows"], blob["gate"], blob["timing"],
+                       int(blob["router_params"]))
+
+    return Checkpoint(key, save, load)
+
+
+def _stages(run) -> list[Stage]:
+    return [Stage("task", _setup)] + [
+        Stage(f"seed{run.seed + r}", partial(_one_seed, r), _seed_checkpoint(r))
+        for r in range(run.config.seeds)]
+
+
+def _finish(run, done) -> Outputs:
+    cfg, setup = run.config, done["task"]
+    seeds = [done[f"seed{run.seed + r}"] for r in range(cfg.seeds)]
+    table = pd.DataFrame([row for s in seeds for row in s.rows])
+    cosine = pd.DataFrame([row for s in seeds for row in s.cos_rows])
+    p_router = seeds[-1].router_params
+    params = {**setup.params, "router": p_router, "modular_total": 2 * setup.params["smaller"] + p_router}
+    summary = _summary(cfg, run.seed, run.device, table, cosine, [s.gate for s in seeds],
+                       [s.timing for s in seeds], setup.task, params, run.elapsed())
+    summary["restored_checkpoints"] = dict(run.restored)
+    return Outputs([Table("table", DATA_FILE, table, "%.10g"), Table("cosine", COSINE_FILE, cosine, "%.10g")],
+                   summary)
+
+
+EXPERIMENT = Experiment("fig5", figure="fig5", summary_file=SUMMARY_FILE, configs=CONFIGS,
+                        stages=_stages, finish=_finish,
+                        seeds=lambda cfg, seed: list(range(seed, seed + cfg.seeds)))
+
+
+def main(config: Fig5Config = FULL, out_dir: str | Path | None = None, *, seed: int = 0,
+         device: str = "cpu", progress: bool = True, draw: bool = True, resume: bool = True,
+         update_shipped: bool = False, force: bool = False) -> Fig5Result:
+    """Run the Figure 5 experiment (module docstring) and write its tables and figure.
+
+    ``out_dir`` defaults to a fresh folder under ``./results``; the shipped tables are written
+    only with ``update_shipped`` (see :func:`.runner.output_dir`). With ``resume``, runs whose
+    checkpoint is in ``out_dir/checkpoints`` are restored instead of trained again.
+    """
+    res = run_experiment(EXPERIMENT, config, out_dir, seed=seed, device=device, progress=progress,
+                         draw=draw, resume=resume, update_shipped=update_shipped, force=force)
+    return Fig5Result(res.tables["table"], res.tables["cosine"], res.summary, res.paths, res.out_dir)
 
 
 def _curve_means(table: pd.DataFrame) -> pd.DataFrame:
@@ -296,7 +349,7 @@ def observations(table: pd.DataFrame, flat_tol: float = 0.02) -> dict:
     return out
 
 
-def _summary(cfg, seed, device, table, cosine, gates, timings, H, task, params, seconds) -> dict:
+def _summary(cfg, seed, device, table, cosine, gates, timings, task, params, seconds) -> dict:
     """Parameter counts, timings, gate statistics and the DH cosine/interference relation."""
     t = table.assign(curve=table["method"] + "/" + table["size"])
     bump = {}
@@ -319,7 +372,7 @@ def _summary(cfg, seed, device, table, cosine, gates, timings, H, task, params, 
     return {
         "config": {**asdict(cfg), "lams": list(cfg.lams)}, "seed": seed, "device": device,
         "task": {"vocab": task.vocab, "seq_len": task.seq_len, "conflict": task.conflict,
-                 "noise": task.noise, "entropy_rate": H.tolist()},
+                 "noise": task.noise, "entropy_rate": task.entropy.tolist()},
         "params": params,
         "larger_exceeds_modular": params["larger"] > params["modular_total"],
         "seconds_total": seconds, "timings": timings, "gates": gates,

@@ -28,27 +28,15 @@ are therefore points of the class the robust gate is trained over.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .sizes import GPTSize
+
 __all__ = ["GPTSize", "GPTStack", "KRouter", "gpt_params", "krouter_params"]
-
-
-@dataclass(frozen=True)
-class GPTSize:
-    """Width ``d``, depth ``n_layer`` and heads ``n_head`` of one transformer."""
-
-    d: int
-    n_layer: int
-    n_head: int
-
-    def __post_init__(self):
-        if self.d % self.n_head:
-            raise ValueError(f"d = {self.d} must be a multiple of n_head = {self.n_head}")
 
 
 def gpt_params(size: GPTSize, vocab: int, ctx: int) -> int:

@@ -27,23 +27,16 @@ The gated next-token law is ``P_r(x_t | x_<t) = sum_k r_k(x_<t) P_k(x_t | x_<t)`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["ModelSize", "MLPStack", "Router", "mlp_params", "router_params"]
+from .sizes import MLPSize
+
+__all__ = ["MLPSize", "MLPStack", "Router", "mlp_params", "router_params"]
 
 
-@dataclass(frozen=True)
-class ModelSize:
-    """Width of one MLP language model: embedding size ``d`` and hidden width ``hidden``."""
-
-    d: int
-    hidden: int
-
-
-def mlp_params(size: ModelSize, vocab: int, window: int) -> int:
+def mlp_params(size: MLPSize, vocab: int, window: int) -> int:
     """Parameter count of one member: ``(V+1) d + W d h + h + h V + V``."""
     d, h = size.d, size.hidden
     return (vocab + 1) * d + window * d * h + h + h * vocab + vocab
@@ -55,9 +48,9 @@ def router_params(hidden: int, K: int = 2, features: int = 2) -> int:
 
 
 class MLPStack(nn.Module):
-    """``M`` independent MLP language models of one :class:`ModelSize` (module docstring)."""
+    """``M`` independent MLP language models of one :class:`MLPSize` (module docstring)."""
 
-    def __init__(self, members: int, size: ModelSize, vocab: int, window: int,
+    def __init__(self, members: int, size: MLPSize, vocab: int, window: int,
                  generator: torch.Generator):
         super().__init__()
         M, d, h, V, W = members, size.d, size.hidden, vocab, window

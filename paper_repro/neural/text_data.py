@@ -26,7 +26,8 @@ split are joined with one ``\n`` and stored as ``uint8`` arrays (byte-level mode
 ``~/.cache/robust-gates``) under a key made of the Python version and the list of source files
 with their sizes and modification times, so a changed installation is re-read. The returned
 :class:`Corpus` records the Python version, per-domain and per-split byte and document counts,
-and the document lists of each split.
+and the document lists of each split. :func:`allocate` splits a training batch among the
+domains of a mixture.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import numpy as np
 
 from ..errors import UserError
 
-__all__ = ["DOMAINS", "SPLITS", "SPLIT_BOUNDS", "MissingDomainError", "Corpus", "split_of",
+__all__ = ["DOMAINS", "SPLITS", "SPLIT_BOUNDS", "MissingDomainError", "Corpus", "split_of", "allocate",
            "list_documents", "load_corpus", "random_windows", "eval_windows", "default_cache_dir"]
 
 DOMAINS = ("python", "prose", "c")
@@ -163,6 +164,11 @@ class Corpus:
     documents: dict  # domain -> split -> list of relative paths
     info: dict = field(default_factory=dict)  # counts, roots, cache file
 
+    @property
+    def domains(self) -> tuple:
+        """The domains the corpus holds, in order (the experiments take their count from here)."""
+        return tuple(self.data)
+
     def bytes_table(self) -> dict:
         """``{domain: {split: bytes}}``."""
         return {d: {s: int(self.data[d][s].size) for s in SPLITS} for d in self.data}
@@ -229,6 +235,28 @@ def load_corpus(cache_dir: str | Path | None = None, *, domains=DOMAINS, stdlib=
                                     "info": info}))
     return Corpus(data, _python_version(), documents, {**info, "cache": str(npz) if use_cache else None,
                                                        "from_cache": False})
+
+
+def allocate(lam: np.ndarray, batch: int) -> np.ndarray:
+    """Windows per domain in a batch of ``batch`` for mixture ``lam``: largest remainders of
+    ``batch * lam``, at least one for every domain with ``lam_k > 0`` (the loss weights each
+    window by ``lam_k / n_k``, so the objective is exactly the ``lam``-mixture's)."""
+    lam = np.asarray(lam, dtype=float)
+    pos = lam > 0
+    if pos.sum() > batch:
+        raise ValueError(f"batch {batch} is smaller than the {pos.sum()} domains with weight > 0")
+    raw = batch * lam
+    n = np.floor(raw).astype(int)
+    n[pos & (n == 0)] = 1
+    while n.sum() > batch:  # took too many by the minimum of one: give back from the largest
+        n[np.argmax(np.where(n > 1, n, -1))] -= 1
+    order = np.argsort(-(raw - np.floor(raw)), kind="stable")
+    i = 0
+    while n.sum() < batch:
+        if pos[order[i % len(order)]]:
+            n[order[i % len(order)]] += 1
+        i += 1
+    return n
 
 
 def random_windows(arr: np.ndarray, n: int, length: int, rng: np.random.Generator) -> np.ndarray:

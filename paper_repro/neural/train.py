@@ -1,7 +1,14 @@
-r"""The training loops: monolithic models on a mixture (with gradient-conflict logging), the
-robust gate by stochastic primal-dual, and held-out evaluation.
+r"""Training: the one loop (:func:`fit`), monolithic models on a mixture for Figure 5 (with
+gradient-conflict logging) and for real text, the robust gate by stochastic primal-dual, and
+held-out evaluation.
 
-Monolithic training (:func:`train_stack`). Member ``m`` of an :class:`MLPStack` minimizes the
+The loop (:func:`fit`). Every monolithic model of both experiments is trained by the same loop:
+``steps`` rounds of "compute the gradients of this round's batch into ``p.grad``" (the
+experiment's own ``step`` function), an optimizer step and a learning-rate step, the rate
+following :func:`cosine_schedule` (linear warm-up, then cosine decay from ``lr`` to
+``min_ratio lr``).
+
+Figure 5 (:func:`train_stack`). Member ``m`` of an :class:`MLPStack` minimizes the
 ``lam_m``-weighted per-domain cross-entropy, the paper's payoff at a fixed mixture,
 
 .. math:: \mathrm{CE}(\theta, \lambda) = \lambda\,\mathrm{CE}_1(\theta) + (1-\lambda)\,\mathrm{CE}_2(\theta),
@@ -15,6 +22,12 @@ the per-domain gradients ``g_k = grad CE_k`` at every step; the update uses
 ``lam g_1 + (1 - lam) g_2`` (Adam, cosine-decayed rate) and the log keeps
 ``cos(g_1, g_2)`` over all of a member's parameters (SPEC DH).
 
+Real text (:func:`train_mixture`). Member ``m`` of a :class:`.gpt.GPTStack` minimizes its
+``lams[m]``-mixture of per-domain cross-entropies over ``K`` domains: each batch of ``batch``
+windows is allocated to the domains by largest remainders (:func:`.text_data.allocate`) and each
+window weighted by ``lam_k / n_k``, so the loss is exactly the mixture's; AdamW, warm-up and
+cosine decay.
+
 Robust gate (:func:`train_router`, SPEC algorithm 4, cross-entropy payoff, ``Lambda`` the
 simplex): the experts are frozen, so their token log-probabilities on a pool of fresh
 sequences per domain are computed once. Round ``t``: a minibatch from each domain's pool, the
@@ -27,6 +40,8 @@ averaged router is returned.
 from __future__ import annotations
 
 import copy
+import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -34,10 +49,36 @@ import torch
 from robust_gates.theory.lambda_sets import Simplex
 
 from . import data as _data
+from . import text_data as _td
 from .model import MLPStack, Router
 
-__all__ = ["train_stack", "evaluate_stack", "expert_token_logp", "train_router", "evaluate_router",
-           "torch_batch"]
+__all__ = ["fit", "cosine_schedule", "train_stack", "train_mixture", "evaluate_stack",
+           "expert_token_logp", "stack_token_logp", "train_router", "evaluate_router", "torch_batch"]
+
+
+def cosine_schedule(steps: int, *, warmup: int = 0, min_ratio: float = 0.1) -> Callable[[int], float]:
+    """Learning-rate factor at step ``s``: ``min(1, (s + 1) / warmup)`` times
+    ``min_ratio + (1 - min_ratio) (1 + cos(pi min(s, steps) / steps)) / 2``."""
+    def rate(s: int) -> float:
+        warm = min(1.0, (s + 1) / max(warmup, 1))
+        cosine = 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+        return warm * (min_ratio + (1 - min_ratio) * cosine)
+    return rate
+
+
+def fit(optimizer: torch.optim.Optimizer, steps: int, step: Callable[[int], None], *,
+        schedule: Callable[[int], float], progress=None) -> None:
+    """The training loop (module docstring): ``steps`` times ``step(s)`` (which leaves the
+    round's gradients in the parameters' ``.grad`` and logs what it wants), an ``optimizer`` step
+    and a step of the rate ``lr * schedule(s)``; ``progress`` (a tqdm bar or ``None``) advances by
+    one per step."""
+    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    for s in range(steps):
+        step(s)
+        optimizer.step()
+        sched.step()
+        if progress is not None:
+            progress.update(1)
 
 
 def torch_batch(task: _data.ConflictTask, x: np.ndarray, window: int, device: str):
@@ -66,12 +107,10 @@ def train_stack(stack: MLPStack, lams: np.ndarray, task: _data.ConflictTask, *, 
         raise ValueError(f"lams must hold one weight in [0, 1] per member ({stack.members}); got {lams}")
     params = list(stack.parameters())
     w1 = torch.tensor(lams, dtype=torch.float32, device=device)
-    opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(s, steps) / steps)))
     cos = np.empty((steps, stack.members))
     train_ce = np.empty((steps, stack.members, 2))
-    for step in range(steps):
+
+    def step(s: int) -> None:
         grads, ces = [], []
         for k in range(2):
             ctx, tgt = torch_batch(task, _data.sample(task, k, batch, rng), stack.window, device)
@@ -85,13 +124,59 @@ def train_stack(stack: MLPStack, lams: np.ndarray, task: _data.ConflictTask, *, 
             dot = dot + (g1 * g2).flatten(1).sum(1)
             n1 = n1 + (g1 * g1).flatten(1).sum(1)
             n2 = n2 + (g2 * g2).flatten(1).sum(1)
-        cos[step] = (dot / torch.sqrt(n1 * n2).clamp_min(1e-30)).cpu().numpy()
-        train_ce[step] = torch.stack(ces, dim=1).cpu().numpy()
-        opt.step()
-        sched.step()
-        if progress is not None:
-            progress.update(1)
+        cos[s] = (dot / torch.sqrt(n1 * n2).clamp_min(1e-30)).cpu().numpy()
+        train_ce[s] = torch.stack(ces, dim=1).cpu().numpy()
+
+    fit(torch.optim.Adam(params, lr=lr), steps, step, schedule=cosine_schedule(steps, min_ratio=0.1),
+        progress=progress)
     return {"cos": cos, "train_ce": train_ce}
+
+
+def train_mixture(stack, lams: np.ndarray, train: list[np.ndarray], *, steps: int, batch: int,
+                  lr: float, min_lr_ratio: float, warmup: int, weight_decay: float,
+                  rng: np.random.Generator, device: str = "cpu", progress=None) -> np.ndarray:
+    """Train every member of a :class:`.gpt.GPTStack` on its mixture (module docstring).
+
+    ``lams`` is ``(M, K)``: member ``m``'s weights on the ``K`` domains whose training bytes are
+    ``train``. AdamW (``betas = (0.9, 0.99)``), ``warmup`` steps of linear warm-up, then cosine
+    decay to ``min_lr_ratio lr``. Returns the per-step weighted losses ``(steps, M)``; the stack is
+    left in evaluation mode.
+    """
+    lams = np.asarray(lams, dtype=np.float64)
+    M, ctx = stack.members, stack.ctx
+    if lams.shape != (M, len(train)):
+        raise ValueError(f"lams must be (members, domains) = ({M}, {len(train)}); got {lams.shape}")
+    counts = np.stack([_td.allocate(lam, batch) for lam in lams])  # (M, K)
+    w = np.concatenate([np.repeat(np.where(counts[m] > 0, lams[m] / np.maximum(counts[m], 1), 0.0),
+                                  counts[m])[None] for m in range(M)])  # (M, batch)
+    weights = torch.tensor(w, dtype=torch.float32, device=device)
+    opt = torch.optim.AdamW(stack.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.99))
+    losses = np.empty((steps, M))
+
+    def step(s: int) -> None:
+        x = np.stack([np.concatenate([_td.random_windows(train[k], int(counts[m, k]), ctx + 1, rng)
+                                      for k in range(len(train)) if counts[m, k] > 0]) for m in range(M)])
+        ce = -stack.token_logp(torch.from_numpy(x).to(device)).mean(dim=2)  # (M, batch)
+        loss = (weights * ce).sum(dim=1)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        losses[s] = loss.detach().cpu().numpy()
+
+    stack.train()
+    fit(opt, steps, step, schedule=cosine_schedule(steps, warmup=warmup, min_ratio=min_lr_ratio),
+        progress=progress)
+    stack.eval()
+    return losses
+
+
+@torch.no_grad()
+def stack_token_logp(stack, windows: np.ndarray, device: str = "cpu", chunk: int = 64) -> torch.Tensor:
+    """``(M, N, ctx)`` token log-probabilities of every member of a :class:`.gpt.GPTStack` on byte
+    windows ``(N, ctx + 1)`` (evaluation mode)."""
+    stack.eval()
+    parts = [stack.token_logp(torch.from_numpy(windows[i:i + chunk]).to(device)).cpu()
+             for i in range(0, len(windows), chunk)]
+    return torch.cat(parts, dim=1)
 
 
 @torch.no_grad()
