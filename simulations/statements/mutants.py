@@ -9,14 +9,14 @@ instances never came close enough to the edge of the claim to tell it from a str
 Most mutants are derived from one part of the statement's own check (no extra solve): with
 ``s = max(|lhs|, |rhs|)`` and the part's tolerance ``tol`` kept unchanged,
 
-=============  ==========================================  ===================================
-kind           mutated claim (for a part ``lhs <= rhs``)   refuted when
-=============  ==========================================  ===================================
+=============  ===========================================  ==================================
+kind           mutated claim (for a part ``lhs <= rhs``)    refuted when
+=============  ===========================================  ==================================
 ``tighten``    ``lhs <= rhs - f s`` (bound tightened by f)  the bound comes within ``f s``
 ``strict``     ``lhs < rhs`` (never attained)               the bound is attained (within tol)
 ``equality``   ``lhs == rhs`` (always attained)             the bound has room beyond tol
 ``reverse``    ``lhs >= rhs`` (inequality turned around)    the bound has room beyond tol
-=============  ==========================================  ===================================
+=============  ===========================================  ==================================
 
 (``>=`` parts are mirrored; a ``<`` part reversed reads ``lhs >= rhs``.) ``equality`` is the
 "equality case moved off its condition" of SPEC §6 when the statement has an equality case.
