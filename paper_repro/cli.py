@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ValueError, TypeError, FileNotFoundError, SolverError) as exc:
         print(f"robust-gates {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
