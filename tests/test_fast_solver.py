@@ -270,3 +270,94 @@ def test_fast_certifies_instance_where_newton_stalls():
     ref = solve(prob, solver="reference")
     assert fast.gap <= 1e-9
     assert abs(fast.value - ref.value) <= ref.gap + fast.gap + 1e-12
+
+
+#: how far the returned mixture may sit outside Lambda: rounding only (certify allows 1e-9)
+INSIDE_TOL = 1e-12
+
+
+def _cross_entropy(problem: RobustProblem) -> RobustProblem:
+    return RobustProblem(problem.D, problem.P, problem.Lambda, payoff="cross_entropy")
+
+
+def test_fast_lam_inside_box_regression(tmp_path, capsys):
+    """SPEC algorithm 2, certificate of section 2 (issue 21, item 1): on this box instance the
+    active-set QP held a box row ``lam_5 >= 0`` and its duplicate ``x_5 >= 0`` together, solved a
+    singular KKT system and stepped to ``lam_5 = 0 < lo_5 = 0.0038``; the file was refused with
+    "lam ... is not in Box". The solve must return a mixture in Lambda, certified at that point,
+    from the library and from the command line."""
+    import json
+
+    from robust_gates.simulations import save_problem
+    from robust_gates.simulations.instances import make_instance
+
+    inst = make_instance("box", 7, 1798)
+    assert inst.seed == (7, 145311802, 1798) and (inst.K, inst.n) == (7, 9)
+    problem = _cross_entropy(inst.problem)
+    res = solve_fast(problem, tol=FAST_TOL)
+    assert problem.Lambda.contains(res.lam, tol=INSIDE_TOL)
+    cert = certify(problem, res.gate, res.lam)
+    assert cert.gap <= FAST_TOL and abs(cert.gap - res.gap) <= ROUND_TOL
+    path = save_problem(problem, tmp_path / "box_1798.json")
+    code = cli_main(["solve", str(path), "--solver", "fast", "--tol", "1e-9", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert json.loads(out.out)["gap"] <= FAST_TOL
+
+
+def test_fast_lam_inside_every_family_cross_entropy():
+    """SPEC algorithm 2 over every instance family (both problems of a nested pair) with the
+    ``cross_entropy`` payoff (issue 21, item 1): the returned mixture lies in Lambda to rounding,
+    and the independent certificate at that very mixture is below ``tol``."""
+    from robust_gates.simulations.instances import FAMILIES, make_instance
+
+    for family in FAMILIES:
+        for index in range(4):
+            for problem in make_instance(family, 21, index).problems:
+                problem = _cross_entropy(problem)
+                res = solve_fast(problem, tol=FAST_TOL)
+                assert problem.Lambda.contains(res.lam, tol=INSIDE_TOL), (family, index)
+                assert certify(problem, res.gate, res.lam).gap <= FAST_TOL, (family, index)
+
+
+def test_fast_stall_on_box_face_cross_entropy():
+    """SPEC algorithm 2: a perfect-experts box game (``perfect_nested`` seed 7 index 200, outer
+    set) where the gradient spread on the free face is 1e-8: the Newton step that closes the
+    gap raises ``phi`` by less than its rounding. The QP's decrease test and the outer slope
+    both cancelled to rounding and the solver stalled at gap 2e-9; the step must be taken."""
+    from robust_gates.simulations.instances import make_instance
+
+    problem = _cross_entropy(make_instance("perfect_nested", 7, 200).problems[1])
+    res = solve_fast(problem, tol=FAST_TOL)
+    assert res.gap <= FAST_TOL and problem.Lambda.contains(res.lam, tol=INSIDE_TOL)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), m=st.integers(2, 7), rows=st.integers(1, 3))
+def test_active_set_qp_dependent_constraints(seed, m, rows):
+    """Building block of algorithm 2 on degenerate constraints: duplicated rows (a box bound
+    ``lo_k = 0`` next to ``x_k >= 0``), rows that are sums of others, rows parallel to the
+    equality, rows tight at the start. The returned point is feasible to rounding (``1e-14``
+    per unit row) and no worse than the start."""
+    rng = np.random.default_rng(seed)
+    R = rng.normal(size=(m, m))
+    M = R @ R.T + 1e-6 * np.eye(m)
+    c = rng.normal(size=m) * 3
+    x0 = rng.dirichlet(np.ones(m))
+    x0[rng.random(m) < 0.3] = 0.0
+    x0 /= x0.sum()
+    A = rng.normal(size=(rows, m))
+    b = A @ x0 + np.where(rng.random(rows) < 0.5, 0.0, rng.random(rows) * 0.1)  # some tight
+    A = np.vstack([A, A[:1] * 2.0, A.sum(axis=0, keepdims=True), np.ones((1, m)), -np.eye(m)])
+    b = np.concatenate([b, b[:1] * 2.0, [b.sum()], [1.0], np.zeros(m)])
+    G = np.vstack([A, -np.eye(m)])  # x >= 0 twice, as the fast solver builds it for a box
+    h = np.concatenate([b, np.zeros(m)])
+    y, _ = active_set_qp(M, c, x0, G, h)
+    norms = np.linalg.norm(G, axis=1)
+    assert abs(y.sum() - 1) <= 1e-13
+    assert np.all((G @ y - h) / norms <= 1e-14 + np.maximum((G @ x0 - h) / norms, 0.0))
+
+    def objective(z):
+        return 0.5 * (z - x0) @ M @ (z - x0) - c @ (z - x0)
+
+    assert objective(y) <= 1e-12

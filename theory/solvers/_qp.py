@@ -12,19 +12,63 @@ it through its KKT system, move until the first blocking constraint, and drop th
 constraint with the most negative multiplier when the step vanishes. Every iterate is
 feasible and the objective never increases, so even an early stop returns a feasible point
 at least as good as ``x0`` (an ascent direction for the outer solver).
+
+Degenerate constraints. Descriptions of ``Lambda`` often repeat a constraint (a box with
+``lo_k = 0`` next to ``x >= 0``) or hold rows that are combinations of others (a polytope
+whose rows add up to the simplex's own equality). A working set with dependent rows makes
+the KKT matrix singular, and a least-squares step on it may leave the feasible set. So
+
+* rows are scaled to unit norm, zero rows dropped and repeated rows merged (the tighter
+  right-hand side kept) before the loop;
+* a blocking row is added to ``W`` only if it is linearly independent of the rows already
+  there (and of :math:`\mathbf 1`). A dependent row :math:`a = E^\top \mu` is constant along
+  every step :math:`s` with :math:`E s = 0`, so in exact arithmetic it never blocks; it is
+  skipped and the next blocking row examined;
+* the KKT matrix is therefore non-singular at every step, and a last guard moves ``y`` back
+  along the segment from ``x0`` to the feasible set, should rounding have pushed it out by
+  more than ``FEAS_TOL``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["active_set_qp"]
+__all__ = ["active_set_qp", "FEAS_TOL"]
 
 _STEP_TOL = 1e-13
+#: a row is dependent on the working set when its residual after projection on the span of
+#: the working rows is below this (rows have unit norm)
+_DEPENDENT_TOL = 1e-9
+#: largest violation of a (unit-norm) row the returned point may have before the guard acts
+FEAS_TOL = 1e-14
+
+
+def _normalize_rows(G: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm rows, zero rows dropped (``0 <= h`` holds at the feasible ``x0``), repeated
+    rows merged to the smallest right-hand side."""
+    if G.shape[0] == 0:
+        return G.astype(np.float64), h.astype(np.float64)
+    norms = np.linalg.norm(G, axis=1)
+    keep = norms > 0
+    Gn = G[keep] / norms[keep, None]
+    hn = h[keep] / norms[keep]
+    if Gn.shape[0] == 0:
+        return Gn, hn
+    key = np.round(Gn, 12)
+    _, inverse = np.unique(key, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).ravel()
+    groups = int(inverse.max()) + 1
+    h_min = np.full(groups, np.inf)
+    np.minimum.at(h_min, inverse, hn)
+    first = np.full(groups, -1)
+    for i in range(inverse.size - 1, -1, -1):
+        first[inverse[i]] = i
+    return Gn[first], h_min
 
 
 def _kkt_solve(M: np.ndarray, E: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``[[M, E^T], [E, 0]] [s; mu] = [-grad; 0]``."""
+    """Solve ``[[M, E^T], [E, 0]] [s; mu] = [-grad; 0]`` (non-singular: ``M`` positive definite
+    and ``E`` of full row rank)."""
     m, r = M.shape[0], E.shape[0]
     kkt = np.zeros((m + r, m + r))
     kkt[:m, :m] = M
@@ -38,6 +82,25 @@ def _kkt_solve(M: np.ndarray, E: np.ndarray, grad: np.ndarray) -> tuple[np.ndarr
     return sol[:m], sol[m:]
 
 
+def _independent(E: np.ndarray, a: np.ndarray) -> bool:
+    """Whether the unit row ``a`` is linearly independent of the rows of ``E``."""
+    coef = np.linalg.lstsq(E.T, a, rcond=None)[0]
+    return float(np.linalg.norm(E.T @ coef - a)) > _DEPENDENT_TOL
+
+
+def _back_to_feasible(y: np.ndarray, x0: np.ndarray, G: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The point of the segment ``[x0, y]`` farthest from ``x0`` that satisfies ``G y <= h`` as
+    well as ``x0`` does (the ratio test along ``y - x0``); ``y`` itself when it already does."""
+    if G.shape[0] == 0 or np.all(G @ y - h <= FEAS_TOL):
+        return y
+    s = y - x0
+    Gs = G @ s
+    slack = np.maximum(h - G @ x0, 0.0)
+    up = Gs > 0
+    alpha = min(1.0, float(np.min(slack[up] / Gs[up]))) if up.any() else 1.0
+    return x0 + alpha * s
+
+
 def active_set_qp(
     M: np.ndarray, c: np.ndarray, x0: np.ndarray, G: np.ndarray, h: np.ndarray,
     max_iter: int | None = None,
@@ -45,43 +108,52 @@ def active_set_qp(
     """Return ``(y, converged)`` for the QP above; ``x0`` must be feasible.
 
     ``converged`` is ``False`` only if ``max_iter`` working-set changes were not enough
-    (degenerate cycling); ``y`` is then still feasible and no worse than ``x0``.
+    (degenerate cycling); ``y`` is then still feasible and no worse than ``x0``. The returned
+    ``y`` satisfies every row of ``G y <= h`` to within ``FEAS_TOL`` times the row's norm (or as
+    well as ``x0`` does).
     """
     m = x0.shape[0]
+    G0, h0 = np.asarray(G, dtype=np.float64), np.asarray(h, dtype=np.float64)
+    G, h = _normalize_rows(G0, h0)
     if max_iter is None:
         max_iter = 10 * (m + G.shape[0]) + 20
     y = x0.astype(np.float64).copy()
     ones = np.ones((1, m))
     work: list[int] = []
-    # Inequalities that are 0 = 0 rows never block and are never worth holding.
-    live = np.abs(G).max(axis=1) > 0 if G.shape[0] else np.zeros(0, dtype=bool)
+    converged = False
     for _ in range(max_iter):
         grad = M @ (y - x0) - c
         E = np.vstack([ones, G[work]]) if work else ones
         s, mu = _kkt_solve(M, E, grad)
-        decrease = -(grad @ s + 0.5 * s @ M @ s)
-        if np.max(np.abs(s)) <= _STEP_TOL or decrease <= 0.0:
+        # the step decreases the objective by -(grad.s + s.M.s / 2) = s.M.s / 2 (from the KKT
+        # system); written this way it is >= 0 and exact even when grad.s cancels to rounding
+        if np.max(np.abs(s)) <= _STEP_TOL or not float(s @ M @ s) > 0.0:
             if not work:
-                return y, True
+                converged = True
+                break
             mult = mu[1:]
             j = int(np.argmin(mult))
             scale = 1e-12 * (1.0 + float(np.max(np.abs(grad))))
             if mult[j] >= -scale:
-                return y, True
+                converged = True
+                break
             work.pop(j)
             continue
         Gs = G @ s
         slack = np.maximum(h - G @ y, 0.0)
-        alpha, block = 1.0, -1
         in_work = np.zeros(G.shape[0], dtype=bool)
         in_work[work] = True
-        cand = np.flatnonzero(live & ~in_work & (Gs > 1e-15 * np.max(np.abs(s))))
+        cand = np.flatnonzero(~in_work & (Gs > 1e-15 * np.max(np.abs(s))))
+        alpha, block = 1.0, -1
         if cand.size:
             ratios = slack[cand] / Gs[cand]
-            i = int(np.argmin(ratios))
-            if ratios[i] < 1.0:
-                alpha, block = float(ratios[i]), int(cand[i])
+            for i in np.argsort(ratios, kind="stable"):
+                if ratios[i] >= 1.0:
+                    break
+                if _independent(E, G[cand[i]]):
+                    alpha, block = float(ratios[i]), int(cand[i])
+                    break
         y = y + alpha * s
         if block >= 0:
             work.append(block)
-    return y, False
+    return _back_to_feasible(y, x0, G, h), converged

@@ -75,6 +75,10 @@ SAFETY = 0.5
 _ARMIJO = 1e-4
 #: best responses kept for the primal polish (a convex combination of them)
 _POLISH_POINTS = 8
+#: a point counts as inside Lambda when its weights ``x`` (in the simplex by construction)
+#: satisfy every inequality ``G x <= h``, rows scaled to unit norm, to within this; only such
+#: points become the returned mixture
+FEASIBILITY_TOL = 1e-12
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -91,6 +95,7 @@ class _Point:
     dual: float  # phi(lam)
     primal: float  # max_Lambda l(q_lam) . lam'
     finite: bool  # every loss a mixture in Lambda can weigh is finite
+    inside: bool  # x satisfies G x <= h to FEASIBILITY_TOL: lam = B x is in Lambda
 
 
 def _losses_and_hessian(
@@ -160,8 +165,21 @@ class _Oracle:
         self.par = par
         self.B = par.B
         self.relevant = relevant
+        norms = np.linalg.norm(par.G, axis=1) if par.G.shape[0] else np.zeros(0)
+        self._G = par.G / np.where(norms > 0, norms, 1.0)[:, None]
+        self._h = par.h / np.where(norms > 0, norms, 1.0)
         self.evaluations = 0
         self.hessians = 0
+
+    def clean(self, x: np.ndarray) -> np.ndarray:
+        """``x`` put exactly on the simplex of weights (rounding of the QP's steps removed)."""
+        x = np.clip(x, 0.0, None)
+        return x / x.sum()
+
+    def inside(self, x: np.ndarray) -> bool:
+        """Whether the weights ``x`` (on the simplex) satisfy ``G x <= h``, so that ``B x`` is in
+        ``Lambda`` (to rounding): the parametrization's own test, for every kind of set."""
+        return bool(self._G.shape[0] == 0 or np.max(self._G @ x - self._h) <= FEASIBILITY_TOL)
 
     def lam_of(self, x: np.ndarray) -> np.ndarray:
         lam = x if self.B is None else self.B @ x
@@ -169,8 +187,14 @@ class _Oracle:
         return lam / lam.sum()
 
     def __call__(self, x: np.ndarray, t0: float | None, want_hessian: bool):
+        x = self.clean(x)
+        return self.evaluate(x, self.lam_of(x), t0, want_hessian, self.inside(x))
+
+    def evaluate(self, x: np.ndarray, lam: np.ndarray, t0: float | None, want_hessian: bool,
+                 inside: bool):
+        """Evaluate at the mixture ``lam`` (weights ``x``, or the previous weights when ``lam``
+        was obtained otherwise, e.g. projected onto ``Lambda``)."""
         self.evaluations += 1
-        lam = self.lam_of(x)
         d = lam @ self.D
         wf = water_fill(d, self.l, self.u, t0=t0)
         losses, H = _losses_and_hessian(self.D, lam, wf.q, d, self.l, self.u, self.const,
@@ -181,7 +205,7 @@ class _Oracle:
         primal = self.problem.Lambda.maximize_linear(losses)[0]
         finite = bool(np.all(np.isfinite(losses[self.relevant])))
         pt = _Point(x=x, lam=lam, d=d, q=wf.q, t=wf.t, losses=losses, dual=dual, primal=primal,
-                    finite=finite)
+                    finite=finite, inside=inside)
         return pt, H
 
     def hessian(self, pt: _Point) -> np.ndarray:
@@ -253,8 +277,11 @@ def dual_ascent(
 
     start = time.perf_counter()
     par, G, h, relevant = _geometry(problem)
-    x = par.x0
     oracle = _Oracle(problem, par, relevant)
+    x = oracle.clean(par.x0)
+    if not oracle.inside(x) and par.B is None:
+        # the start comes from linear programs solved to their own tolerance: project it
+        x = oracle.clean(problem.Lambda.project(x))
     pt, H = oracle(x, None, True)
     if not pt.finite:
         raise SolverError("the start mixture leaves a domain's loss infinite; cannot start the ascent")
@@ -285,23 +312,26 @@ def dual_ascent(
             M = -Hx + reg * np.eye(Hx.shape[0])
             y, _ = active_set_qp(M, g, pt.x, G, h)
             p = y - pt.x
+            # near the optimum g @ p is a difference of rounding-size terms (g has a large
+            # common part, p sums to 0 only to rounding); a non-zero QP step is still tried, and
+            # then accepted only when it narrows this point's own gap without lowering phi
             slope = float(g @ p)
             accepted = None
-            if slope > 0:
+            if slope > 0 or np.any(p != 0):
                 alpha = 1.0
-                for trial in range(40):
+                for trial in range(40 if slope > 0 else 3):
                     cand, Hc = oracle(pt.x + alpha * p, pt.t, False)
                     if cand.finite:
                         recent.append(cand)
                     if cand.primal < best_p.primal:
                         best_p = cand
-                    if cand.dual > best_d.dual:
+                    if cand.inside and (cand.dual > best_d.dual or not best_d.inside):
                         best_d = cand
                     if best_p.primal - best_d.dual <= target:
                         break
                     noise = 1e-13 * (1.0 + abs(pt.dual))
                     if cand.finite and (
-                        cand.dual >= pt.dual + _ARMIJO * alpha * slope
+                        (slope > 0 and cand.dual >= pt.dual + _ARMIJO * alpha * slope)
                         or (cand.dual >= pt.dual - noise and cand.primal - cand.dual < fw)
                     ):
                         accepted = (cand, Hc)
@@ -331,6 +361,9 @@ def dual_ascent(
             reg_c = max(reg_c * 0.1, 1e-6) if alpha == 1.0 else min(reg_c * 10.0, 1e6)
     finally:
         bar.close()
+    if not best_d.inside:  # never with a feasible start; kept so no mixture outside Lambda escapes
+        lam = problem.Lambda.project(best_d.lam)
+        best_d, _ = oracle.evaluate(best_d.x, lam, best_d.t, False, True)
     if callback is not None:
         callback(iterations, oracle.evaluations, best_p.primal, best_d.dual)
     return DualAscent(
@@ -413,7 +446,7 @@ def _polish(problem: RobustProblem, oracle: _Oracle, pts: list[_Point], best: _P
     if not primal < best.primal:
         return None
     return _Point(x=best.x, lam=best.lam, d=best.d, q=q, t=float("nan"), losses=losses,
-                  dual=best.dual, primal=primal, finite=True)
+                  dual=best.dual, primal=primal, finite=True, inside=best.inside)
 
 
 # --------------------------------------------------------------------------- result
