@@ -81,12 +81,64 @@ def build_report(cfg: ReportConfig) -> Path:
     summary, checks_note = _run_checks(cfg, results)
     figs = draw_all(results, figdir, quick=cfg.quick, seed=cfg.seed, pdf=cfg.pdf,
                     progress=cfg.progress)
+    figs = _label_experiment_figures(figs, results)
     seconds = time.perf_counter() - start
     env = _versions() | {"seed": str(cfg.seed), "quick": str(cfg.quick),
                          "instances per statement": str(cfg.n_instances),
                          "run time": f"{seconds:.1f} s"}
     _write_markdown(out / "report.md", summary, checks_note, figs, env)
     return _write_html(out / "index.html", summary, checks_note, figs, env)
+
+
+#: figure id -> the summary JSON an experiment writes beside that figure's table
+_EXPERIMENT_SUMMARIES = {"fig5": "fig5_summary.json", "real_text": "real_summary.json"}
+
+
+def experiment_provenance(fig_id: str, results: Path) -> tuple[str, bool] | None:
+    """Which run a neural figure's table came from: ``(label, full)``, read from the summary JSON
+    beside the table in ``results`` or, when the table there is the shipped one, the shipped
+    summary. ``None`` for figures that are not drawn from an experiment's run."""
+    import json
+
+    from robust_gates.figures import FIGURES
+
+    name = _EXPERIMENT_SUMMARIES.get(fig_id)
+    if name is None:
+        return None
+    spec = FIGURES[fig_id]
+    candidates = [results / name]
+    if spec.shipped:
+        shipped_table = Path(__file__).resolve().parent.parent / spec.shipped
+        table = results / spec.data
+        if not table.exists() or table.read_bytes() == shipped_table.read_bytes():
+            candidates.insert(0, shipped_table.parent / name)
+    for path in candidates:
+        if path.exists():
+            summary = json.loads(path.read_text())
+            run = summary.get("run")
+            if run:
+                return str(run.get("label", run.get("config", "?"))), bool(run.get("full"))
+            config = summary.get("config", {})
+            name_ = config.get("name", "?") if isinstance(config, dict) else str(config)
+            seed = summary.get("seed", 0)
+            label = name_ + (f" (seed={seed})" if seed else "")
+            return label, name_ == "full" and not seed
+    return "unknown (no summary beside the table)", False
+
+
+def _label_experiment_figures(figs: pd.DataFrame, results: Path) -> pd.DataFrame:
+    """Append to each neural figure's caption the configuration its data came from, with a
+    warning when it is not the full run (issue: a smoke run must never pass for the paper's)."""
+    figs = figs.copy()
+    for i, row in figs.iterrows():
+        found = experiment_provenance(row["id"], results) if row["status"] == "drawn" else None
+        if found is None:
+            continue
+        label, full = found
+        note = f" Data: {label} run." if full else (
+            f" WARNING: data from a {label} run, not the full run; its numbers are not the paper's.")
+        figs.at[i, "caption"] = row["caption"] + note
+    return figs
 
 
 def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
