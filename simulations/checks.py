@@ -268,6 +268,8 @@ def summarize_mutants(mutants: pd.DataFrame, ids=None) -> pd.DataFrame:
     """One row per registered mutant of the selected statements (:data:`MUTANT_SUMMARY_COLUMNS`):
     on how many instances it applied, whether it was refuted, on how many instances, the first
     refuting family and instance, and its smallest slack."""
+    if ids is None:  # the statements present in the frame
+        ids = [i for i in STATEMENTS if i in set(mutants["id"])] or None
     out = []
     for s in _select(ids):
         for m in mutants_of(s.id):

@@ -29,7 +29,7 @@ from robust_gates.simulations.statements import (
 from robust_gates.simulations.statements.specialization import lf_v1_clause, t3_v1_clause
 from robust_gates.theory import Hull, RobustProblem
 
-SPEC_IDS = ["L0", "P1", "T1", "T1-M", "T2", "T3", "LF", "MB", "MA", "SC"]
+SPEC_IDS = ["L0", "P1", "T1", "T1-M", "T2", "T3", "LF", "MB", "MA", "SC", "I2", "T3-G", "PoM"]
 
 
 def _false_check(instance):
@@ -232,3 +232,31 @@ def test_margin_shows_sharpness():
     r = combine([Part("x", 0.0, 0.5, "<=", 0.0), Part("y", 0.0, 0.2, "<=", 0.0), Part("z", 1, 1, "==", 0)])
     assert r.margin == 0.2 and r.details["margin_part"] == "y"
     assert np.isnan(combine([Part("z", 1, 1, "==", 0)]).margin)
+
+
+def test_T3G_equality_case_and_perfect_experts():
+    """T3-G (§4.3, docs/statements.md): with Lambda' the simplex and a full-support least-favorable
+    mixture the bound holds with equality (to the certificate tolerance); on the T3 counterexample
+    (perfect experts) the improvement log 2 is bounded below by KL(D_e3||q') - delta_Q = 0."""
+    hits = 0
+    for i in range(6):
+        res = get_statement("T3-G").check(make_instance("dirichlet", 0, i))
+        assert res.holds, res.details
+        if res.details["equality_case"]:
+            hits += 1
+            assert "equality (Lambda' simplex, lam*' full support)" in res.details["parts"]
+    assert hits >= 1
+    D = np.array([[1, 0], [0, 1], [0.5, 0.5]], float)
+    inst = Instance("t3", {}, (RobustProblem(D, None, Hull(np.array([[0.0, 0.0, 1.0]]))),), (0,))
+    res = get_statement("T3-G").check(inst)
+    assert res.holds and abs(res.lhs - np.log(2)) <= 1e-9 and abs(res.rhs) <= 1e-9
+
+
+def test_I2_and_PoM_on_perfect_experts_are_sharp():
+    """I2 and PoM (docs/statements.md): with perfect experts delta_Q = 0, so the bracket of the
+    price of modularity collapses to 0 and its margins read 0 (the bounds are attained)."""
+    inst = make_instance("perfect", 0, 1)
+    pom = get_statement("PoM").check(inst)
+    assert pom.holds and abs(pom.details["price"]) <= 1e-8
+    i2 = get_statement("I2").check(inst)
+    assert i2.holds and abs(i2.details["parts"]["delta_Q >= 0"]["lhs"]) <= 1e-9

@@ -8,7 +8,9 @@ The modules import one way, so there is no loop:
 * :mod:`.probes` -- instance families, probe points and derived games the checks share;
 * the SPEC checks, one module per group of paper sections, each check registering itself with
   the :func:`statement` decorator: :mod:`.existence` (L0, P1, T1, T1-M),
-  :mod:`.specialization` (T2, T3, LF) and :mod:`.modularity` (MB, MA, SC). They import the
+  :mod:`.specialization` (T2, T3, LF), :mod:`.modularity` (MB, MA, SC) and
+  :mod:`.decomposition` (I2, T3-G, PoM); :mod:`.mutants` holds the false variants each
+  statement registers next to its check (SPEC §6). They import the
   modules above and nothing imports them but this package.
 
 Importing this package imports the registry and then the statement modules (in the order of
@@ -50,5 +52,5 @@ __all__ = [
 
 # the statement modules last, in the paper's order (which becomes the order of STATEMENTS):
 # each registers its statements when imported
-from . import existence, specialization, modularity  # noqa: E402,F401,I001
+from . import existence, specialization, modularity, decomposition  # noqa: E402,F401,I001
 from .specialization import CONST_GATE_TOL, SUPPORT_TOL  # noqa: E402
