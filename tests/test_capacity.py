@@ -103,3 +103,28 @@ def test_errors():
         capacity(np.eye(2), tol=0.0)
     with pytest.raises(SolverError, match="after max_iter = 2"):
         capacity(np.array([[1.0, 0.0], [0.3, 0.7]]), tol=1e-14, max_iter=2)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), K=st.integers(2, 12), n=st.integers(2, 30))
+def test_accelerated_and_plain_bracket_the_same_capacity(seed, K, n):
+    """SPEC algorithm 3: squared extrapolation and plain Blahut-Arimoto both stop with bounds
+    (recomputed term by term with ``rel_entr``) ``tol`` apart, so their intervals intersect."""
+    rng = np.random.default_rng(seed)
+    D = rng.dirichlet(np.full(n, 0.5), size=K)
+    fast = capacity(D, tol=1e-10, max_iter=500_000)
+    plain = capacity(D, tol=1e-10, max_iter=500_000, accelerate=False)
+    for res in (fast, plain):
+        assert res.lower <= res.upper <= res.lower + 1e-10
+        assert abs(res.lam.sum() - 1) <= 1e-12 and res.lam.min() >= 0
+    assert fast.lower <= plain.upper + 1e-13 and plain.lower <= fast.upper + 1e-13
+
+
+def test_acceleration_saves_evaluations():
+    """SPEC algorithm 3 cost: on a K = 32, n = 2000 Dirichlet channel the extrapolated map needs
+    at most a fifth of plain Blahut-Arimoto's evaluations to the same tol (work, not time)."""
+    D = np.random.default_rng(5).dirichlet(np.full(2000, 0.5), size=32)
+    fast = capacity(D, tol=1e-9)
+    plain = capacity(D, tol=1e-9, accelerate=False)
+    assert 5 * fast.iterations <= plain.iterations
+    assert abs(fast.capacity - plain.capacity) <= 1e-9

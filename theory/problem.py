@@ -145,11 +145,31 @@ class RobustProblem:
         return bool(self.P is self.D or np.array_equal(self.P, self.D))
 
     # ----------------------------------------------------------------- payoff
-    def losses(self, q: np.ndarray) -> np.ndarray:
-        """Per-domain losses ``l_k(q)``: ``KL(D_k||q)`` or ``CE(D_k, q)``; ``inf`` where uncovered."""
+    def cross_entropies(self, q: np.ndarray) -> np.ndarray:
+        """``CE(D_k, q) = -sum_x D_k(x) log q(x)`` for every ``k`` in one product ``D @ log q``
+        (``0 log 0 = 0``; ``inf`` for each ``k`` with ``D_k(x) > 0 = q(x)`` somewhere, and
+        for every ``k`` if some ``q(x) < 0``, as ``rel_entr`` has it)."""
         q = np.asarray(q, dtype=np.float64)
-        kl = rel_entr(self.D, q[None, :]).sum(axis=1)
-        return kl + self.entropies if self.payoff == "cross_entropy" else kl
+        if q.shape != (self.n,):
+            raise ValueError(f"a model must have shape ({self.n},); got {q.shape}")
+        pos = q > 0
+        if pos.all():
+            return -(self.D @ np.log(q))
+        if (q < 0).any():
+            return np.full(self.K, np.inf)
+        ce = -(self.D @ np.log(np.where(pos, q, 1.0)))
+        ce[(self.D[:, ~pos] > 0).any(axis=1)] = np.inf
+        return ce
+
+    def losses(self, q: np.ndarray) -> np.ndarray:
+        """Per-domain losses ``l_k(q)``: ``KL(D_k||q)`` or ``CE(D_k, q)``; ``inf`` where uncovered.
+
+        Computed as ``CE(D_k, q) - H(D_k)`` with the entropies :attr:`entropies` computed once
+        per problem: one product ``D @ log q`` (``n`` logarithms) instead of ``K n`` terms of
+        ``rel_entr``. The difference of the two ways is rounding, about ``1e-16 (H + CE)``.
+        """
+        ce = self.cross_entropies(q)
+        return ce if self.payoff == "cross_entropy" else ce - self.entropies
 
     def payoff_value(self, q: np.ndarray, lam: np.ndarray) -> float:
         """``L(q, lam) = sum_k lam_k l_k(q)`` (terms with ``lam_k = 0`` contribute 0)."""

@@ -24,13 +24,14 @@ def _pairs(text: str) -> list[tuple[int, int]]:
             K, n = item.lower().split("x")
             out.append((int(K), int(float(n))))
         except ValueError:
-            raise UserError(f"--compare takes KxN items such as 8x1000,8x1e4; got {item!r}") from None
+            raise UserError(f"KxN lists take items such as 8x1000,8x1e4; got {item!r}") from None
     return out
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
-                   help="small run: compare at K=8, n=1e3 and scale at n=1e5 only")
+                   help="small run (seconds): K=8, n=1e3 vs reference, n=2e4 alone, small passes and "
+                        "capacity cases")
     p.add_argument("--compare", default="8x1000,8x10000",
                    help="KxN instances for fast vs reference (default 8x1000,8x10000)")
     p.add_argument("--sizes", default="1e5,1e6", help="n for the fast solver alone (default 1e5,1e6)")
@@ -40,6 +41,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--tol", type=float, default=1e-9, help="fast solver tolerance vs reference")
     p.add_argument("--scale-tol", type=float, default=1e-8, help="tolerance in the scaling part")
+    p.add_argument("--passes", default="16x1e6,256x1e4",
+                   help="KxN instances for the fast solver in streaming passes (default 16x1e6,256x1e4)")
+    p.add_argument("--capacity", default="64x1e4",
+                   help="KxN channels for capacity vs plain Blahut-Arimoto (default 64x1e4)")
     p.add_argument("--out", default=None, help="write the tidy results as CSV here")
 
 
@@ -47,11 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from robust_gates.simulations.bench_solvers import LARGE_SIZE, main
 
     compare = [(8, 1_000)] if args.quick else _pairs(args.compare)
-    sizes = [100_000] if args.quick else _sizes(args.sizes)
+    sizes = [20_000] if args.quick else _sizes(args.sizes)
     if args.large:
         sizes.append(LARGE_SIZE)
     if args.K < 2:
         raise UserError(f"--K must be at least 2; got {args.K}")
+    passes = [(16, 20_000), (48, 2_000)] if args.quick else _pairs(args.passes)
+    channels = [(16, 1_000)] if args.quick else _pairs(args.capacity)
     main(compare, sizes, K_scale=args.K, seed=args.seed, tol=args.tol, scale_tol=args.scale_tol,
-         out=args.out)
+         out=args.out, progress=not args.quick, pass_sizes=passes, capacity_sizes=channels)
     return 0
