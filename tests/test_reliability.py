@@ -237,3 +237,13 @@ def test_numerical_floor_is_flagged_below_it(tmp_path, capsys):
     assert code == 0 and "below 1e-10" in out
     code, out, _ = _cli(capsys, "solve", str(path), "--json")
     assert code == 0 and json.loads(out)["below_floor"] is True
+
+
+def test_experts_summing_to_one_minus_rounding():
+    """Fuzz find: on one point, experts 0.9999999999999999 (valid within the 1e-9 row-sum
+    tolerance) leave the envelope a rounding error short of 1; every solver still answers,
+    with value log(1/0.9999999999999999) ~ 1.1e-16 and a zero gap."""
+    problem = RobustProblem([[1.0], [1.0]], [[0.9999999999999999], [0.9999999999999999]])
+    for solver in ("fast", "reference", "auto"):
+        res = solve(problem, solver=solver)
+        assert 0 <= res.value <= 1e-15 and res.gap == 0.0 and res.status == "optimal"

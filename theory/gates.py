@@ -124,10 +124,14 @@ def repair_envelope(q: np.ndarray, l: np.ndarray, u: np.ndarray) -> np.ndarray:
     """
     q = np.clip(np.asarray(q, dtype=np.float64), l, u)
     s = q.sum()
+    # With no room left (e.g. experts whose rows sum to 1 - 1e-16, so that sum(u) < 1 by
+    # rounding), the clipped point is already the best there is: moving it would divide by 0.
     if s < 1.0:
         room = u - q
-        q = q + room * ((1.0 - s) / room.sum())
+        if room.sum() > 0:
+            q = q + room * ((1.0 - s) / room.sum())
     elif s > 1.0:
         room = q - l
-        q = q - room * ((s - 1.0) / room.sum())
+        if room.sum() > 0:
+            q = q - room * ((s - 1.0) / room.sum())
     return q
