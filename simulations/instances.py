@@ -529,3 +529,156 @@ def sample_instances(families: list[str] | tuple[str, ...], count: int, seed: in
         raise ValueError("give at least one family")
     return [make_instance(families[i % len(families)], seed, i, **kwargs)
             for i in range(count)]
+
+
+# --------------------------------------------------------------------------- sequence and gate families
+# Families for the v2 statements JG (Markov chains on V^T) and GB2 (softmax-linear gates). A JG
+# instance's problem is the sequence-level game at the enumerated length T0 (n = V^T0, Lambda the
+# single mixture lam); the chains themselves travel in ``params`` as plain lists (see
+# :class:`robust_gates.simulations.jsd_gap.MarkovChain`), with the long horizon ``T``.
+#: the long horizon of the JG families (the token-level recursion runs to it)
+SEQ_HORIZON = 1000
+SEQ_N_RANGE = (64, 4096)
+
+
+def _seq_length(V: int, n: int) -> int:
+    """The enumerated length ``T0``: the largest with ``V^T0 <= n``, kept inside :data:`SEQ_N_RANGE`."""
+    lo = int(np.ceil(np.log(SEQ_N_RANGE[0]) / np.log(V) - 1e-12))
+    hi = int(np.floor(np.log(SEQ_N_RANGE[1]) / np.log(V) + 1e-12))
+    return int(np.clip(int(np.floor(np.log(n) / np.log(V) + 1e-12)), lo, hi))
+
+
+def _rows(rng: np.random.Generator, V: int, m: int, conc: float, floor: float = 1e-3) -> np.ndarray:
+    a = np.maximum(rng.dirichlet(np.full(V, conc), size=m), floor)
+    return a / a.sum(axis=1, keepdims=True)
+
+
+def _stationary_rows(trans: np.ndarray) -> np.ndarray:
+    from .jsd_gap import MarkovChain, stationary
+
+    return stationary(MarkovChain(np.full(trans.shape[0], 1.0 / trans.shape[0]), trans))
+
+
+def _chain_dict(init: np.ndarray, trans: np.ndarray) -> dict:
+    init = np.maximum(init, 0.0)
+    trans = trans / trans.sum(axis=1, keepdims=True)
+    return {"init": (init / init.sum()).tolist(), "trans": trans.tolist()}
+
+
+def _seq_problem(domains: list[dict], experts: list[dict] | None, lam: np.ndarray, T0: int) -> RobustProblem:
+    from .jsd_gap import MarkovChain, log_sequence_probs
+
+    def law(c):
+        p = np.exp(log_sequence_probs(MarkovChain.from_dict(c), T0)[-1])
+        return p / p.sum()
+
+    D = np.array([law(c) for c in domains])
+    P = None if experts is None else np.array([law(c) for c in experts])
+    return RobustProblem(D, P, Hull(lam[None, :]))
+
+
+def _draw_markov(kind: str):
+    """Draw for the JG families: ``random`` (Dirichlet rows, perfect experts), ``noisy`` (experts
+    that mix each domain with noise), ``distinct`` (nearly deterministic, different transitions:
+    the posterior over domains settles fast) and ``boundary`` (shared transitions with different
+    initial laws, exact zeros, duplicated domains, weights on a face)."""
+
+    def draw(rng: np.random.Generator, K: int, n: int):
+        V = int(rng.integers(2, 5))
+        T0 = _seq_length(V, n)
+        params: dict = {"V": V, "T0": T0, "T": SEQ_HORIZON, "chains": kind}
+        if kind == "distinct":
+            eps = float(rng.uniform(0.01, 0.2))
+            trans = []
+            for _ in range(K):
+                tgt = rng.integers(0, V, size=V)
+                tgt[0] = (tgt[0] + 1) % V if tgt[0] == 0 else tgt[0]  # leave state 0
+                trans.append((1 - eps) * np.eye(V)[tgt] + eps * _rows(rng, V, V, 1.0))
+            params["noise"] = eps
+        elif kind == "boundary":
+            variant = str(rng.choice(["shared", "sparse", "duplicate"]))
+            params["variant"] = variant
+            if variant == "shared":  # the same transition: only the first token tells the domains apart
+                trans = [_rows(rng, V, V, 0.7)] * K
+            elif variant == "sparse":  # exact zeros, irreducible through the cycle s -> s+1
+                trans = []
+                for _ in range(K):
+                    a = rng.dirichlet(np.full(V, 0.5), size=V) * (rng.random((V, V)) < 0.5)
+                    a[np.arange(V), (np.arange(V) + 1) % V] += rng.uniform(0.2, 1.0, size=V)
+                    trans.append(a / a.sum(axis=1, keepdims=True))
+            else:
+                trans = [_rows(rng, V, V, 0.5) for _ in range(K - 1)]
+                trans.append(trans[0])
+        else:
+            trans = [_rows(rng, V, V, 0.5) for _ in range(K)]
+        stationary_start = kind in ("distinct",) or bool(rng.random() < 0.5)
+        if kind == "boundary" and params["variant"] == "shared":
+            stationary_start = False
+        inits = [_stationary_rows(a) if stationary_start else rng.dirichlet(np.full(V, 0.7)) for a in trans]
+        if kind == "boundary" and params["variant"] == "sparse" and not stationary_start:
+            inits = [np.eye(V)[int(rng.integers(V))] for _ in range(K)]  # a point mass: zeros at t = 1
+        params["start"] = "stationary" if stationary_start else "random"
+        domains = [_chain_dict(i, a) for i, a in zip(inits, trans, strict=True)]
+        experts = None
+        if kind == "noisy":
+            tau = rng.uniform(0.02, 0.4, size=K)
+            experts = [_chain_dict((1 - tk) * np.asarray(c["init"]) + tk * rng.dirichlet(np.ones(V)),
+                                   (1 - tk) * np.asarray(c["trans"]) + tk * _rows(rng, V, V, 1.0, 0.0))
+                       for tk, c in zip(tau, domains, strict=True)]
+            params["tau"] = tau.round(6).tolist()
+        lam = rng.dirichlet(np.ones(K))
+        if kind == "boundary" and rng.random() < 0.5:  # weights on a face of the simplex
+            lam[int(rng.integers(K))] = 0.0
+            lam /= lam.sum()
+        params.update(lam=lam.tolist(), markov_domains=domains, markov_experts=experts, n=V ** T0)
+        return params, (_seq_problem(domains, experts, lam, T0),)
+
+    return draw
+
+
+def _draw_gate(lam_kind: str):
+    """Draw for the GB2 families: Dirichlet domains on ``n`` points, experts mixing each domain with
+    noise (positive everywhere), a gate class ``softmax(W phi(x))`` with ``||W||_F <= B`` and
+    features ``phi`` one-hot cells (``R = 1``) or centred expert log-likelihoods scaled to norm
+    ``<= 1``, a total sample size ``M`` and sampling proportions."""
+
+    def draw(rng: np.random.Generator, K: int, n: int):
+        alpha = float(np.exp(rng.uniform(np.log(0.03), np.log(3.0))))
+        D = dirichlet_domains(rng, K, n, alpha)
+        tau = np.exp(rng.uniform(np.log(0.01), np.log(0.5), size=K))
+        P = noisy_experts(rng, D, tau)
+        if lam_kind == "simplex":
+            sets: LambdaSet = Simplex(K)
+        else:
+            m = int(rng.integers(1, K + 2))
+            sets = random_hull(rng, K, m)
+        props = rng.dirichlet(np.full(K, 2.0))
+        params = {"alpha": alpha, "tau": tau.round(6).tolist(), "Lambda": lam_kind,
+                  "B": float(np.exp(rng.uniform(np.log(0.3), np.log(5.0)))),
+                  "features": str(rng.choice(["cells", "loglik"])),
+                  "cells": int(np.round(np.exp(rng.uniform(0.0, np.log(n))))),
+                  "M": int(np.round(np.exp(rng.uniform(np.log(40), np.log(2000))))),
+                  "proportions": (0.1 / K + 0.9 * props).tolist()}
+        return params, (RobustProblem(D, P, sets),)
+
+    return draw
+
+
+_SEQUENCE_FAMILIES = [
+    Family("markov", True, "hull", _draw_markov("random"), SEQ_N_RANGE,
+           "Markov-chain domains (Dirichlet rows), perfect experts, lam a point", (2, 4)),
+    Family("markov_noisy", False, "hull", _draw_markov("noisy"), SEQ_N_RANGE,
+           "Markov-chain domains, experts mixing each domain with noise", (2, 4)),
+    Family("markov_distinct", True, "hull", _draw_markov("distinct"), SEQ_N_RANGE,
+           "nearly deterministic, distinct chains started stationary, perfect experts", (2, 4)),
+    Family("markov_boundary", True, "hull", _draw_markov("boundary"), SEQ_N_RANGE,
+           "shared transitions, exact zeros, duplicated domains, lam on a face", (2, 4), True),
+    Family("gate_softmax", False, "simplex", _draw_gate("simplex"), (8, 256),
+           "softmax-linear gate class (B, features), noisy experts, samples M", (2, 4)),
+    Family("gate_softmax_hull", False, "hull", _draw_gate("hull"), (8, 256),
+           "softmax-linear gate class, Lambda a hull (a point when m = 1)", (2, 4)),
+]
+#: the JG families (Markov chains) and the GB2 families (softmax-linear gates)
+SEQUENCE_FAMILIES = tuple(f.name for f in _SEQUENCE_FAMILIES[:4])
+GATE_FAMILIES = tuple(f.name for f in _SEQUENCE_FAMILIES[4:])
+FAMILIES.update({f.name: f for f in _SEQUENCE_FAMILIES})
