@@ -144,13 +144,16 @@ def active_set_qp(
         in_work = np.zeros(G.shape[0], dtype=bool)
         in_work[work] = True
         cand = np.flatnonzero(~in_work & (Gs > 1e-15 * np.max(np.abs(s))))
+        snorm = float(np.linalg.norm(s))
         alpha, block = 1.0, -1
         if cand.size:
             ratios = slack[cand] / Gs[cand]
             for i in np.argsort(ratios, kind="stable"):
                 if ratios[i] >= 1.0:
                     break
-                if _independent(E, G[cand[i]]):
+                # E s = 0, so a row with a clearly non-zero a.s is outside the span of E; only
+                # rows with a.s at rounding level need the least-squares test
+                if Gs[cand[i]] > _DEPENDENT_TOL * snorm or _independent(E, G[cand[i]]):
                     alpha, block = float(ratios[i]), int(cand[i])
                     break
         y = y + alpha * s
