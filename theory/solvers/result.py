@@ -73,6 +73,11 @@ class SolveResult:
     tol: float = float("nan")
 
     def __post_init__(self):
+        if not (np.isfinite(self.value) and np.isfinite(self.lower_bound) and np.isfinite(self.gap)):
+            # a certificate with an infinite or NaN end proves nothing; never return it as a number
+            raise CertificateError(
+                f"{self.solver} solver: the certificate is not finite (value {self.value}, lower "
+                f"bound {self.lower_bound}, gap {self.gap}); no result is returned")
         for name in ("gate", "model", "lam"):
             arr = np.array(getattr(self, name), dtype=np.float64)  # a copy the solver cannot reach
             arr.flags.writeable = False
