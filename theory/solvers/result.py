@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validate import _frozen
+
 __all__ = ["SolveResult", "SolverError", "CertificateError", "OPTIMAL_GAP"]
 
 #: a gap at most this (relative to ``max(1, |value|)``) is reported as "optimal"
@@ -79,8 +81,10 @@ class SolveResult:
                 f"{self.solver} solver: the certificate is not finite (value {self.value}, lower "
                 f"bound {self.lower_bound}, gap {self.gap}); no result is returned")
         for name in ("gate", "model", "lam"):
-            arr = np.array(getattr(self, name), dtype=np.float64)  # a copy the solver cannot reach
-            arr.flags.writeable = False
+            arr = np.asarray(getattr(self, name), dtype=np.float64)
+            if not _frozen(arr):  # copied once, so the solver cannot change it later; a frozen
+                arr = arr.copy()  # array (e.g. from dataclasses.replace) is kept as it is
+                arr.flags.writeable = False
             object.__setattr__(self, name, arr)
         if self.status == "optimal" and not self.gap <= OPTIMAL_GAP * max(1.0, abs(self.value)):
             object.__setattr__(self, "status", "within_tol")
