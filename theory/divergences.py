@@ -66,4 +66,5 @@ def jensen_shannon(lam: np.ndarray, D: np.ndarray) -> float:
         )
     m = lam @ D
     per = rel_entr(D, m[None, :]).sum(axis=1)
-    return float(np.sum(np.where(lam > 0, lam * per, 0.0)))
+    weigh = lam > 0  # a domain with lam_k = 0 contributes 0 even where its KL is infinite
+    return float(np.sum(lam[weigh] * per[weigh]))
