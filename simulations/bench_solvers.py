@@ -17,6 +17,11 @@ Two parts, run in one process on the same instances:
     cost divided by one streaming pass ``lam @ D`` + ``D @ log q`` timed in the same run: the
     ascent, the independent certificate (:func:`robust_gates.theory.certify`, entropies cached),
     the result (gate and frozen copies) and, once per problem, the entropies;
+``large_k``
+    many experts (``K = 64, 256, 1024`` at ``n = 10^4``) with every kind of ``Lambda`` (the
+    simplex, a box, a polytope with three rows, a hull of ``300`` random mixtures, a
+    total-variation ball): the ascent and the whole solve (result and certificate included) in
+    streaming passes, the support of ``lam*`` and the certified gap;
 ``capacity``
     Blahut-Arimoto with squared extrapolation (:func:`robust_gates.theory.capacity`) against a
     plain textbook Blahut-Arimoto written here (``rel_entr`` every step, as peer libraries do),
@@ -43,6 +48,7 @@ __all__ = [
     "make_instance", "streaming_pass_seconds", "compare_solvers", "scale_fast", "bench_solvers",
     "comparison_table", "scaling_table", "main", "one_pass_seconds", "passes_fast",
     "plain_blahut_arimoto", "capacity_vs_plain", "passes_table", "capacity_table",
+    "large_k_fast", "large_k_table", "large_k_lambda",
 ]
 
 COMPARE_SIZES = ((8, 1_000), (8, 10_000))
@@ -50,6 +56,10 @@ SCALE_SIZES = (100_000, 1_000_000)
 LARGE_SIZE = 10_000_000
 PASS_SIZES = ((16, 1_000_000), (256, 10_000))
 CAPACITY_SIZES = ((64, 10_000),)
+LARGE_K_SIZES = ((64, 10_000), (256, 10_000), (1024, 10_000))
+LARGE_K_KINDS = ("simplex", "box", "polytope", "hull", "tv_ball")
+#: points of the random hull in the large-K part
+HULL_POINTS = 300
 
 
 def make_instance(rng: np.random.Generator, K: int, n: int, alpha: float = 0.5,
@@ -141,7 +151,9 @@ def bench_solvers(compare_sizes: Iterable[tuple[int, int]] = COMPARE_SIZES,
                   scale_sizes: Iterable[int] = SCALE_SIZES, K_scale: int = 16, seed: int = 0,
                   tol: float = 1e-9, scale_tol: float = 1e-8, progress: bool = False,
                   pass_sizes: Iterable[tuple[int, int]] = PASS_SIZES,
-                  capacity_sizes: Iterable[tuple[int, int]] = CAPACITY_SIZES) -> pd.DataFrame:
+                  capacity_sizes: Iterable[tuple[int, int]] = CAPACITY_SIZES,
+                  large_k_sizes: Iterable[tuple[int, int]] = LARGE_K_SIZES,
+                  large_k_kinds: Iterable[str] = LARGE_K_KINDS) -> pd.DataFrame:
     """Every part in one tidy frame (column ``part``)."""
     parts = [compare_solvers(compare_sizes, seed=seed, tol=tol, progress=progress)]
     scale_sizes = list(scale_sizes)
@@ -150,6 +162,10 @@ def bench_solvers(compare_sizes: Iterable[tuple[int, int]] = COMPARE_SIZES,
     pass_sizes = list(pass_sizes)
     if pass_sizes:
         parts.append(passes_fast(pass_sizes, seed=seed, tol=scale_tol, progress=progress))
+    large_k_sizes = list(large_k_sizes)
+    if large_k_sizes:
+        parts.append(large_k_fast(large_k_sizes, list(large_k_kinds), seed=seed, tol=scale_tol,
+                                  progress=progress))
     capacity_sizes = list(capacity_sizes)
     if capacity_sizes:
         parts.append(capacity_vs_plain(capacity_sizes, seed=seed, tol=tol))
@@ -244,6 +260,65 @@ def capacity_vs_plain(sizes: Iterable[tuple[int, int]] = CAPACITY_SIZES, seed: i
     return pd.DataFrame(rows)
 
 
+def large_k_lambda(kind: str, K: int, rng: np.random.Generator, hull_points: int = HULL_POINTS):
+    """A ``Lambda`` of the given kind on ``K`` domains for the large-K part (random, from ``rng``)."""
+    from robust_gates.theory import Box, Hull, Polytope, Simplex
+    from robust_gates.theory.lambda_sets import TVBall
+
+    if kind == "simplex":
+        return Simplex(K)
+    if kind == "box":
+        lo = 0.5 * rng.dirichlet(np.ones(K))
+        return Box(lo, np.minimum(1.0, lo + 3.0 / K))
+    if kind == "polytope":
+        A = rng.normal(size=(3, K))
+        return Polytope(A, A @ rng.dirichlet(np.ones(K)) + 0.01)
+    if kind == "hull":
+        return Hull(rng.dirichlet(np.full(K, 0.3), size=hull_points))
+    if kind == "tv_ball":
+        return TVBall(rng.dirichlet(np.ones(K)), 0.3)
+    raise ValueError(f"unknown Lambda kind {kind!r}; choose from {', '.join(LARGE_K_KINDS)}")
+
+
+def large_k_fast(sizes: Iterable[tuple[int, int]] = LARGE_K_SIZES,
+                 kinds: Iterable[str] = LARGE_K_KINDS, seed: int = 0, tol: float = 1e-8,
+                 progress: bool = False, hull_points: int = HULL_POINTS) -> pd.DataFrame:
+    """One row per ``(K, n)`` x kind of ``Lambda``: the fast solver's cost in streaming passes.
+
+    ``setup`` (the set's own parametrization and support, once per set) is reported apart;
+    ``solve_passes`` is the ascent plus the result (gate, independent certificate, copies)."""
+    from tqdm.auto import tqdm
+
+    from robust_gates.theory import RobustProblem
+
+    rows = []
+    jobs = [(K, n, kind) for K, n in sizes for kind in kinds]
+    for K, n, kind in tqdm(jobs, desc="large K", disable=not progress):
+        base = make_instance(np.random.default_rng([seed, K, n]), K, n)
+        start = time.perf_counter()
+        lam_set = large_k_lambda(kind, K, np.random.default_rng([seed, K, n, 1]), hull_points)
+        lam_set.parametrization()
+        lam_set.support()
+        setup_s = time.perf_counter() - start
+        problem = RobustProblem(base.D, base.P, lam_set)
+        problem.entropies  # noqa: B018 (cached once per problem)
+        pass_s = one_pass_seconds(problem)
+        ascent = dual_ascent(problem, tol=tol)
+        start = time.perf_counter()
+        res = certified_result(problem, ascent, tol)
+        result_s = time.perf_counter() - start
+        rows.append({
+            "part": "large_k", "K": K, "n": n, "kind": kind, "solver": "fast",
+            "pass_seconds": pass_s, "ascent_passes": ascent.seconds / pass_s,
+            "result_passes": result_s / pass_s, "solve_passes": (ascent.seconds + result_s) / pass_s,
+            "setup_seconds": setup_s, "iterations": ascent.iterations,
+            "evaluations": ascent.evaluations, "support": int(np.sum(res.lam > 0)),
+            "seconds": ascent.seconds + result_s, "gap": res.gap, "value": res.value,
+        })
+        del base, problem, ascent, res
+    return pd.DataFrame(rows)
+
+
 def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
     """Wide view of the ``compare`` part: one row per instance, ``ratio = reference / fast``."""
     cmp = df[df["part"] == "compare"]
@@ -275,6 +350,12 @@ def passes_table(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["part"] == "passes"][cols].reset_index(drop=True)
 
 
+def large_k_table(df: pd.DataFrame) -> pd.DataFrame:
+    cols = ["K", "n", "kind", "solve_passes", "ascent_passes", "result_passes", "iterations",
+            "evaluations", "support", "setup_seconds", "pass_seconds", "seconds", "gap"]
+    return df[df["part"] == "large_k"][cols].reset_index(drop=True)
+
+
 def capacity_table(df: pd.DataFrame) -> pd.DataFrame:
     cols = ["K", "n", "seconds", "peer_seconds", "ratio", "iterations", "peer_iterations",
             "value_diff", "gap"]
@@ -283,10 +364,11 @@ def capacity_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def main(compare_sizes=COMPARE_SIZES, scale_sizes=SCALE_SIZES, K_scale: int = 16, seed: int = 0,
          tol: float = 1e-9, scale_tol: float = 1e-8, out: str | None = None,
-         progress: bool = True, pass_sizes=PASS_SIZES, capacity_sizes=CAPACITY_SIZES) -> pd.DataFrame:
+         progress: bool = True, pass_sizes=PASS_SIZES, capacity_sizes=CAPACITY_SIZES,
+         large_k_sizes=LARGE_K_SIZES, large_k_kinds=LARGE_K_KINDS) -> pd.DataFrame:
     """Run the benchmark, print its tables, optionally write the tidy frame as CSV."""
     df = bench_solvers(compare_sizes, scale_sizes, K_scale, seed, tol, scale_tol, progress,
-                       pass_sizes, capacity_sizes)
+                       pass_sizes, capacity_sizes, large_k_sizes, large_k_kinds)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(f"fast vs reference (same instances, fast tol {tol:g}):")
         print(comparison_table(df).to_string(index=False, float_format=_fmt))
@@ -299,6 +381,10 @@ def main(compare_sizes=COMPARE_SIZES, scale_sizes=SCALE_SIZES, K_scale: int = 16
                   f"{scale_tol:g}); solve = ascent + result (gate, certificate, copies); certify "
                   "alone, and the entropies computed once per problem, beside it:")
             print(passes_table(df).to_string(index=False, float_format=_fmt))
+        if (df["part"] == "large_k").any():
+            print(f"\nmany experts, every kind of Lambda, in streaming passes (tol {scale_tol:g}); "
+                  "solve = ascent + result (gate, certificate, copies), the set's setup apart:")
+            print(large_k_table(df).to_string(index=False, float_format=_fmt))
         if (df["part"] == "capacity").any():
             print(f"\ncapacity (squared-extrapolation Blahut-Arimoto) vs plain Blahut-Arimoto, "
                   f"same bound gap {tol:g}; ratio = plain seconds / ours:")

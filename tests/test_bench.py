@@ -11,6 +11,7 @@ import numpy as np
 from robust_gates.paper_repro.cli import main as cli_main
 from robust_gates.simulations.bench_solvers import (
     capacity_vs_plain,
+    large_k_fast,
     passes_fast,
     plain_blahut_arimoto,
 )
@@ -31,6 +32,17 @@ def test_passes_part_reports_costs_in_passes():
     assert row["solve_passes"] >= row["ascent_passes"]
 
 
+def test_large_k_part_every_kind_certified():
+    """SPEC algorithm 2 with many experts: the large-K part solves every kind of Lambda (a hull of
+    more points than twice the domains, so most weights are redundant), each certified below tol,
+    with its cost in streaming passes."""
+    df = large_k_fast([(12, 300)], tol=PASS_TOL, hull_points=30)
+    assert sorted(df["kind"]) == sorted(["simplex", "box", "polytope", "hull", "tv_ball"])
+    assert (df["gap"] <= PASS_TOL).all()
+    assert (df["solve_passes"] >= df["ascent_passes"]).all() and (df["ascent_passes"] > 0).all()
+    assert ((df["support"] >= 1) & (df["support"] <= 12)).all()
+
+
 def test_capacity_part_agrees_with_plain_blahut_arimoto():
     """SPEC algorithm 3: the bench's plain Blahut-Arimoto (the peer) and ``capacity`` stop at
     the same bound gap, so their values agree to it; the ratio is reported."""
@@ -46,7 +58,8 @@ def test_bench_quick_cli(capsys):
     """The `--quick` bench runs in seconds and prints every table with its ratio columns."""
     assert cli_main(["bench", "--quick"]) == 0
     out = capsys.readouterr().out
-    for header in ("fast vs reference", "fast solver alone", "streaming passes", "capacity"):
+    for header in ("fast vs reference", "fast solver alone", "streaming passes", "many experts",
+                   "capacity"):
         assert header in out
     for column in ("ratio", "solve_passes", "certify_passes", "peer_seconds"):
         assert column in out

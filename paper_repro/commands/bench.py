@@ -30,8 +30,8 @@ def _pairs(text: str) -> list[tuple[int, int]]:
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
-                   help="small run (seconds): K=8, n=1e3 vs reference, n=2e4 alone, small passes and "
-                        "capacity cases")
+                   help="small run (seconds): K=8, n=1e3 vs reference, n=2e4 alone, small passes, "
+                        "many-experts (K=32, n=1e3) and capacity cases")
     p.add_argument("--compare", default="8x1000,8x10000",
                    help="KxN instances for fast vs reference (default 8x1000,8x10000)")
     p.add_argument("--sizes", default="1e5,1e6", help="n for the fast solver alone (default 1e5,1e6)")
@@ -43,6 +43,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale-tol", type=float, default=1e-8, help="tolerance in the scaling part")
     p.add_argument("--passes", default="16x1e6,256x1e4",
                    help="KxN instances for the fast solver in streaming passes (default 16x1e6,256x1e4)")
+    p.add_argument("--large-k", default="64x1e4,256x1e4,1024x1e4",
+                   help="KxN instances for many experts, each with every kind of Lambda (default "
+                        "64x1e4,256x1e4,1024x1e4; 'none' skips the part)")
     p.add_argument("--capacity", default="64x1e4",
                    help="KxN channels for capacity vs plain Blahut-Arimoto (default 64x1e4)")
     p.add_argument("--out", default=None, help="write the tidy results as CSV here")
@@ -59,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--K must be at least 2; got {args.K}")
     passes = [(16, 20_000), (48, 2_000)] if args.quick else _pairs(args.passes)
     channels = [(16, 1_000)] if args.quick else _pairs(args.capacity)
+    if args.quick:
+        many = [(32, 1_000)]
+    else:
+        many = [] if args.large_k.strip().lower() == "none" else _pairs(args.large_k)
     main(compare, sizes, K_scale=args.K, seed=args.seed, tol=args.tol, scale_tol=args.scale_tol,
-         out=args.out, progress=not args.quick, pass_sizes=passes, capacity_sizes=channels)
+         out=args.out, progress=not args.quick, pass_sizes=passes, capacity_sizes=channels,
+         large_k_sizes=many)
     return 0

@@ -16,13 +16,15 @@ on the free set :math:`F = \{x : l(x) < q_\lambda(x) < u(x)\}`, its Hessian is
           + \frac{D_k(F)\, D_j(F)}{D_\lambda(F)} \;\preceq\; 0,
 
 obtained by differentiating :math:`q = t D_\lambda` on ``F`` with ``t`` fixed by
-:math:`\sum_x q(x) = 1`. Since ``K`` is small, each step is a regularized Newton (proximal
+:math:`\sum_x q(x) = 1`. Each step is a regularized Newton (proximal
 Newton / sequential QP) step: the quadratic model of :math:`\phi` is maximized over
-:math:`\Lambda` exactly by a small active-set QP, then a backtracking (Armijo) line search on
-:math:`\phi` picks the step. For the simplex with perfect experts :math:`\phi` is the mutual
-information :math:`JS_\lambda(D)`, whose first-order (exponentiated-gradient) ascent is
-Blahut-Arimoto (:mod:`robust_gates.theory.solvers.capacity`); the Newton step reaches the same fixed point
-in far fewer passes over the data.
+:math:`\Lambda` exactly by an active-set QP (:mod:`._qp`: bounds handled by fixing
+coordinates, an updated inverse on the free ones, the working set warm-started at the current
+point's active set, so that ``K`` in the hundreds costs a few factorizations per step), then a
+backtracking (Armijo) line search on :math:`\phi` picks the step. For the simplex with perfect
+experts :math:`\phi` is the mutual information :math:`JS_\lambda(D)`, whose first-order
+(exponentiated-gradient) ascent is Blahut-Arimoto (:mod:`robust_gates.theory.solvers.capacity`);
+the Newton step reaches the same fixed point in far fewer passes over the data.
 
 Parametrization: the ascent runs in the coordinates that ``Lambda`` itself provides
 (:meth:`robust_gates.theory.lambda_sets.LambdaSet.parametrization`),
@@ -170,6 +172,24 @@ class _Oracle:
         self._h = par.h / np.where(norms > 0, norms, 1.0)
         self.evaluations = 0
         self.hessians = 0
+        # columns of B that are unit vectors (a lift that copies coordinates): B^T H B is then
+        # a submatrix of H, read off without a product
+        B = self.B
+        self._copies = None
+        if B is not None and np.all((B == 0) | (B == 1)) and np.all((B == 1).sum(axis=0) == 1):
+            self._copies = np.argmax(B, axis=0)
+        # weights that B maps to the same mixture (its null space) leave phi unchanged: the QP's
+        # model is flat along them. When most weights are redundant (a hull of many more points
+        # than domains) the active-set QP wanders along that flat space for hundreds of working-set
+        # changes; the projector onto it lets the step pay for such moves. With few redundant
+        # weights they are needed to slide along the faces, and are left free.
+        self.null = None
+        if B is not None and B.shape[1] > 2 * B.shape[0]:
+            _, sv, Vt = np.linalg.svd(B, full_matrices=False)
+            rank = int(np.sum(sv > 1e-10 * max(1.0, float(sv[0]))))
+            if B.shape[1] - rank > rank:
+                rows = Vt[:rank]
+                self.null = np.eye(B.shape[1]) - rows.T @ rows
 
     def clean(self, x: np.ndarray) -> np.ndarray:
         """``x`` put exactly on the simplex of weights (rounding of the QP's steps removed)."""
@@ -217,6 +237,8 @@ class _Oracle:
         g = np.where(self.relevant, pt.losses, 0.0)
         if self.B is None:
             return g, H
+        if self._copies is not None:
+            return g[self._copies], H[np.ix_(self._copies, self._copies)]
         return self.B.T @ g, self.B.T @ H @ self.B
 
 
@@ -310,7 +332,9 @@ def dual_ascent(
             scale = float(np.max(np.abs(np.diag(Hx)))) if Hx.size else 0.0
             reg = max(reg_c * fw, 1e-13 * (1.0 + scale))
             M = -Hx + reg * np.eye(Hx.shape[0])
-            y, _ = active_set_qp(M, g, pt.x, G, h)
+            if oracle.null is not None:
+                M += max(reg, 1e-8 * (1.0 + scale)) * oracle.null
+            y, _ = active_set_qp(M, g, pt.x, G, h, max_iter=2 * M.shape[0] + 20)
             p = y - pt.x
             # near the optimum g @ p is a difference of rounding-size terms (g has a large
             # common part, p sums to 0 only to rounding); a non-zero QP step is still tried, and
