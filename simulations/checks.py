@@ -30,13 +30,21 @@ from .adversarial import adversarial_search, default_families, save_worst
 from .instances import Instance, make_instance
 from .statements import STATEMENTS, Statement, get_statement, use_solver
 from .statements.mutants import mutants_of
+from .statements.solving import tighter
 
 __all__ = ["CHECK_COLUMNS", "SUMMARY_COLUMNS", "ADV_COLUMNS", "MUTANT_COLUMNS", "MUTANT_SUMMARY_COLUMNS",
            "PROBLEM_COLUMNS", "STATUSES", "CheckRun", "run_checks", "run_suite", "summarize",
-           "summarize_mutants", "check_problem", "run_adversarial", "BACKENDS"]
+           "summarize_mutants", "check_problem", "run_adversarial", "BACKENDS", "run_decided",
+           "undecided_text", "save_instances"]
 
+#: ``outcome`` is ``holds``/``refuted``/``inconclusive`` (certified intervals, see
+#: :mod:`robust_gates.simulations.statements.registry`) or ``error`` (the check raised: a bug, counted
+#: apart); ``holds`` is ``outcome == "holds"``; ``retried`` says the check was inconclusive at the
+#: usual tolerance and was run again at a tighter one (the row is the second run);
+#: ``undecided`` lists the parts still inconclusive with their certified intervals.
 CHECK_COLUMNS = ["id", "section", "family", "K", "n", "instance", "lhs", "rhs", "slack", "tol", "holds",
-                 "margin", "margin_part", "gap", "solver", "binding", "seconds", "error"]
+                 "outcome", "retried", "undecided", "margin", "margin_part", "gap", "solver", "binding",
+                 "seconds", "error"]
 #: ``worst_slack`` decides pass/fail and includes each part's tolerance, so a bound that is
 #: attained reads as the tolerance floor (about 1e-9); ``tightest_margin`` leaves the tolerance
 #: out and is relative (see :mod:`robust_gates.simulations.statements.registry`): 0 means an
@@ -48,19 +56,25 @@ CHECK_COLUMNS = ["id", "section", "family", "K", "n", "instance", "lhs", "rhs", 
 #: ``mutants`` counts the statement's registered mutants, ``mutants_refuted`` those that failed on
 #: at least one instance (empty when the mutants were not run); ``status`` is one of
 #: :data:`STATUSES`.
-SUMMARY_COLUMNS = ["id", "section", "instances", "passed", "failed", "errors", "worst_slack",
+#: ``passed``/``failed``/``inconclusive``/``errors`` count the instances by outcome (``failed``:
+#: refuted, with the negation certified; ``inconclusive``: still undecided after the re-run at a
+#: tighter tolerance; ``errors``: the check raised); ``retried`` counts re-runs.
+SUMMARY_COLUMNS = ["id", "section", "instances", "passed", "failed", "inconclusive", "errors", "retried",
+                   "worst_slack",
                    "worst_family", "tightest_margin", "tightest_part", "tightest_family", "median_margin",
                    "max_gap", "mutants", "mutants_refuted", "status"]
 #: ``holds``: every instance passed (and, when the mutants ran, at least one mutant was refuted);
 #: ``refuted``: some instance failed (the failing rows are the counterexamples); ``vacuous``: every
 #: instance passed but no mutant was refuted, so the check cannot tell the statement from a
-#: stronger false one on these instances; ``measured``: an empirical quantity, never asserted.
-STATUSES = ("holds", "refuted", "vacuous", "measured")
+#: stronger false one on these instances; ``measured``: an empirical quantity, never asserted;
+#: ``error``: no instance refuted it but the check raised on some (a bug to fix, never a pass).
+STATUSES = ("holds", "refuted", "vacuous", "measured", "error")
 MUTANT_COLUMNS = ["id", "mutant", "kind", "family", "instance", "lhs", "rhs", "slack", "refuted", "binding",
                   "error"]
 MUTANT_SUMMARY_COLUMNS = ["id", "mutant", "kind", "text", "applicable", "refuted", "refuted_on",
                           "first_family", "first_instance", "worst_slack"]
-PROBLEM_COLUMNS = ["id", "kind", "name", "lhs", "relation", "rhs", "tol", "slack", "margin", "holds", "note"]
+PROBLEM_COLUMNS = ["id", "kind", "name", "lhs", "relation", "rhs", "tol", "slack", "margin", "lo", "hi",
+                   "outcome", "holds", "note"]
 ADV_COLUMNS = ["id", "section", "family", "K", "n", "evaluations", "failures", "worst_slack", "holds",
                "binding", "lhs", "rhs", "file", "seconds"]
 BACKENDS = ("loky", "threading", "dask", "ray")
@@ -113,8 +127,8 @@ def _run_group(family: str, index: int, seed: int, stmts: list[Statement], solve
     for s in stmts:
         t = time.perf_counter()
         try:
-            res = s.check(inst)
-            rows.append(_row(s, family, inst, res, time.perf_counter() - t, ""))
+            res, retried = run_decided(s, inst)
+            rows.append(_row(s, family, inst, res, time.perf_counter() - t, "", retried))
         except Exception as exc:  # recorded as a failure, never skipped
             rows.append(_row(s, family, inst, None, time.perf_counter() - t, f"{type(exc).__name__}: {exc}"))
             continue
@@ -137,21 +151,41 @@ def _mutant_rows(s: Statement, family: str, inst, res) -> list[dict]:
             continue
         if mres is None:
             continue  # the mutated part does not occur on this instance
-        row.update(lhs=mres.lhs, rhs=mres.rhs, slack=mres.slack, refuted=not mres.holds,
+        row.update(lhs=mres.lhs, rhs=mres.rhs, slack=mres.slack, refuted=mres.refuted,
                    binding=str(mres.details.get("binding", "")))
         out.append(row)
     return out
 
 
-def _row(s: Statement, family: str, inst, res, seconds: float, error: str) -> dict:
+def run_decided(s: Statement, inst) -> tuple:
+    """``(result, retried)``: the check of ``s`` on ``inst``, run once more with every solve at a
+    tighter tolerance (:func:`robust_gates.simulations.statements.solving.tighter`) when its
+    certified intervals leave it inconclusive; the second result is kept."""
+    res = s.check(inst)
+    if res.outcome != "inconclusive":
+        return res, False
+    with tighter():
+        return s.check(inst), True
+
+
+def undecided_text(res) -> str:
+    """The parts of ``res`` that are still inconclusive, each with its certified interval of the
+    violation and its rounding floor (``name: [lo, hi] vs floor``), ``;``-separated."""
+    parts = res.details.get("parts", {})
+    return "; ".join(f"{k}: [{parts[k]['lo']:.3g}, {parts[k]['hi']:.3g}] vs floor {parts[k]['floor']:.3g}"
+                     for k in res.details.get("inconclusive_parts", []) if k in parts)
+
+
+def _row(s: Statement, family: str, inst, res, seconds: float, error: str, retried: bool = False) -> dict:
     row = {"id": s.id, "section": s.section, "family": family,
            "K": inst.K if inst is not None else np.nan, "n": inst.n if inst is not None else np.nan,
            "instance": "-".join(map(str, inst.seed)) if inst is not None else "",
-           "seconds": seconds, "error": error}
+           "seconds": seconds, "error": error, "retried": bool(retried), "undecided": ""}
     if res is None:
-        row.update(lhs=np.nan, rhs=np.nan, slack=-np.inf, tol=np.nan, holds=False, margin=np.nan,
-                   margin_part="", gap=np.nan, solver="", binding="error")
+        row.update(lhs=np.nan, rhs=np.nan, slack=-np.inf, tol=np.nan, holds=False, outcome="error",
+                   margin=np.nan, margin_part="", gap=np.nan, solver="", binding="error")
     else:
+        row.update(outcome=res.outcome, undecided=undecided_text(res))
         row.update(lhs=res.lhs, rhs=res.rhs, slack=res.slack, tol=res.tol, holds=bool(res.holds),
                    margin=res.margin, margin_part=str(res.details.get("margin_part", "")), gap=res.gap,
                    solver=str(res.details.get("solver", "")), binding=str(res.details.get("binding", "")))
@@ -238,30 +272,73 @@ def summarize(df: pd.DataFrame, mutants: pd.DataFrame | None = None) -> pd.DataF
             tight = (float(margins[t]), str(held.loc[t, "margin_part"]), str(held.loc[t, "family"]))
         else:
             tight = (np.nan, "", "")
-        errors = int((g["error"].fillna("") != "").sum())
-        failed = errors if measured else int((~g["holds"].astype(bool)).sum())
-        passed = 0 if measured else int(g["holds"].sum())
+        outcome = _outcomes(g)
+        errors = int((outcome == "error").sum())
+        failed = 0 if measured else int((outcome == "refuted").sum())
+        undecided = 0 if measured else int((outcome == "inconclusive").sum())
+        passed = 0 if measured else int((outcome == "holds").sum())
+        retried = int(g["retried"].fillna(False).astype(bool).sum()) if "retried" in g else 0
         n_mut, n_ref = np.nan, np.nan
         if mutants is not None:
             n_mut = len(mutants_of(sid))
             mg = mutants[mutants["id"] == sid]
             n_ref = int(mg.loc[mg["refuted"].astype(bool), "mutant"].nunique())
         if measured:
-            status = "measured"
+            status = "measured" if not errors else "error"
         elif failed:
             status = "refuted"
+        elif errors:
+            status = "error"
         elif mutants is not None and not n_ref:
             status = "vacuous"
         else:
             status = "holds"
         out.append({"id": sid, "section": g["section"].iloc[0], "instances": len(g),
-                    "passed": passed, "failed": failed, "errors": errors,
+                    "passed": passed, "failed": failed, "inconclusive": undecided, "errors": errors,
+                    "retried": retried,
                     "worst_slack": float(g["slack"].min()), "worst_family": g.loc[w, "family"],
                     "tightest_margin": tight[0], "tightest_part": tight[1], "tightest_family": tight[2],
                     "median_margin": float(margins.median()) if margins.notna().any() else np.nan,
                     "max_gap": float(g["gap"].max()), "mutants": n_mut, "mutants_refuted": n_ref,
                     "status": status})
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def _outcomes(g: pd.DataFrame) -> pd.Series:
+    """Each row's outcome; frames written before the ``outcome`` column read ``holds`` as pass,
+    an ``error`` message as error and anything else as refuted."""
+    if "outcome" in g:
+        return g["outcome"].astype(str)
+    err = g["error"].fillna("") != ""
+    held = np.where(g["holds"].astype(bool), "holds", "refuted")
+    return pd.Series(np.where(err, "error", held), index=g.index)
+
+
+def save_instances(df: pd.DataFrame, out_dir: str | Path, seed: int,
+                   outcomes: tuple[str, ...] = ("inconclusive", "refuted", "error")) -> pd.DataFrame:
+    """Rebuild the instance of every row of :func:`run_checks` whose outcome is in ``outcomes`` and
+    save it as a problem file (``robust-gates solve`` and ``check --problem`` open it):
+    ``OUT/<outcome>/<id>_<family>_<instance>.json`` (and ``..._outer.json`` for the larger set of a
+    nested pair). One row per saved instance: ``id``, ``family``, ``instance``, ``outcome``,
+    ``undecided`` (the parts still inconclusive, with their intervals), ``file``."""
+    from .problem_io import save_problem
+
+    rows = []
+    picked = df[df["outcome"].astype(str).isin(outcomes)] if "outcome" in df else df.iloc[0:0]
+    for r in picked.itertuples():
+        if not r.instance:
+            continue
+        index = int(str(r.instance).split("-")[-1])
+        inst = make_instance(r.family, seed, index)
+        folder = Path(out_dir) / str(r.outcome)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{r.id}_{r.family}_{r.instance}")
+        paths = [save_problem(inst.problem, folder / f"{stem}.json")]
+        if len(inst.problems) > 1:
+            paths.append(save_problem(inst.outer, folder / f"{stem}_outer.json"))
+        rows.append({"id": r.id, "family": r.family, "instance": r.instance, "outcome": r.outcome,
+                     "undecided": r.undecided, "file": ";".join(map(str, paths))})
+    return pd.DataFrame(rows, columns=["id", "family", "instance", "outcome", "undecided", "file"])
 
 
 def summarize_mutants(mutants: pd.DataFrame, ids=None) -> pd.DataFrame:
@@ -290,24 +367,27 @@ def check_problem(problem, ids=None, outer=None, name: str = "problem") -> pd.Da
 
     A statement whose check rejects the problem (for instance T3 without perfect experts, T2
     without ``outer``) gets one row with ``kind = "not applicable"`` and the reason in ``note``.
-    Each mutant gets one row: ``holds = False`` means this problem refutes it."""
+    Each mutant gets one row: ``outcome = "refuted"`` means this problem refutes it. A check
+    left inconclusive is run again at a tighter tolerance (:func:`run_decided`)."""
     inst = Instance(name, {}, (problem,) if outer is None else (problem, outer), (0,))
     rows = []
     for s in _select(ids):
         try:
-            res = s.check(inst)
+            res, retried = run_decided(s, inst)
         except (ValueError, TypeError) as exc:
             rows.append({"id": s.id, "kind": "not applicable", "name": "", "note": str(exc)})
             continue
         except Exception as exc:  # reported, never skipped
-            rows.append({"id": s.id, "kind": "error", "name": "", "holds": False,
+            rows.append({"id": s.id, "kind": "error", "name": "", "holds": False, "outcome": "error",
                          "note": f"{type(exc).__name__}: {exc}"})
             continue
         kind = "measured" if s.kind == "measured" else "part"
         for pname, pt in res.details.get("parts", {}).items():
             rows.append({"id": s.id, "kind": kind, "name": pname, "lhs": pt["lhs"], "relation": pt["rel"],
                          "rhs": pt["rhs"], "tol": pt["tol"], "slack": pt["slack"], "margin": pt["margin"],
-                         "holds": bool(pt["slack"] >= 0), "note": ""})
+                         "lo": pt["lo"], "hi": pt["hi"], "outcome": pt["outcome"],
+                         "holds": pt["outcome"] == "holds",
+                         "note": "re-run at a tighter tolerance" if retried else ""})
         for m in mutants_of(s.id):
             try:
                 mres = m.run(inst, res)
@@ -321,7 +401,7 @@ def check_problem(problem, ids=None, outer=None, name: str = "problem") -> pd.Da
             rows.append({"id": s.id, "kind": "mutant", "name": m.name, "lhs": mres.lhs,
                          "relation": next(iter(mres.details["parts"].values()))["rel"], "rhs": mres.rhs,
                          "tol": mres.tol, "slack": mres.slack, "margin": mres.margin, "holds": mres.holds,
-                         "note": "refuted here" if not mres.holds else ""})
+                         "outcome": mres.outcome, "note": "refuted here" if mres.refuted else ""})
     return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
 
 

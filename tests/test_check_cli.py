@@ -89,3 +89,32 @@ def test_parallel_jobs_match_serial(tmp_path):
     da, db = pd.read_csv(a / "checks.csv"), pd.read_csv(b / "checks.csv")
     cols = ["id", "family", "instance", "lhs", "rhs", "slack", "holds"]
     pd.testing.assert_frame_equal(da[cols], db[cols])
+
+
+RAISING = '''
+from robust_gates.simulations.statements import statement
+
+@statement("RAISES-CLI", "planted", "a check with a bug", ("dirichlet",), replace=True)
+def check(instance):
+    raise RuntimeError("planted bug")
+'''
+
+
+def test_errors_and_refuted_instances_are_saved_and_shown(tmp_path, plugin, capsys):
+    """Issue 21: an exception inside a check is an error (counted apart, printed, exit 1); every
+    instance not decided as holding is saved as a problem file that `check --problem` reruns."""
+    raising = tmp_path / "raising.py"
+    raising.write_text(RAISING)
+    out = tmp_path / "o"
+    code = main(["check", "--plugin", str(plugin), "--plugin", str(raising), "--statement", "FALSE-CLI",
+                 "RAISES-CLI", "--instances", "2", "--out", str(out), "--no-progress"])
+    captured = capsys.readouterr()
+    unregister_statement("RAISES-CLI")
+    assert code == 1 and "planted bug" in captured.err
+    summary = pd.read_csv(out / "summary.csv").set_index("id")
+    assert summary.loc["RAISES-CLI", "errors"] == 2 and summary.loc["RAISES-CLI", "status"] == "error"
+    assert summary.loc["FALSE-CLI", "failed"] >= 1 and summary.loc["FALSE-CLI", "inconclusive"] >= 0
+    saved = pd.read_csv(out / "instances.csv")
+    assert set(saved["outcome"]) == {"error", "refuted"}
+    first = saved.loc[saved["outcome"] == "refuted", "file"].iloc[0].split(";")[0]
+    assert main(["check", "--problem", first, "--statement", "T1", "--out", str(tmp_path / "p")]) == 0

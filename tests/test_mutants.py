@@ -72,8 +72,8 @@ def test_boundary_families_build(family):
 def test_boundary_families_refute_v1_clauses():
     """The undercover family alone refutes the v1 LF clause, the perfect_dependent family alone
     the v1 T3 clause (within the first 10 instances of seed 0), while LF and T3 v2 hold there."""
-    lf = [i for i in range(10) if not lf_v1_clause(make_instance("undercover", 0, i)).holds]
-    t3 = [i for i in range(10) if not t3_v1_clause(make_instance("perfect_dependent", 0, i)).holds]
+    lf = [i for i in range(10) if lf_v1_clause(make_instance("undercover", 0, i)).refuted]
+    t3 = [i for i in range(10) if t3_v1_clause(make_instance("perfect_dependent", 0, i)).refuted]
     assert lf and t3
     assert get_statement("LF").check(make_instance("undercover", 0, lf[0])).holds
     assert get_statement("T3").check(make_instance("perfect_dependent", 0, t3[0])).holds

@@ -72,7 +72,7 @@ import numpy as np
 from scipy.special import rel_entr
 
 from .best_response import water_fill
-from .lambda_sets import LambdaSet, capped_simplex_argmax
+from .lambda_sets import LambdaSet, Simplex, capped_simplex_argmax
 from .solvers.reference import lambda_constraints, worst_case_epigraph
 from .solvers.result import SolverError
 
@@ -82,6 +82,7 @@ __all__ = [
     "best_response_certified",
     "min_kl_over_lambda",
     "minimax_all_distributions",
+    "polish_capacity",
 ]
 
 
@@ -112,31 +113,203 @@ def best_response_certified(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> Cert
     return CertifiedBestResponse(q, max(fw, 0.0))
 
 
-def min_kl_over_lambda(D: np.ndarray, r: np.ndarray, Lam: LambdaSet) -> MinKL:
+def min_kl_over_lambda(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, start: np.ndarray | None = None,
+                       accuracy: float | None = None) -> MinKL:
     r"""``min_{lam in Lambda} KL(D_lam || r)`` by an exponential-cone program (see the module
-    doc), returned as ``(value, lam, fw)`` with ``value - fw <= min <= value``."""
+    doc), returned as ``(value, lam, fw)`` with ``value - fw <= min <= value``.
+
+    Both numbers are taken at points of ``Lambda``: the conic program's minimizer is projected
+    onto ``Lambda`` (it satisfies the constraints only up to the conic solver's feasibility
+    tolerance), and so is ``start`` when given (e.g. a mixture known to be close to the
+    minimizer). ``value`` is the smallest ``KL`` over these feasible points (an upper bound of
+    the minimum); the lower bound is the largest ``KL - fw`` over them (each Frank-Wolfe gap is
+    a valid bound at its own point), so ``fw`` is the certified width of the bracket.
+    ``accuracy`` (default Clarabel's) asks the conic solver for that gap and feasibility. For a
+    set given by inequalities the conic solution is also polished by Newton steps on its active
+    face (:func:`_polish`); a set given by points is solved over the weights on its points."""
+    par = Lam.parametrization()
+    if par.B is not None and par.whole_simplex:
+        # a set given by points: the same program over the weights w (lam = B w, w in a whole
+        # simplex, with the points' mixtures B^T D as domains), where Newton polishing applies
+        inner = min_kl_over_lambda(par.B.T @ D, r, Simplex(par.m), accuracy=accuracy)
+        evaluated = [(inner.value, par.B @ inner.lam, inner.fw)]
+        if start is not None:
+            evaluated.append(_kl_and_fw(D, r, Lam, _feasible(start, Lam)))
+        return _bracket(evaluated)
     K, n = D.shape
     lam = cp.Variable(K, nonneg=True)
     cons = lambda_constraints(lam, Lam)
     S = r > 0
     prob = cp.Problem(cp.Minimize(cp.sum(cp.rel_entr(D[:, S].T @ lam, r[S]))), cons)
+    opts = {} if accuracy is None else {"tol_gap_abs": accuracy, "tol_gap_rel": accuracy,
+                                        "tol_feas": accuracy, "tol_ktratio": min(accuracy, 1e-6)}
     try:
-        prob.solve(solver="CLARABEL")
+        prob.solve(solver="CLARABEL", **opts)
     except cp.error.SolverError as exc:
         raise SolverError(f"min KL over Lambda failed: {exc}") from None
-    if prob.status != cp.OPTIMAL or lam.value is None:
+    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or lam.value is None:
         raise SolverError(f"min KL over Lambda ended with status {prob.status}")
-    x = np.clip(lam.value, 0.0, None)
+    candidates = [lam.value] + ([] if start is None else [np.asarray(start, dtype=float)])
+    points = [_feasible(x, Lam) for x in candidates]
+    if Lam.parametrization().B is None:
+        # guesses of the optimal face: coordinates and constraints within a threshold of 0 held
+        # there (or only the coordinates); the bracket keeps the best of them
+        points += [_polish(D, r, Lam, points[0], hold, active)
+                   for hold in (True, False) for active in (1e-10, 1e-8, 1e-6)]
+    return _bracket([_kl_and_fw(D, r, Lam, x) for x in points])
+
+
+def _bracket(evaluated: list[tuple[float, np.ndarray, float]]) -> MinKL:
+    """The best upper bound (smallest value) and the best lower bound (largest ``value - fw``)
+    over candidate points of Lambda, as one :class:`MinKL`."""
+    best = min(evaluated, key=lambda t: t[0])
+    lower = max(v - fw for v, _, fw in evaluated)
+    fw = best[0] - lower if np.isfinite(best[0]) else best[2]
+    return MinKL(best[0], best[1], max(float(fw), 0.0))
+
+
+#: a constraint of Lambda within this of being tight at the conic solution is taken as active
+_ACTIVE = 1e-7
+
+
+def _polish(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, x: np.ndarray, hold: bool = True,
+            active: float = _ACTIVE, steps: int = 30) -> np.ndarray:
+    """:func:`_newton_on_face`, or ``x`` back when the linear algebra breaks down (a singular or
+    non-finite system: the polish is an improvement, never a requirement)."""
+    try:
+        with np.errstate(all="ignore"):
+            return _newton_on_face(D, r, Lam, x, hold, active, steps)
+    except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+        return x
+
+
+def _newton_on_face(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, x: np.ndarray, hold: bool,
+                    active: float, steps: int) -> np.ndarray:
+    r"""Newton steps on the face of ``Lambda = {lam in Delta_K : A lam <= b}`` that is active at
+    ``x`` (coordinates below ``active`` held at 0, and with ``hold`` the inequalities within
+    ``active`` of tight held tight), each damped to stay in ``Lambda`` and to decrease
+    ``KL(D_lam||r)``. An interior-point solution is accurate to about ``1e-8``, and the
+    Frank-Wolfe gap is first order in that error (with the curvature ``1/D_lam`` near small
+    entries, up to ``1e-5``); on the right face Newton converges quadratically and the gap
+    closes to rounding. On a wrong face the gap stays open,
+    and :func:`min_kl_over_lambda` keeps the best bracket of its candidates anyway."""
+    A, b = Lam.inequalities()
+    S = r > 0
+    if not np.all((x @ D)[S] > 0):
+        return x
+    start = x
+    x = x.copy()
+    free = x > active
+    x[~free] = 0.0
     x /= x.sum()
-    if not Lam.contains(x):
-        x = Lam.project(x)
+    tight = ((b - A @ x) <= active) & hold
+    E = np.vstack([np.ones((1, Lam.K)), A[tight], np.eye(Lam.K)[~free]])
+    e = np.concatenate([[1.0], b[tight], np.zeros(int((~free).sum()))])
+
+    def f(y):
+        m = y @ D
+        return float(rel_entr(m, r).sum()) if np.all(m[S] > 0) else np.inf
+
+    fx = f(x)
+    for _ in range(steps):
+        m = x @ D
+        g = D[:, S] @ (np.log(m[S] / r[S]) + 1.0)
+        H = (D[:, S] / m[S]) @ D[:, S].T
+        kkt = np.block([[H, E.T], [E, np.zeros((E.shape[0], E.shape[0]))]])
+        rhs = np.concatenate([-g, e - E @ x])
+        if not (np.all(np.isfinite(kkt)) and np.all(np.isfinite(rhs))):
+            break
+        step = np.linalg.lstsq(kkt, rhs, rcond=None)[0][: Lam.K]
+        t = 1.0
+        while t > 1e-12:
+            y = x + t * step
+            y[~free] = 0.0
+            y /= y.sum()
+            if y.min() >= 0 and np.all(A @ y <= b + 1e-15) and f(y) <= fx:
+                break
+            t /= 2
+        else:
+            break
+        if np.abs(y - x).max() <= 1e-17:
+            break
+        x, fx = y, f(y)
+    # a point of Lambda up to rounding, or the conic solution back
+    inside = abs(x.sum() - 1) <= 1e-14 and x.min() >= 0 and bool(np.all(A @ x <= b + 1e-15))
+    return x if inside else start
+
+
+def polish_capacity(D: np.ndarray, lam: np.ndarray, steps: int = 30) -> np.ndarray:
+    """:func:`_capacity_newton`, or ``lam`` back when the linear algebra breaks down."""
+    try:
+        with np.errstate(all="ignore"):
+            return _capacity_newton(D, np.asarray(lam, dtype=float), steps)
+    except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+        return np.asarray(lam, dtype=float)
+
+
+def _capacity_newton(D: np.ndarray, lam: np.ndarray, steps: int) -> np.ndarray:
+    r"""Newton steps for :math:`\max_{\lambda \in \Delta_K} JS_\lambda(D)` (the capacity ``C(D)``,
+    perfect experts on the simplex) from ``lam``, on the face of the coordinates above
+    ``_ACTIVE`` (the others held at 0), each damped to stay in the simplex and to increase
+    ``JS``. Gradient ``KL(D_k || D_lam)`` (up to a constant), Hessian ``-D diag(1/D_lam) D^T``.
+    A solver certifies the pair (robust gate, ``lam``) to its tolerance, but ``lam`` itself only
+    to first order; polished, the constant gate ``lam`` closes its certificate to rounding (a
+    caller keeps whichever of the two points its own certificate prefers)."""
+    from .divergences import jensen_shannon
+
+    x = np.where(lam > _ACTIVE, lam, 0.0)
+    x = x / x.sum()
+    on_k = x > 0
+    fx = jensen_shannon(x, D)
+    for _ in range(steps):
+        m = x @ D
+        on = m > 0
+        Dk = D[on_k][:, on]
+        safe = np.where(Dk > 0, Dk, 1.0)
+        g = np.where(Dk > 0, Dk * np.log(safe / m[on]), 0.0).sum(axis=1)
+        H = -(Dk / m[on]) @ Dk.T
+        k = int(on_k.sum())
+        kkt = np.block([[H, np.ones((k, 1))], [np.ones((1, k)), np.zeros((1, 1))]])
+        if not (np.all(np.isfinite(kkt)) and np.all(np.isfinite(g))):
+            break
+        step = np.linalg.lstsq(kkt, np.concatenate([-g, [0.0]]), rcond=None)[0][:k]
+        t = 1.0
+        while t > 1e-12:
+            y = x.copy()
+            y[on_k] += t * step
+            if y.min() >= 0 and jensen_shannon(y / y.sum(), D) >= fx:
+                y /= y.sum()
+                break
+            t /= 2
+        else:
+            break
+        if np.abs(y - x).max() <= 1e-17:
+            break
+        x, fx = y, jensen_shannon(y, D)
+    return x
+
+
+def _feasible(x: np.ndarray, Lam: LambdaSet) -> np.ndarray:
+    """``x`` moved into ``Lambda`` (clipped at 0, normalized, projected). A set given by points
+    (``lam = B w``) is always projected, which returns an exact combination ``B w`` of its points:
+    its membership test has a tolerance of its own."""
+    x = np.clip(np.asarray(x, dtype=float), 0.0, None)
+    x = x / x.sum()
+    if Lam.parametrization().B is not None:
+        return Lam.project(x)
+    return x if Lam.contains(x, tol=0.0) else Lam.project(x)
+
+
+def _kl_and_fw(D: np.ndarray, r: np.ndarray, Lam: LambdaSet,
+               x: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """``(KL(D_x||r), x, fw)`` with the Frank-Wolfe gap ``fw`` of the objective at ``x``."""
     m = x @ D
     val = float(rel_entr(m, r).sum())
     with np.errstate(divide="ignore"):
         logs = np.where(m > 0, np.log(np.where(m > 0, m, 1.0) / np.where(r > 0, r, 1.0)) + 1.0, -1e300)
     grad = D @ logs
     fw = float(grad @ x + Lam.maximize_linear(-grad)[0])
-    return MinKL(val, x, max(fw, 0.0))
+    return val, x, max(fw, 0.0)
 
 
 def minimax_all_distributions(D: np.ndarray, Lam: LambdaSet) -> np.ndarray:

@@ -5,8 +5,12 @@ statement, with its ``status``), with ``--mutants`` also ``mutants.csv`` (one ro
 instance) and ``mutant_summary.csv`` (one row per mutant), and with ``--adversarial``
 ``adversarial.csv`` plus the worst instance of each search as a problem file ``robust-gates
 solve`` opens. ``--problem FILE`` instead runs every applicable statement and its mutants on one
-problem file and prints each part's numbers. Exit status 1 if any checked statement fails
-(a refuted mutant is the expected outcome, not a failure).
+problem file and prints each part's numbers. Every check ends holds, refuted or
+inconclusive (certified intervals; an inconclusive check is re-run once at a tighter
+tolerance); the instances not decided as holding are saved as problem files under
+``OUT/instances/<outcome>/`` and listed in ``instances.csv``. Exit status 1 if any checked
+statement is refuted or any check raises (an error is a bug); inconclusive instances are
+reported but do not fail the run (a refuted mutant is the expected outcome, not a failure).
 """
 
 from __future__ import annotations
@@ -81,7 +85,13 @@ def _load_plugin(spec: str):
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from robust_gates.simulations.checks import run_adversarial, run_suite, summarize, summarize_mutants
+    from robust_gates.simulations.checks import (
+        run_adversarial,
+        run_suite,
+        save_instances,
+        summarize,
+        summarize_mutants,
+    )
     from robust_gates.simulations.statements import STATEMENTS
 
     for spec in args.plugin:
@@ -108,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     df = run.checks
     df.to_csv(out / "checks.csv", index=False)
     summary = summarize(df, run.mutants if args.mutants else None)
-    failed = int(summary["failed"].sum())
+    failed = int(summary["failed"].sum()) + int(summary["errors"].sum())
+    saved = save_instances(df, out / "instances", args.seed)
+    saved.to_csv(out / "instances.csv", index=False)
     msum = None
     if args.mutants:
         run.mutants.to_csv(out / "mutants.csv", index=False)
@@ -129,12 +141,20 @@ def run(args: argparse.Namespace) -> int:
                            "display.float_format", "{:.3g}".format):
         print(summary.drop(columns=["section", "worst_family", "tightest_part", "tightest_family", "max_gap"])
               .to_string(index=False))
+        if len(saved):
+            print(f"\n{len(saved)} instance(s) not decided as holding, saved as problem files "
+                  f"(robust-gates check --problem FILE reruns one):")
+            print(saved[["id", "outcome", "file", "undecided"]].to_string(index=False, max_colwidth=90))
         if msum is not None:
             print("\nmutants (false variants; each must be refuted on some instance):")
             print(msum[["id", "mutant", "applicable", "refuted_on", "first_family"]].to_string(index=False))
     for row in summary.itertuples():
         if row.status == "vacuous":
             print(f"{row.id}: vacuous as checked (none of its {row.mutants} mutants was refuted)")
+    errs = df[df["outcome"] == "error"]
+    for row in errs.head(20).itertuples():
+        print(f"error (a bug in a check or a solver): {row.id} on {row.family} {row.instance}: {row.error}",
+              file=sys.stderr)
     contrast = df[(df["id"] == "T1-M") & df["holds"].astype(bool)]
     if len(contrast):
         g = contrast["rhs"] - contrast["lhs"]
@@ -144,9 +164,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nwrote {out / 'checks.csv'} ({len(df)} rows) and {out / 'summary.csv'}"
           + (f"; mutants.csv and mutant_summary.csv ({len(msum)} mutants)" if msum is not None else "")
           + (f"; adversarial.csv and worst instances under {out / 'worst'}" if args.adversarial else ""))
+    undecided = int(summary["inconclusive"].sum())
     if failed:
-        print(f"FAILED: {failed} statement x instance checks did not hold", file=sys.stderr)
+        print(f"FAILED: {int(summary['failed'].sum())} statement x instance checks refuted, "
+              f"{int(summary['errors'].sum())} raised an error", file=sys.stderr)
         return 1
+    if undecided:
+        print(f"no check refuted; {undecided} inconclusive (certified intervals straddle the rounding floor "
+              f"even at the tighter tolerance), saved under {out / 'instances' / 'inconclusive'}")
+        return 0
     print("all statements hold on every instance")
     return 0
 
@@ -174,8 +200,10 @@ def _run_problem(args: argparse.Namespace, ids) -> int:
                            "display.float_format", "{:.6g}".format):
         print(table.astype(object).fillna("").to_string(index=False))
     checked = table[table["kind"].isin(["part", "error"])]
-    failed = checked[~checked["holds"].astype(bool)]
-    refuted = table[(table["kind"] == "mutant") & (table["holds"] == False)]  # noqa: E712
+    failed = checked[checked["outcome"].isin(["refuted", "error"])]
+    for row in checked[checked["outcome"] == "inconclusive"].itertuples():
+        print(f"{row.id}: part '{row.name}' is inconclusive: violation in [{row.lo:.3g}, {row.hi:.3g}]")
+    refuted = table[(table["kind"] == "mutant") & (table["outcome"] == "refuted")]
     for row in refuted.itertuples():
         print(f"{row.id}: mutant '{row.name}' is refuted by this problem (lhs {row.lhs:.6g}, "
               f"rhs {row.rhs:.6g}, slack {row.slack:.3g})")

@@ -82,7 +82,7 @@ def check_I2(instance):
                 logs = np.log(p.D) - np.log(p.P) + np.log(pl)[None, :] - np.log(d)[None, :]
                 gap_post = float(np.where(A > 0, A * logs, 0.0).sum())
             post.append(Part("sum lam eps - KL(D_lam||P_lam) = E KL(pi_D||pi_P)", bound - mid, gap_post, "==",
-                             fp_tol(bound, mid)))
+                             fp_tol(bound, mid), floor=fp_tol(bound, mid)))
     parts = _tightest(chains)
     if post:
         parts.append(min(post, key=lambda pt: pt.slack))
@@ -106,7 +106,11 @@ def check_T3G(instance):
     probes: ``h >= -fw``, ``tol = fw + fp``. Equality (``Lambda'`` the simplex and ``min_k
     lam'_k > SUPPORT_TOL``): each loss ``l_k(q') >= value' - gap'/lam'_k``, so ``lhs <= h(lam_L) +
     fw + gap'/min lam'``; with the bound: ``|lhs - h(lam_L)| <= gap'/min lam' + gap' + 2 gap_L +
-    fw + fp``."""
+    fw + fp``. Error bars (:mod:`.registry`): the exact improvement exceeds ``lhs`` by at most
+    ``gap_L`` and falls below it by at most ``gap'``, and the exact ``h`` exceeds the computed one
+    by at most ``fw``, so the bound's violation can exceed the computed one by ``gap' + fw``
+    (``err_hi``); in the equality, ``gap'/min lam'`` measures how far ``lam'`` is from exact and
+    is the part's stated resolution (floor)."""
     p = instance.problem
     outer = instance.outer if len(instance.problems) > 1 else type(p)(p.D, p.P, Simplex(p.K), p.payoff)
     ro, ri = certified_solve(outer), certified_solve(p)
@@ -119,14 +123,16 @@ def check_T3G(instance):
 
     hL, fwL = h(ri.lam)
     parts = [Part("V(Lambda') - V(Lambda) >= KL(D_lam||q') - delta_Q(lam) at lam*_Lambda", lhs, hL, ">=",
-                  ro.gap + 2 * ri.gap + fp_tol(lhs, hL))]
+                  ro.gap + 2 * ri.gap + fp_tol(lhs, hL), err_hi=max(ro.gap, 0.0) + fwL)]
     probes = [h(lam) for lam in points_in(p.Lambda, instance_rng(instance, 9))] + [(hL, fwL)]
     hmin, fwmin = min(probes, key=lambda t: t[0] + t[1])
     parts.append(Part("KL(D_lam||q') - delta_Q(lam) >= 0", hmin, 0.0, ">=", fwmin + fp_tol(hmin)))
     equal = outer.Lambda.kind == "simplex" and float(ro.lam.min()) > SUPPORT_TOL
     if equal:
+        resolution = max(ro.gap, 0.0) / float(ro.lam.min()) + fp_tol(lhs, hL)
         parts.append(Part("equality (Lambda' simplex, lam*' full support)", lhs, hL, "==",
-                          ro.gap / float(ro.lam.min()) + ro.gap + 2 * ri.gap + fwL + fp_tol(lhs, hL)))
+                          ro.gap / float(ro.lam.min()) + ro.gap + 2 * ri.gap + fwL + fp_tol(lhs, hL),
+                          floor=resolution))
     return combine(parts, gap=max(ro.gap, ri.gap), solver=ri.solver, equality_case=equal, h_at_lam=hL)
 
 

@@ -2,8 +2,9 @@ r"""Mutants: planted false variants of each statement that the search must refut
 
 A check that only an inaccurate solver could violate says little. So every statement keeps at
 least one **mutant**: a variant strictly stronger than the statement, believed false, run on the
-same instances as the statement. A mutant is *refuted* when its check fails (slack ``< 0``) on
-some instance; a statement none of whose mutants is refuted is **vacuous as checked**: the
+same instances as the statement. A mutant is *refuted* when its check is refuted on some instance
+(outcome ``"refuted"``: the certified intervals prove the mutated claim false; an inconclusive
+mutant is not refuted); a statement none of whose mutants is refuted is **vacuous as checked**: the
 instances never came close enough to the edge of the claim to tell it from a stronger one.
 
 Most mutants are derived from one part of the statement's own check (no extra solve): with
@@ -85,18 +86,19 @@ def mutants_of(sid: str) -> list[Mutant]:
 
 def _mutate(p: dict, kind: str, factor: float) -> Part | None:
     lhs, rhs, rel, tol = p["lhs"], p["rhs"], p["rel"], p["tol"]
+    fl = p.get("floor")
     if rel == "==":
         return None
     up = rel in ("<=", "<")  # claim of the form lhs <= rhs
     s = max(abs(lhs), abs(rhs)) if all(map(_finite, (lhs, rhs))) else 0.0
     if kind == "tighten":
-        return Part("tightened", lhs, rhs - factor * s if up else rhs + factor * s, rel, tol)
+        return Part("tightened", lhs, rhs - factor * s if up else rhs + factor * s, rel, tol, fl)
     if kind == "strict":
-        return Part("strict", lhs, rhs, "<", tol) if up else Part("strict", rhs, lhs, "<", tol)
+        return Part("strict", lhs, rhs, "<", tol, fl) if up else Part("strict", rhs, lhs, "<", tol, fl)
     if kind == "equality":
-        return Part("equality", lhs, rhs, "==", tol)
+        return Part("equality", lhs, rhs, "==", tol, fl)
     if kind == "reverse":
-        return Part("reversed", lhs, rhs, ">=" if up else "<=", tol)
+        return Part("reversed", lhs, rhs, ">=" if up else "<=", tol, fl)
     raise ValueError(f"unknown mutant kind {kind!r}")
 
 
@@ -119,8 +121,8 @@ def part_mutant(sid: str, part: str, kind: str, text: str, factor: float = TIGHT
         mp = _mutate(parts[hit], kind, factor)
         if mp is None:
             return None
-        return combine([Part(f"{kind}: {hit}", mp.lhs, mp.rhs, mp.relation, mp.tol)], gap=result.gap,
-                       solver=result.details.get("solver", ""))
+        return combine([Part(f"{kind}: {hit}", mp.lhs, mp.rhs, mp.relation, mp.tol, mp.floor)],
+                       gap=result.gap, solver=result.details.get("solver", ""))
 
     label = f"{kind} {factor:g}" if kind == "tighten" else kind
     return register_mutant(Mutant(sid, name or f"{label}: {part}", kind, text, run))

@@ -71,7 +71,9 @@ def random_G1_gates(P: np.ndarray, rng: np.random.Generator, m: int) -> list[np.
         g0 = rng.dirichlet(np.full(K, 0.5), size=n).T
         s0 = gated_model(g0, P).sum()
         if s0 < 1:
-            a = (1 - s0) / (U - s0)
+            # U - s0 <= 0 only when the envelope's mass sum_x max_k P_k falls below 1 by rounding
+            # (rows summing to 1 - 2e-16): g0 is then within rounding of G_1 already
+            a = (1 - s0) / (U - s0) if U > s0 else 0.0
             out.append((1 - a) * g0 + a * gmax)
         else:
             a = (s0 - 1) / (s0 - Lm) if s0 > Lm else 0.0

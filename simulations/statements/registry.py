@@ -24,6 +24,24 @@ brackets the value, ``value - gap <= V <= value``) plus :data:`FP_TOL` for round
 check's docstring derives it. The check's slack is the smallest part slack; its ``lhs``/``rhs``
 are those of its main part.
 
+**Three outcomes.** ``tol`` is two things added up: the rounding floor ``floor`` (stated,
+:func:`fp_tol` of the sides unless a check states another, e.g. a membership tolerance) and
+the certified error bar ``err = tol - floor`` (certificate gaps, Frank-Wolfe gaps of inner
+programs). Write ``v`` for the computed violation (``lhs - rhs`` for ``<=``, ``rhs - lhs``
+for ``>=``, ``|lhs - rhs|`` for ``==``): the exact violation lies in ``[v - err, v + err_hi]``
+(``err_hi`` = ``err`` unless the check states the error on the other side). A part
+
+* **holds** when that interval proves it: ``v + err_hi <= floor``;
+* is **refuted** when it proves the negation: ``v - err > floor`` (that is, ``slack < 0``);
+* is **inconclusive** otherwise: the interval straddles the floor.
+
+A strict part ``lhs < rhs`` (room ``g = rhs - lhs``, ``tol`` its margin) holds when ``g - err >=
+floor`` (``slack >= 0``), is refuted when ``g + err_hi <= floor`` (the bound is attained up to
+rounding) and is otherwise inconclusive. A check is refuted when a part is, inconclusive when
+no part is refuted and some part is inconclusive, and holds otherwise. An inconclusive check
+is re-run once with every solve at a tighter tolerance (:func:`.solving.tighter`) by the
+sweeps; if it stays inconclusive it is reported as such, never as passed or failed.
+
 The slack decides pass or fail, but it says little about how sharp a statement is: a part whose
 two sides agree exactly has slack ``tol`` (the floor ``FP_TOL``), the same as a part that
 holds with nothing to spare. The **margin** of a part measures that sharpness with the tolerance
@@ -78,6 +96,7 @@ __all__ = [
     "fp_tol",
     "FP_TOL",
     "KINDS",
+    "OUTCOMES",
 ]
 
 #: relative floating-point floor: quantities of order ``x`` nats computed in double precision
@@ -87,6 +106,8 @@ FP_TOL = 1e-9
 RELATIONS = ("<=", ">=", "==", "<")
 #: what a statement's check does: assert the claim, or only measure it
 KINDS = ("checked", "measured")
+#: outcome of a part or a check (module doc)
+OUTCOMES = ("holds", "inconclusive", "refuted")
 
 
 def fp_tol(*values: float) -> float:
@@ -104,12 +125,64 @@ class Part:
     rhs: float
     relation: str
     tol: float
+    floor: float | None = None
+    err_hi: float | None = None
 
     def __post_init__(self):
         if self.relation not in RELATIONS:
             raise ValueError(f"relation must be one of {RELATIONS}; got {self.relation!r}")
         if not self.tol >= 0:
             raise ValueError(f"tolerance of part {self.name!r} must be >= 0; got {self.tol}")
+        if self.floor is not None and not self.floor >= 0:
+            raise ValueError(f"rounding floor of part {self.name!r} must be >= 0; got {self.floor}")
+        if self.err_hi is not None and not self.err_hi >= 0:
+            raise ValueError(f"error bar of part {self.name!r} must be >= 0; got {self.err_hi}")
+
+    @property
+    def rounding(self) -> float:
+        """The rounding floor (stated, or :func:`fp_tol` of the sides), at most ``tol``."""
+        f = fp_tol(self.lhs, self.rhs) if self.floor is None else float(self.floor)
+        return min(f, float(self.tol))
+
+    @property
+    def err(self) -> float:
+        """Certified error bar on the side that could make a true claim look violated."""
+        return max(float(self.tol) - self.rounding, 0.0)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """Certified interval of the exact violation (of the exact room ``rhs - lhs`` for
+        ``<``); see the module doc."""
+        lhs, rhs = float(self.lhs), float(self.rhs)
+        if self.relation == "<=":
+            v = lhs - rhs
+        elif self.relation == ">=":
+            v = rhs - lhs
+        elif self.relation == "==":
+            v = abs(lhs - rhs)
+        else:
+            v = rhs - lhs
+        hi = self.err if self.err_hi is None else float(self.err_hi)
+        lo = v - self.err
+        if self.relation == "==" and not np.isnan(lo):
+            lo = max(lo, 0.0)  # a distance |lhs - rhs| is never negative
+        return lo, v + hi
+
+    @property
+    def outcome(self) -> str:
+        """``"holds"``, ``"refuted"`` or ``"inconclusive"`` (module doc)."""
+        if self.slack < 0:
+            return "refuted" if self.relation != "<" else self._strict_outcome()
+        if self.slack == np.inf or self.relation == "<":
+            return "holds"
+        lo, hi = self.interval
+        return "holds" if hi <= self.rounding else "inconclusive"
+
+    def _strict_outcome(self) -> str:
+        lo, hi = self.interval
+        if np.isnan(hi) or hi <= self.rounding:
+            return "refuted"
+        return "inconclusive"
 
     @property
     def slack(self) -> float:
@@ -143,7 +216,9 @@ class Part:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """Outcome of one check on one instance: ``holds`` iff ``slack >= 0``.
+    """Outcome of one check on one instance: ``outcome`` is ``"holds"`` (every part proved),
+    ``"refuted"`` (some part's negation proved; then ``slack < 0``) or ``"inconclusive"``
+    (module doc); ``holds`` is ``outcome == "holds"``.
 
     ``lhs``/``rhs``/``tol`` are those of the main part, ``slack`` the smallest slack over all
     parts, ``margin`` the smallest margin over the inequality parts (``nan`` if there is none;
@@ -160,26 +235,58 @@ class CheckResult:
     gap: float = 0.0
     details: dict = field(default_factory=dict)
     margin: float = float("nan")
+    outcome: str = ""
+
+    def __post_init__(self):
+        if not self.outcome:
+            object.__setattr__(self, "outcome", "holds" if self.holds else "refuted")
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}; got {self.outcome!r}")
+
+    @property
+    def refuted(self) -> bool:
+        """The certified intervals prove the negation of some part."""
+        return self.outcome == "refuted"
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.outcome == "inconclusive"
 
 
 def combine(parts: list[Part], gap: float = 0.0, main: int = 0, **details) -> CheckResult:
-    """The :class:`CheckResult` of a list of parts (``parts[main]`` supplies ``lhs``/``rhs``)."""
+    """The :class:`CheckResult` of a list of parts (``parts[main]`` supplies ``lhs``/``rhs``).
+    A part with a ``nan`` side raises :class:`FloatingPointError`: the sweeps count it as an
+    error (a bug), never as a refutation or a pass."""
     if not parts:
         raise ValueError("a check needs at least one part")
+    broken = [p.name for p in parts if np.isnan(float(p.lhs)) or np.isnan(float(p.rhs))]
+    if broken:  # a computation broke down: a bug to see (an error row), not a refutation
+        raise FloatingPointError(f"part(s) {broken} have a nan side")
     slacks = [p.slack for p in parts]
+    outcomes = [p.outcome for p in parts]
     b = int(np.argmin(slacks))
-    info = {p.name: {"lhs": float(p.lhs), "rhs": float(p.rhs), "rel": p.relation,
-                     "tol": float(p.tol), "slack": s, "margin": p.margin}
-            for p, s in zip(parts, slacks, strict=True)}
+    info = {}
+    for p, s, o in zip(parts, slacks, outcomes, strict=True):
+        lo, hi = p.interval
+        info[p.name] = {"lhs": float(p.lhs), "rhs": float(p.rhs), "rel": p.relation, "tol": float(p.tol),
+                        "slack": s, "margin": p.margin, "outcome": o, "lo": float(lo), "hi": float(hi),
+                        "floor": p.rounding}
+    if "refuted" in outcomes:
+        outcome = "refuted"
+    elif "inconclusive" in outcomes:
+        outcome = "inconclusive"
+    else:
+        outcome = "holds"
+    undecided = [p.name for p, o in zip(parts, outcomes, strict=True) if o == "inconclusive"]
     slack = float(slacks[b])
     ineq = [p for p in parts if p.relation != "=="]
     tight = min(ineq, key=lambda p: p.margin) if ineq else None
     return CheckResult(
-        holds=bool(slack >= 0), lhs=float(parts[main].lhs), rhs=float(parts[main].rhs),
+        holds=outcome == "holds", lhs=float(parts[main].lhs), rhs=float(parts[main].rhs),
         slack=slack, tol=float(parts[main].tol), gap=float(gap),
         details={"binding": parts[b].name, "margin_part": tight.name if tight else "", "parts": info,
-                 **details},
-        margin=tight.margin if tight else float("nan"),
+                 "inconclusive_parts": undecided, **details},
+        margin=tight.margin if tight else float("nan"), outcome=outcome,
     )
 
 

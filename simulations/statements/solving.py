@@ -6,6 +6,12 @@ tolerance :data:`SOLVER_TOL` of the solver that answered (:func:`solver_toleranc
 is :func:`preferred_solver`: ``"fast"`` unless :func:`use_solver` chose another; if the fast
 solver fails, the reference solver answers instead (``res.solver`` records which one did).
 The choice is process-wide state, so the sweeps pass it on to their worker processes.
+
+:func:`tighter` re-solves at ``TIGHTER`` times the usual tolerance (and asks the side programs
+of :mod:`robust_gates.theory.programs` for the same): a check whose certified intervals could
+not decide a part (outcome ``"inconclusive"``, :mod:`.registry`) is run once more inside it.
+If a solver cannot reach the tighter tolerance, the usual one answers, so the part stays
+inconclusive rather than failing for a reason that is not the statement's.
 """
 
 from __future__ import annotations
@@ -13,17 +19,41 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
 from robust_gates.theory import SOLVERS, RobustProblem, SolverError, SolveResult, default_solver, solve
 
-__all__ = ["SOLVER_TOL", "certified_solve", "preferred_solver", "solver_tolerance", "use_solver"]
+__all__ = ["SOLVER_TOL", "TIGHTER", "certified_solve", "preferred_solver", "solver_tolerance", "use_solver",
+           "tighter", "tolerance_scale"]
 
 #: certificate tolerance each solver is asked to reach (the ``tol`` of its call)
 SOLVER_TOL = {"fast": 1e-9, "reference": 1e-6}
 
 _CHOICE = {"solver": "auto"}
+#: factor applied to :data:`SOLVER_TOL` inside :func:`tighter`
+TIGHTER = 1e-2
+_SCALE = {"factor": 1.0}
+
+
+@contextmanager
+def tighter(factor: float = TIGHTER):
+    """Inside this block every :func:`certified_solve` asks for ``factor`` times the usual
+    tolerance (results are cached per tolerance). Restored on exit, also on an exception."""
+    if not 0 < factor <= 1:
+        raise ValueError(f"a tighter tolerance needs a factor in (0, 1]; got {factor}")
+    old = _SCALE["factor"]
+    _SCALE["factor"] = old * factor
+    try:
+        yield
+    finally:
+        _SCALE["factor"] = old
+
+
+def tolerance_scale() -> float:
+    """The factor on the usual tolerances now in force (1 outside :func:`tighter`)."""
+    return _SCALE["factor"]
 
 
 def use_solver(name: str = "auto") -> None:
@@ -44,8 +74,9 @@ def preferred_solver() -> str:
 
 
 def solver_tolerance(res: SolveResult) -> float:
-    """The certificate tolerance the solver that produced ``res`` was held to."""
-    return SOLVER_TOL.get(res.solver, SOLVER_TOL["reference"])
+    """The certificate tolerance the solver that produced ``res`` was held to (the largest
+    certificate gap it may return)."""
+    return max(SOLVER_TOL.get(res.solver, SOLVER_TOL["reference"]) * _SCALE["factor"], float(res.gap))
 
 
 _CACHE: OrderedDict[str, SolveResult] = OrderedDict()
@@ -57,7 +88,7 @@ def _key(problem: RobustProblem) -> str:
     h.update(np.ascontiguousarray(problem.D).tobytes())
     h.update(np.ascontiguousarray(problem.P).tobytes())
     h.update(json.dumps([problem.Lambda.kind, problem.Lambda.to_dict(), problem.payoff,
-                         problem.D.shape]).encode())
+                         problem.D.shape, _SCALE["factor"]]).encode())
     return h.hexdigest()
 
 
@@ -70,18 +101,32 @@ def certified_solve(problem: RobustProblem) -> SolveResult:
         _CACHE.move_to_end(key)
         return _CACHE[key]
     name = preferred_solver()
+    factor = _SCALE["factor"]
     try:
-        res = _solve_with(problem, name)
+        res = _solve_with(problem, name, factor)
     except SolverError:
-        if name == "reference":
+        if factor < 1:  # the tighter tolerance is out of reach: the usual solve answers
+            res = _usual(problem, name)
+        elif name == "reference":
             raise
-        res = _solve_with(problem, "reference")
+        else:
+            res = _solve_with(problem, "reference", 1.0)
     _CACHE[key] = res
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return res
 
 
-def _solve_with(problem: RobustProblem, name: str) -> SolveResult:
-    return solve(problem, solver=name, tol=SOLVER_TOL.get(name, SOLVER_TOL["fast"]))
+def _usual(problem: RobustProblem, name: str) -> SolveResult:
+    """The solve outside :func:`tighter`: ``name`` at its usual tolerance, else the reference."""
+    try:
+        return _solve_with(problem, name, 1.0)
+    except SolverError:
+        if name == "reference":
+            raise
+        return _solve_with(problem, "reference", 1.0)
+
+
+def _solve_with(problem: RobustProblem, name: str, factor: float = 1.0) -> SolveResult:
+    return solve(problem, solver=name, tol=SOLVER_TOL.get(name, SOLVER_TOL["fast"]) * factor)
 

@@ -18,6 +18,7 @@ from robust_gates.theory import (
     min_kl_over_lambda,
     water_fill,
 )
+from robust_gates.theory.programs import polish_capacity
 
 from .mutants import mutant, part_mutant
 from .probes import (
@@ -30,7 +31,7 @@ from .probes import (
     worst_case,
 )
 from .registry import Part, combine, fp_tol, statement
-from .solving import certified_solve
+from .solving import certified_solve, tolerance_scale
 
 __all__ = ["SUPPORT_TOL", "CONST_GATE_TOL", "check_T2", "check_T3", "check_LF", "t3_v1_clause",
            "lf_v1_clause"]
@@ -80,13 +81,16 @@ def check_T3(instance):
     the constant gate ``lam^`` on ``S``, ``m~`` = computed ``min_Lambda KL(D_lam||r)`` with
     Frank-Wolfe gap ``fw``. Exactly, with ``C^ = max_k KL(D_k||r) <= C + gap_c``:
     ``C^ - JS_lam >= KL(D_lam||r)`` for every ``lam`` (identity I1), hence
-    ``lhs = value_S - value_Lambda >= m~ - (gap_c + gap_Lambda + fw)``: that is the tolerance,
-    plus ``proj_err``: the program returns its minimizer inside ``Lambda`` only up to the
-    membership tolerance, and at the boundary of the simplex that moves ``m~`` by up to ~1e-8
-    (slope of ``x log x``); ``proj_err`` is the measured change of ``m~`` when the minimizer is
-    projected onto ``Lambda``.
+    ``lhs = value_S - value_Lambda >= m~ - (gap_c + gap_Lambda + fw)``: that is the tolerance
+    (``m~`` and ``fw`` are taken at points of ``Lambda``, see
+    :func:`robust_gates.theory.min_kl_over_lambda`). On the other side ``m~`` is attained in
+    ``Lambda`` and ``V_S >= value_S - gap_S``, so the violation can exceed the computed one by
+    ``gap_S`` at most: ``err_hi = gap_S`` (:mod:`.registry`).
     Equality (when ``min lam^ > SUPPORT_TOL``): ``C^ - sum_k lam_k KL(D_k||r) <= gap_c /
-    min lam^``, so ``|lhs - m~| <= gap_c/min lam^ + gap_S + gap_c + gap_Lambda + fw``.
+    min lam^``, so ``|lhs - m~| <= gap_c/min lam^ + gap_S + gap_c + gap_Lambda + fw`` (both
+    sides of the interval). The terms in ``gap_c`` measure how far the computed ``lam^`` is from
+    the exact ``lam*`` (the equality is exact only at ``r = D_lam*``): they are the stated
+    resolution of this part (its floor), and ``gap_S + gap_Lambda + fw`` its certified error bar.
 
     Strictness (SPEC v2): with perfect experts ``phi = JS``, so the improvement is
     ``C - max_Lambda JS = min_{lam in Lambda} (C - JS_lam)``, zero iff ``Lambda`` holds a
@@ -102,15 +106,18 @@ def check_T3(instance):
         raise ValueError("T3 needs perfect experts")
     sides = _t3_sides(p)
     lhs, m, tol, rs, rl = sides["lhs"], sides["m"], sides["tol"], sides["simplex"], sides["lambda"]
-    lam_hat = rs.lam
+    lam_hat = sides["lam_hat"]
     js_l = jensen_shannon(rl.lam, p.D)
-    parts = [Part("V(Delta) - V(Lambda) >= min KL(D_lam||D_lam*)", lhs, m, ">=", tol)]
+    parts = [Part("V(Delta) - V(Lambda) >= min KL(D_lam||D_lam*)", lhs, m, ">=", tol,
+                  err_hi=max(rs.gap, 0.0))]
     full = float(lam_hat.min()) > SUPPORT_TOL
     if full:
+        resolution = _gap_c_over(sides) + sides["gap_c"] + fp_tol(rs.value, rl.value)
         parts.append(Part("equality (lam* full support)", lhs, m, "==",
-                          _gap_c_over(sides) + rs.gap + tol))
+                          _gap_c_over(sides) + rs.gap + tol, floor=resolution))
     parts.append(Part("V(Delta) - V(Lambda) == C - max_Lambda JS (strict iff no maximizer in Lambda)",
-                      lhs, rs.value - js_l, "==", rl.gap + fp_tol(rs.value, lhs)))
+                      lhs, rs.value - js_l, "==", rl.gap + fp_tol(rs.value, lhs),
+                      floor=rl.gap + fp_tol(rs.value, lhs)))
     r = lam_hat @ p.D
     kl_r = rel_entr(p.D, r[None, :]).sum(axis=1)
     c_hat = float(kl_r.max())
@@ -118,7 +125,7 @@ def check_T3(instance):
     support_term = float(np.sum(rl.lam * (c_hat - kl_r)))
     if np.isfinite(c_hat):
         parts.append(Part("I1 split: C^ - JS = output term + support term", c_hat - js_l,
-                          output_term + support_term, "==", fp_tol(c_hat, js_l)))
+                          output_term + support_term, "==", fp_tol(c_hat, js_l), floor=fp_tol(c_hat, js_l)))
     return combine(parts, gap=max(rs.gap, rl.gap), solver=rs.solver, full_support=full,
                    gap_const=sides["gap_c"], fw=sides["fw"], output_term=output_term,
                    support_term=support_term)
@@ -126,7 +133,7 @@ def check_T3(instance):
 
 def _gap_c_over(sides: dict) -> float:
     """``gap_c / min lam^``: how far ``sum_k lam^_k KL(D_k||r)`` may sit below ``C^`` (T3 doc)."""
-    return sides["gap_c"] / float(sides["simplex"].lam.min())
+    return sides["gap_c"] / float(sides["lam_hat"].min())
 
 
 def _t3_sides(p: RobustProblem) -> dict:
@@ -134,19 +141,19 @@ def _t3_sides(p: RobustProblem) -> dict:
     the tolerance of the bound and the two solves."""
     S = perfect_game(p, Simplex(p.K))
     rs, rl = certified_solve(S), certified_solve(p)
-    lam_hat = rs.lam
+    # lam^ = the solver's lam, or its Newton polish if the constant gate certifies it better
+    # (the solver certifies its pair, lam only to first order; every bound below uses gap_c)
+    gap_c, lam_hat = min(((max(certify(S, constant_gate(x, p.n), x).gap, 0.0), x)
+                          for x in (rs.lam, polish_capacity(p.D, rs.lam))), key=lambda t: t[0])
     r = lam_hat @ p.D
-    gap_c = max(certify(S, constant_gate(lam_hat, p.n), lam_hat).gap, 0.0)
-    m, x, fw = min_kl_over_lambda(p.D, r, p.Lambda)
-    # the program's minimizer lies in Lambda up to the membership tolerance; on the boundary of
-    # the simplex KL(D_x||r) has an infinite slope (x log x), so a 1e-9 excursion can move the
-    # value by ~1e-8: the gap to the value at the projection onto Lambda is a measured error of m
-    xp = p.Lambda.project(x)
-    proj_err = abs(float(rel_entr(xp @ p.D, r).sum()) - m) if np.isfinite(m) else 0.0
+    # the bracket m~ - fw <= min <= m~ is taken at points of Lambda (theory.programs); lam^ is
+    # offered as a second candidate: when it lies in Lambda the minimum is 0 there, exactly
+    accuracy = 1e-10 if tolerance_scale() < 1 else None
+    m, x, fw = min_kl_over_lambda(p.D, r, p.Lambda, start=lam_hat, accuracy=accuracy)
     lhs = rs.value - rl.value
-    tol = gap_c + rl.gap + fw + proj_err + fp_tol(rs.value, rl.value)
+    tol = gap_c + rl.gap + fw + fp_tol(rs.value, rl.value)
     return {"lhs": float(lhs), "m": float(m), "tol": float(tol), "gap_c": gap_c, "fw": fw,
-            "proj_err": proj_err, "simplex": rs, "lambda": rl}
+            "simplex": rs, "lambda": rl, "lam_hat": lam_hat}
 
 
 def t3_v1_clause(instance):
@@ -183,7 +190,10 @@ def check_LF(instance):
     experts: the constant gate ``lam*`` has certificate ``<= CONST_GATE_TOL``. Residuals
     (certificate, Bregman divergence, excess mass) are ``>= 0``, so their parts are written
     ``residual == 0``: same slack as ``<= 0``, and no margin (see
-    :mod:`robust_gates.simulations.statements.registry`).
+    :mod:`robust_gates.simulations.statements.registry`). A residual of the computed solution is
+    compared with the bound its certificate allows, which is then the part's stated floor (the
+    resolution of the check: no interval is wider than it). In (a), ``phi(lam*) >= value - gap``
+    is a certified lower bound, so the violation cannot exceed the computed one (``err_hi = 0``).
 
     Structure of the robust models (SPEC v2; ``d = D_lam*``, ``q_wf = clip(t d, l, u)`` its
     water-filling, ``nu = 1/t``). (d) ``L(., lam*)`` is strictly convex on ``supp d``, so the
@@ -205,33 +215,36 @@ def check_LF(instance):
     probes = points_in(p.Lambda, rng)
     best_phi = max(p.phi(x) for x in probes)
     parts = [Part("phi(lam) <= phi(lam*) on Lambda", best_phi, sol.lower_bound, "<=",
-                  gap + fp_tol(best_phi))]
+                  gap + fp_tol(best_phi), err_hi=0.0)]
     if p.perfect_experts:
         js = max(jensen_shannon(x, p.D) for x in probes)
         parts.append(Part("JS_lam <= JS_lam* (capacity prior)", js, jensen_shannon(lam, p.D), "<=",
-                          gap + fp_tol(js)))
+                          gap + fp_tol(js), err_hi=0.0))
         gc = certify(p, constant_gate(lam, p.n), lam).gap
-        parts.append(Part("constant gate lam* is robust", max(gc, 0.0), 0.0, "==",
-                          CONST_GATE_TOL.get(sol.solver, CONST_GATE_TOL["reference"])))
+        ctol = CONST_GATE_TOL.get(sol.solver, CONST_GATE_TOL["reference"]) * tolerance_scale()
+        parts.append(Part("constant gate lam* is robust", max(gc, 0.0), 0.0, "==", ctol, floor=ctol))
     if p.Lambda.kind == "simplex":
         ell = p.losses(sol.model)
         supp = lam > SUPPORT_TOL
         excess = (sol.value - ell)[supp]
         allow = gap / lam[supp] + fp_tol(sol.value)
         k = int(np.argmax(excess - allow))
-        parts.append(Part("equalizer on supp(lam*)", float(ell[supp][k]), sol.value, "==", float(allow[k])))
+        parts.append(Part("equalizer on supp(lam*)", float(ell[supp][k]), sol.value, "==", float(allow[k]),
+                          floor=float(allow[k])))
         parts.append(Part("l_k <= V off supp(lam*)", float(ell.max()), sol.value, "<=", fp_tol(sol.value)))
     d = lam @ p.D
     wf = water_fill(d, p.l, p.u)
     on = d > 0
     ratio = sol.model[on] / wf.q[on]
     breg = float(np.sum(d[on] * (ratio - 1 - np.log(ratio))))
-    parts.append(Part("P_g* = best response on supp(D_lam*)", breg, 0.0, "==", gap + fp_tol(breg)))
+    parts.append(Part("P_g* = best response on supp(D_lam*)", breg, 0.0, "==", gap + fp_tol(breg),
+                      floor=gap + fp_tol(breg)))
     extra = {}
     if np.isfinite(wf.t):
         m_off = max(float(np.sum((sol.model - p.l)[~on])), 0.0)
+        bound = wf.t * (gap + fp_tol(sol.value)) + GATE_TOL
         parts.append(Part("P_g* = l off supp(D_lam*) (unique when sum_S u + sum_off l >= 1)", m_off, 0.0,
-                          "==", wf.t * (gap + fp_tol(sol.value)) + GATE_TOL))
+                          "==", bound, floor=bound))
     else:
         extra["free_mass"] = float(1 - p.u[on].sum() - p.l[~on].sum())
         extra["alternative_robust_shift"] = _alternative_robust_shift(p, sol, on)
