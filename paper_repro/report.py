@@ -4,8 +4,12 @@ Writes ``OUT/report.md`` and ``OUT/index.html`` (figures embedded as PNG, tables
 result tables under ``OUT/results/`` (each figure's table computed by the producer it registered
 in :mod:`robust_gates.figures`) and the figures under ``OUT/figures/``. The report lists,
 for every checked statement (stated in full in the repository's ``docs/statements.md``), its
-paper section, the statement, the instances tried, the pass count, the worst slack and the
-tightest margin; then the figures with one-line captions; then the environment.
+paper section, the statement, its status, the instances tried, the passed / failed /
+inconclusive / error counts, its mutants and how many were refuted, the worst slack and the
+tightest margin. A **Findings** section comes first: the clauses refuted by the shipped
+counterexamples (``simulations/counterexamples/*.json``) with their numbers, and what the run
+found (refuted statements, errors, inconclusive instances saved as problem files, vacuous and
+measured-only statements). Then the figures with one-line captions; then the environment.
 """
 
 from __future__ import annotations
@@ -53,16 +57,90 @@ def _versions() -> dict[str, str]:
 
 
 def _run_checks(cfg: ReportConfig, results: Path) -> tuple[pd.DataFrame | None, str]:
-    from robust_gates.simulations.checks import run_checks, summarize
+    from robust_gates.simulations.checks import run_suite, save_instances, summarize
     from robust_gates.simulations.statements import STATEMENTS
 
-    checks = run_checks(instances=cfg.n_instances, seed=cfg.seed, jobs=cfg.jobs,
-                        progress=cfg.progress)
-    summary = summarize(checks)
+    run = run_suite(instances=cfg.n_instances, seed=cfg.seed, jobs=cfg.jobs, progress=cfg.progress,
+                    mutants=True)
+    summary = summarize(run.checks, run.mutants)
     summary.insert(2, "statement", summary["id"].map(lambda i: STATEMENTS[i].text))
-    checks.to_csv(results / "checks.csv", index=False)
+    run.checks.to_csv(results / "checks.csv", index=False)
+    run.mutants.to_csv(results / "mutants.csv", index=False)
     summary.to_csv(results / "summary.csv", index=False)
+    saved = save_instances(run.checks, results / "instances", cfg.seed)
+    saved.to_csv(results / "instances.csv", index=False)
     return summary, ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the report's Findings: what was found, the numbers, and the file to rerun."""
+
+    kind: str  # "refuted clause", "refuted", "inconclusive", "error", "vacuous", "measured"
+    statement: str
+    what: str
+    numbers: str = ""
+    file: str = ""
+
+
+#: the shipped counterexamples (problem files inside the repository) and the clause each refutes
+_COUNTEREXAMPLES = "simulations/counterexamples"
+
+
+def _shipped_counterexamples() -> list[Finding]:
+    """Run each shipped counterexample file through ``check --problem`` and list the first
+    formalization it refutes (the statement's written-out ``v1 ...`` mutant; a file is named
+    after its statement, ``t3_...`` for T3) with the numbers; any part of a registered statement
+    it refutes is listed too."""
+    from robust_gates.simulations.checks import check_problem
+    from robust_gates.simulations.problem_io import load_problem
+    from robust_gates.simulations.statements.mutants import mutants_of
+
+    root = Path(__file__).resolve().parent.parent
+    out = []
+    for path in sorted((root / _COUNTEREXAMPLES).glob("*.json")):
+        table = check_problem(load_problem(path), name=path.name)
+        sid = {i.lower().replace("-", ""): i for i in table["id"]}.get(path.stem.split("_")[0], "")
+        kinds = {(m.statement, m.name): m.kind for m in mutants_of(sid)}
+        hit = table[(table["kind"] == "mutant") & (table["outcome"] == "refuted") & (table["id"] == sid)]
+        hit = hit[[kinds.get((sid, n)) == "clause" and n.startswith("v1") for n in hit["name"]]]
+        rel = f"{_COUNTEREXAMPLES}/{path.name}"
+        for row in hit.itertuples():
+            out.append(Finding("refuted clause", row.id, row.name,
+                               f"lhs = {row.lhs:.6g} {row.relation} rhs = {row.rhs:.6g} fails "
+                               f"(slack {row.slack:.3g})", rel))
+        broken = table[table["outcome"].isin(["refuted", "error"]) & (table["kind"] != "mutant")]
+        for row in broken.itertuples():
+            out.append(Finding("refuted", row.id, f"{row.name} {row.note}".strip(),
+                               f"lhs = {row.lhs:.6g}, rhs = {row.rhs:.6g}", rel))
+    return out
+
+
+def _findings(summary: pd.DataFrame | None, results: Path) -> list[Finding]:
+    """Refuted clauses (shipped counterexamples), then what this run found: refuted statements,
+    errors, inconclusive instances (saved as problem files), vacuous and measured statements."""
+    found = _shipped_counterexamples()
+    if summary is None:
+        return found
+    saved_csv = results / "instances.csv"
+    saved = pd.read_csv(saved_csv).fillna("") if saved_csv.exists() else pd.DataFrame()
+    for row in saved.itertuples() if len(saved) else []:
+        file = str(Path(row.file.split(";")[0]).relative_to(results.parent))
+        kind = {"inconclusive": "inconclusive", "refuted": "refuted", "error": "error"}[row.outcome]
+        found.append(Finding(kind, row.id, f"{row.family} instance {row.instance}", row.undecided, file))
+    for row in summary.itertuples():
+        if row.status == "vacuous":
+            found.append(Finding("vacuous", row.id, f"none of its {row.mutants:.0f} mutants was refuted on "
+                                 f"{row.instances} instances: the check cannot tell it from a stronger "
+                                 "false claim here"))
+        elif row.status == "measured":
+            found.append(Finding("measured", row.id, "measured only, never asserted",
+                                 f"{row.instances} instances, {row.errors} errors"))
+    return found
+
+
+def _findings_frame(found: list[Finding]) -> pd.DataFrame:
+    return pd.DataFrame([f.__dict__ for f in found], columns=["kind", "statement", "what", "numbers", "file"])
 
 
 def _png_data_uri(path: str) -> str:
@@ -79,6 +157,8 @@ def build_report(cfg: ReportConfig) -> Path:
     results.mkdir(parents=True, exist_ok=True)
     figdir.mkdir(parents=True, exist_ok=True)
     summary, checks_note = _run_checks(cfg, results)
+    found = _findings_frame(_findings(summary, results))
+    found.to_csv(results / "findings.csv", index=False)
     figs = draw_all(results, figdir, quick=cfg.quick, seed=cfg.seed, pdf=cfg.pdf,
                     progress=cfg.progress)
     figs = _label_experiment_figures(figs, results)
@@ -86,8 +166,8 @@ def build_report(cfg: ReportConfig) -> Path:
     env = _versions() | {"seed": str(cfg.seed), "quick": str(cfg.quick),
                          "instances per statement": str(cfg.n_instances),
                          "run time": f"{seconds:.1f} s"}
-    _write_markdown(out / "report.md", summary, checks_note, figs, env)
-    return _write_html(out / "index.html", summary, checks_note, figs, env)
+    _write_markdown(out / "report.md", summary, checks_note, figs, env, found)
+    return _write_html(out / "index.html", summary, checks_note, figs, env, found)
 
 
 #: figure id -> the summary JSON an experiment writes beside that figure's table
@@ -142,24 +222,53 @@ def _label_experiment_figures(figs: pd.DataFrame, results: Path) -> pd.DataFrame
 
 
 def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
-    cols = [c for c in ("id", "section", "statement", "instances", "passed", "failed",
-                        "worst_slack", "tightest_margin", "median_margin") if c in summary.columns]
-    return summary[cols]
+    """The statements table as shown: counts as integers, margins within the rounding floor shown
+    as 0 (a bound attained up to rounding), a missing margin (no inequality part) left blank.
+    The statements themselves are listed under the table (they made its rows too tall)."""
+    from robust_gates.simulations.statements import FP_TOL
+
+    cols = [c for c in ("id", "section", "status", "instances", "passed", "failed", "inconclusive", "errors",
+                        "mutants", "mutants_refuted", "worst_slack", "tightest_margin", "median_margin")
+            if c in summary.columns]
+    out = summary[cols].copy()
+    for c in ("mutants", "mutants_refuted"):
+        if c in out:
+            out[c] = out[c].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    for c in ("tightest_margin", "median_margin"):
+        if c in out:
+            out[c] = out[c].map(lambda v: "" if pd.isna(v) else ("0" if abs(v) <= FP_TOL else f"{v:.3g}"))
+    out["section"] = out["section"].map(lambda t: str(t).split(" (")[0])
+    return out
+
+
+def _statement_lines(summary: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """``(id, section, statement)`` per row, for the list under the table."""
+    return [(r.id, r.section, getattr(r, "statement", "")) for r in summary.itertuples()]
 
 
 #: where the statements are written out (a path inside the repository, so it resolves in a clone)
 _STATEMENTS_DOC = "docs/statements.md of the robust-gates repository"
 
 _SLACK_NOTE = (
-    "A check holds when its slack is >= 0. The slack of a part 'lhs <= rhs' is rhs - lhs + tol, "
-    "with tol the rounding floor (1e-9 relative) plus the certificate gaps of the solves it uses; "
-    "each statement's worst slack is its smallest over parts and instances, so a statement "
-    "containing an identity (checked as equality) or a bound that is attained reports about 1e-9 "
-    "there. How sharp a check is shows in tightest_margin: over instances and inequality parts, "
-    "the smallest (rhs - lhs) / max(1, |lhs|, |rhs|) without the tolerance (0: the bound is "
-    "attained somewhere; > 0: room never used; empty: only identities and residuals); "
-    "median_margin is the median over instances of each instance's tightest margin. Per-part "
-    "numbers are in results/checks.csv."
+    "Each check compares quantities that carry certified intervals (solver certificates, the dual "
+    "bounds of inner programs) above a stated rounding floor (1e-9 relative). An instance passes when "
+    "the intervals prove every part, fails (is refuted) when they prove a part false, and is "
+    "inconclusive otherwise, after one re-run at a tighter solver tolerance; errors are checks that "
+    "raised (bugs). status: holds, refuted, vacuous (no mutant refuted), measured or error. mutants: "
+    "false, strictly stronger variants registered for the statement; mutants_refuted: how many of them "
+    "some instance refuted. worst_slack is the smallest slack (tolerance included) over parts and "
+    "instances, so an identity or an attained bound reads about 1e-9; tightest_margin is the smallest "
+    "(rhs - lhs) / max(1, |lhs|, |rhs|) over inequality parts without the tolerance (0: attained; "
+    "empty: only identities and residuals; margins within the 1e-9 rounding floor are shown as 0); "
+    "median_margin is its median over instances. The statements are listed under the table. Per-part "
+    "numbers are in results/checks.csv, mutants in results/mutants.csv."
+)
+
+_FINDINGS_NOTE = (
+    "What the checks found, before the tables: each clause refuted by a counterexample shipped with "
+    "the project (rerun it with robust-gates check --problem FILE), then, from this run, refuted "
+    "statements, checks that raised, inconclusive instances (saved as problem files under results/), "
+    "vacuous statements and measured-only ones."
 )
 
 
@@ -174,17 +283,24 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(rows)
 
 
-def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict) -> None:
+def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
+                    found: pd.DataFrame | None = None) -> None:
     lines = ["# robust-gates report", "",
              "Numerical checks of this project's formalization of the statements of "
              "Cortes, Mohri, Zhong, arXiv 2602.17554. Each statement, its proof sketch, what its "
              "check computes and its status (including the two refuted first formalizations, of "
              f"T3 and LF, with their counterexamples) is in {_STATEMENTS_DOC}.", "",
-             "## Statements", ""]
+             "## Findings", "", _FINDINGS_NOTE, ""]
+    if found is not None and len(found):
+        lines += [_md_table(found), ""]
+    else:
+        lines += ["_Nothing refuted, inconclusive or vacuous._", ""]
+    lines += ["## Statements", ""]
     if summary is None:
         lines += [f"_Checks not run: {checks_note}._", ""]
     else:
         lines += [_md_table(_summary_table(summary)), "", _SLACK_NOTE, ""]
+        lines += [f"- **{sid}** ({sec}): {text}" for sid, sec, text in _statement_lines(summary)] + [""]
     lines += ["## Figures", ""]
     for row in figs.itertuples():
         if row.status == "drawn":
@@ -197,25 +313,49 @@ def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: d
     path.write_text("\n".join(lines) + "\n")
 
 
-def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict) -> Path:
+def _findings_html(found: pd.DataFrame | None) -> str:
+    esc = html.escape
+    if found is None or not len(found):
+        return "<p>Nothing refuted, inconclusive or vacuous.</p>"
+    rows = ["<table class='findings'><tr><th>kind</th><th>statement</th><th>what</th><th>numbers</th>"
+            "<th>file</th></tr>"]
+    for f in found.fillna("").itertuples():
+        cls = f.kind.split()[0]
+        rows.append(f"<tr class='{esc(cls)}'><td>{esc(f.kind)}</td><td>{esc(f.statement)}</td>"
+                    f"<td>{esc(f.what)}</td><td>{esc(f.numbers)}</td><td><code>{esc(f.file)}</code></td></tr>")
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
+                found: pd.DataFrame | None = None) -> Path:
     esc = html.escape
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>robust-gates report</title>",
              "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"
              "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;"
              "padding:3px 6px}figure{margin:1.5em 0}img{max-width:100%}"
-             ".missing{color:#a33}</style></head><body>",
+             ".missing{color:#a33}tr.refuted td:first-child,tr.error td:first-child{color:#a33}"
+             "tr.inconclusive td:first-child{color:#a60}table.findings td{vertical-align:top}"
+             "code{font-size:0.85em;word-break:break-all}dl.statements dd{margin:0 0 .5em 2em}"
+             "td:first-child,td:nth-child(2){white-space:nowrap}"
+             "</style></head><body>",
              "<h1>robust-gates report</h1>",
              "<p>Numerical checks of this project's formalization of the statements of "
              "Cortes, Mohri, Zhong, <i>A Theoretical Framework for Modular Learning of Robust "
              "Generative Models</i>, arXiv 2602.17554. Each statement, its proof sketch, what its "
              "check computes and its status (including the two refuted first formalizations, of "
              f"T3 and LF, with their counterexamples) is in {esc(_STATEMENTS_DOC)}.</p>",
+             "<h2>Findings</h2>", f"<p><small>{esc(_FINDINGS_NOTE)}</small></p>", _findings_html(found),
              "<h2>Statements</h2>"]
     if summary is None:
         parts.append(f"<p class='missing'>Checks not run: {esc(checks_note)}.</p>")
     else:
-        parts.append(_summary_table(summary).to_html(index=False, float_format=lambda v: f"{v:.3g}"))
+        parts.append(_summary_table(summary).to_html(index=False, float_format=lambda v: f"{v:.3g}",
+                                                     na_rep=""))
         parts.append(f"<p><small>{esc(_SLACK_NOTE)}</small></p>")
+        parts.append("<dl class='statements'>" + "".join(
+            f"<dt><b>{esc(sid)}</b> {esc(sec)}</dt><dd>{esc(text)}</dd>"
+            for sid, sec, text in _statement_lines(summary)) + "</dl>")
     parts.append("<h2>Figures</h2>")
     for row in figs.itertuples():
         parts.append(f"<h3>{esc(row.id)}: {esc(row.title)}</h3>")

@@ -27,4 +27,13 @@ def test_report_quick(tmp_path, capsys):
     assert "Not drawn" in html or len(drawn) >= 5
     for key in ("numpy", "cvxpy", "seed", "run time"):
         assert key in md
+    # issue 16/21: Findings first, with the shipped counterexamples; the table's outcome columns
+    assert md.index("## Findings") < md.index("## Statements") and html.index("Findings") < html.index(
+        "<h2>Statements")
+    for cols in ("status", "mutants_refuted", "inconclusive", "errors"):
+        assert cols in summary.columns and f"<th>{cols}</th>" in html
+    findings = pd.read_csv(out / "results" / "findings.csv")
+    shipped = findings[findings["kind"] == "refuted clause"]
+    assert {"T3", "LF"} <= set(shipped["statement"])
+    assert shipped["file"].str.startswith("simulations/counterexamples/").all()
     assert "wrote" in capsys.readouterr().out
