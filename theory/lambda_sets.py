@@ -769,8 +769,12 @@ class TVBall(LambdaSet):
             bps = np.unique(np.concatenate([d - kappa, d + kappa, v + kappa]))
             return lam_at(_unit_level(lambda tau: float(lam_at(tau).sum()), bps))
 
+        if r == 0:  # the ball is the single point p
+            return p.copy()
         # at kappa_max every coordinate can sit at p_k: the penalized point is p itself
         kappa_max = 0.5 * float(d.max() - d.min()) + 1.0
+        if self.distance(point(kappa_max)) >= r:  # p itself, up to rounding: no sign change
+            return p.copy()
         kappa = brentq(lambda k: self.distance(point(k)) - r, 0.0, kappa_max, xtol=1e-15, rtol=1e-15,
                        maxiter=200)
         lam = point(kappa)
