@@ -247,3 +247,14 @@ def test_experts_summing_to_one_minus_rounding():
     for solver in ("fast", "reference", "auto"):
         res = solve(problem, solver=solver)
         assert 0 <= res.value <= 1e-15 and res.gap == 0.0 and res.status == "optimal"
+
+
+def test_commands_write_to_a_fresh_folder_by_default(tmp_path, monkeypatch, capsys):
+    """Issue 15 (git status stays clean): without --out, check writes a new results/check-<time>
+    folder under the working directory, and a second run a different one."""
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        code, _, _ = _cli(capsys, "check", "--statement", "T2", "--instances", "1", "--no-progress")
+        assert code == 0
+    runs = sorted((tmp_path / "results").glob("check-*"))
+    assert len(runs) == 2 and all((r / "summary.csv").exists() for r in runs)

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ._output import fresh_output_dir
 
 NAME = "check"
 HELP = "check the paper's statements numerically on random and adversarial instances"
@@ -54,7 +55,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "available), fast or reference")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="a .py file or module name to import first (it may register its own claims)")
-    p.add_argument("--out", default="checks_out", help="output directory (default checks_out)")
+    p.add_argument("--out", default=None,
+                   help="output directory (default: a fresh folder results/check-<time>)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_problem(args, ids)
     if args.jobs < 1:
         raise UserError(f"--jobs must be at least 1; got {args.jobs}")
-    out = Path(args.out)
+    out = Path(args.out) if args.out is not None else fresh_output_dir("check")
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
     run = run_suite(ids, args.instances, args.seed, jobs=args.jobs, backend=args.backend, solver=args.solver,
@@ -191,7 +193,7 @@ def _run_problem(args: argparse.Namespace, ids) -> int:
         raise UserError(str(exc)) from None
     use_solver(args.solver)
     table = check_problem(problem, ids, name=Path(args.problem).name)
-    out = Path(args.out)
+    out = Path(args.out) if args.out is not None else fresh_output_dir("check")
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "problem_checks.csv", index=False)
     print(f"{args.problem}: K = {problem.K}, n = {problem.n}, Lambda = {problem.Lambda.kind}, "

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ._output import fresh_output_dir
 
 NAME = "fit"
 HELP = ("fit certified robust mixture weights (and a contextual gate) to your experts' "
@@ -53,11 +53,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def _output(args: argparse.Namespace, name: str) -> Path:
     if args.out is None:
-        out = Path("results") / f"fit-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        i = 1
-        while out.exists():
-            out = out.with_name(f"{out.name}-{i}")
-            i += 1
+        out = fresh_output_dir(f"fit-{name}")
     else:
         out = Path(args.out)
         if out.exists() and not out.is_dir():
