@@ -30,13 +30,11 @@ file of its summary, the named configurations it ships (``full``, ``quick``, ``t
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -220,18 +218,6 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _fresh(base: Path) -> Path:
-    """``base``, or ``base-2``, ``base-3``, ... : the first that does not exist yet, created."""
-    for i in itertools.count(1):
-        path = base if i == 1 else base.with_name(f"{base.name}-{i}")
-        try:
-            path.mkdir(parents=True)
-            return path
-        except FileExistsError:
-            continue
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def output_dir(experiment: str, config_name: str, out_dir: str | Path | None = None, *,
                full: bool = False, label: str = "", update_shipped: bool = False,
                force: bool = False) -> Path:
@@ -253,12 +239,12 @@ def output_dir(experiment: str, config_name: str, out_dir: str | Path | None = N
         SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
         return SHIPPED_DIR
     if out_dir is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = Path("results") / f"repro-{experiment}-{config_name}-{stamp}"
-        if _inside(base, SHIPPED_DIR):
-            raise UserError(f"the default output folder {base.resolve()} lies inside the shipped "
-                            "results; run from another folder or pass --out DIR")
-        return _fresh(base)
+        if _inside(Path("results"), SHIPPED_DIR):
+            raise UserError(f"the default output folder {Path('results').resolve()} is the shipped "
+                            "results folder; run from another folder or pass --out DIR")
+        from ..commands._output import fresh_output_dir
+
+        return fresh_output_dir(f"repro-{experiment}-{config_name}")
     out = Path(out_dir)
     if _inside(out, SHIPPED_DIR):
         raise UserError(f"{out} is the shipped results folder the report draws ({SHIPPED_DIR}); "
