@@ -106,7 +106,9 @@ def check_T3G(instance):
     probes: ``h >= -fw``, ``tol = fw + fp``. Equality (``Lambda'`` the simplex and ``min_k
     lam'_k > SUPPORT_TOL``): each loss ``l_k(q') >= value' - gap'/lam'_k``, so ``lhs <= h(lam_L) +
     fw + gap'/min lam'``; with the bound: ``|lhs - h(lam_L)| <= gap'/min lam' + gap' + 2 gap_L +
-    fw + fp``. Error bars (:mod:`.registry`): the exact improvement exceeds ``lhs`` by at most
+    fw + fp``. Error bars
+    (:mod:`robust_gates.simulations.statements.registry`):
+    the exact improvement exceeds ``lhs`` by at most
     ``gap_L`` and falls below it by at most ``gap'``, and the exact ``h`` exceeds the computed one
     by at most ``fw``, so the bound's violation can exceed the computed one by ``gap' + fw``
     (``err_hi``); in the equality, ``gap'/min lam'`` measures how far ``lam'`` is from exact and

@@ -30,7 +30,9 @@ def check_MB(instance):
     gap_p`` (tol ``gap_p + fp``). Aggregates ``q = D_lam0``: ``max_k KL(D_k||q) - value_S >=
     KL(D_lam^||q) - gap_S`` (I1 with the simplex ``lam^``), the quantitative "iff". In both
     inequalities the solve's value is an upper bound of the exact one, which can only move the
-    exact violation down: ``err_hi = 0`` (:mod:`.registry`); the residual ``value_p - JS(lam_p)``
+    exact violation down: ``err_hi = 0``
+    (:mod:`robust_gates.simulations.statements.registry`);
+    the residual ``value_p - JS(lam_p)``
     is compared with its certificate (its stated floor)."""
     p = instance.problem
     rng = instance_rng(instance, 5)

@@ -9,7 +9,9 @@ The choice is process-wide state, so the sweeps pass it on to their worker proce
 
 :func:`tighter` re-solves at ``TIGHTER`` times the usual tolerance (and asks the side programs
 of :mod:`robust_gates.theory.programs` for the same): a check whose certified intervals could
-not decide a part (outcome ``"inconclusive"``, :mod:`.registry`) is run once more inside it.
+not decide a part (outcome ``"inconclusive"``,
+:mod:`robust_gates.simulations.statements.registry`)
+is run once more inside it.
 If a solver cannot reach the tighter tolerance, the usual one answers, so the part stays
 inconclusive rather than failing for a reason that is not the statement's.
 """

@@ -85,7 +85,7 @@ def check_T3(instance):
     (``m~`` and ``fw`` are taken at points of ``Lambda``, see
     :func:`robust_gates.theory.min_kl_over_lambda`). On the other side ``m~`` is attained in
     ``Lambda`` and ``V_S >= value_S - gap_S``, so the violation can exceed the computed one by
-    ``gap_S`` at most: ``err_hi = gap_S`` (:mod:`.registry`).
+    ``gap_S`` at most: ``err_hi = gap_S`` (:mod:`robust_gates.simulations.statements.registry`).
     Equality (when ``min lam^ > SUPPORT_TOL``): ``C^ - sum_k lam_k KL(D_k||r) <= gap_c /
     min lam^``, so ``|lhs - m~| <= gap_c/min lam^ + gap_S + gap_c + gap_Lambda + fw`` (both
     sides of the interval). The terms in ``gap_c`` measure how far the computed ``lam^`` is from
