@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 import matplotlib
 import numpy as np
 import pytest
+from hypothesis import settings
 
 matplotlib.use("Agg")
+
+# Property tests draw the same examples on every run (a test suite that passes or fails by
+# chance is no check); `ROBUST_GATES_HYPOTHESIS=explore python -m pytest` draws fresh ones to
+# look for new counterexamples (which then become explicit regression tests).
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(
+    "explore" if os.environ.get("ROBUST_GATES_HYPOTHESIS") == "explore" else "deterministic")
 
 #: certificate gap the reference solver must reach on small instances
 GAP_TOL = 1e-6
