@@ -16,7 +16,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from robust_gates.paper_repro.commands.teach import stop_process_group
 
 __all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "free_port", "serve", "Chromium", "take_screenshots"]
 
@@ -54,20 +55,6 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Stop ``proc`` and its process group (it was started in a new session)."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout)
-
-
 @contextlib.contextmanager
 def serve(path: str | Path, port: int | None = None, timeout: float = 60.0):
     """``marimo run --headless`` on ``path`` at ``127.0.0.1:port``; yields the URL, stops the server."""
@@ -87,7 +74,7 @@ def serve(path: str | Path, port: int | None = None, timeout: float = 60.0):
             raise RuntimeError(f"{exc}; server output:\n{tail}") from None
         yield url
     finally:
-        _stop(proc)
+        stop_process_group(proc, timeout=10.0)
         log.close()
 
 
@@ -237,7 +224,7 @@ class Chromium:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.ws.close()
-        _stop(self.proc)
+        stop_process_group(self.proc, timeout=10.0)
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self):

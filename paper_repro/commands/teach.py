@@ -66,8 +66,9 @@ def _raise_stop(signum, frame):
     raise _Stop(signum)
 
 
-def _stop_group(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM to the server's process group, SIGKILL after ``timeout`` seconds."""
+def stop_process_group(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM to the process group of ``proc`` (started in a new session), SIGKILL after
+    ``timeout`` seconds; the tests' browser client stops its servers with it too."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -99,7 +100,7 @@ def serve(cmd: list[str]) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             if proc is not None:
-                _stop_group(proc)
+                stop_process_group(proc)
         finally:
             signal.signal(signal.SIGINT, interrupt)
             signal.signal(signal.SIGTERM, previous)
