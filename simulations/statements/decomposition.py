@@ -16,7 +16,7 @@ from scipy.special import rel_entr
 from robust_gates.theory import Simplex, best_response_certified, jensen_shannon
 
 from .mutants import mutant, part_mutant
-from .probes import ALL_FAMILIES, instance_rng, perfect_game, points_in
+from .probes import ALL_FAMILIES, extreme_points, instance_rng, perfect_game, points_in
 from .registry import Part, combine, fp_tol, statement
 from .solving import certified_solve
 from .specialization import SUPPORT_TOL
@@ -154,7 +154,18 @@ def check_PoM(instance):
     of a jointly convex function), so its maximum over ``Lambda`` is at a vertex; ``value -
     rp.value <= V - M + gap``: ``tol = gap + fp``. Last link: ``delta_Q(v) <= KL(D_v||P_v) <= v .
     eps`` at each vertex (P1, I2), ``E = max_Lambda lam . eps`` by a linear program: ``tol = fw +
-    fp``."""
+    fp``.
+
+    The vertices are enumerated when that is cheap (:func:`.probes.extreme_points`); for a
+    polytope with too many active sets (``K = 8`` with 15 inequalities: 245,157) they are
+    replaced by maximizers of linear functions (vertices found by linear programs), and
+    ``details["all_vertices"]`` says which. Neither upper-bound part depends on the list being
+    complete. ``lam*`` (the solver's) is always among the points: ``rp.value >= M >=
+    JS(lam*)`` and ``phi(lam*) >= value - gap`` give ``value - rp.value <= delta_Q(lam*) + gap
+    <= delta(lam*) + gap``, so "``V - M <= max delta_Q``" keeps ``tol = gap + fp`` with a
+    witness in the list; the last link holds at every point of ``Lambda``, so with a partial
+    list it is checked at the points listed (``lhs`` is then a lower estimate of ``max_Lambda
+    delta_Q``)."""
     p = instance.problem
     sol = certified_solve(p)
     rp = certified_solve(perfect_game(p))
@@ -162,8 +173,8 @@ def check_PoM(instance):
     jsJ = jensen_shannon(lamJ, p.D)
     mono = float(p.worst_case(rp.model)[0])
     dJ, _, fwJ = shortfall(p, lamJ)
-    verts = p.Lambda.vertices()
-    shortfalls = [shortfall(p, v) for v in verts]
+    verts, complete = extreme_points(p.Lambda, instance_rng(instance, 10))
+    shortfalls = [shortfall(p, v) for v in np.vstack([verts, sol.lam, lamJ])]
     k = int(np.argmax([s[0] for s in shortfalls]))
     dmax, fwmax = shortfalls[k][0], max(s[2] for s in shortfalls)
     E = float(p.Lambda.maximize_linear(p.expert_errors)[0])
@@ -174,7 +185,8 @@ def check_PoM(instance):
         Part("max_Lambda delta_Q <= max_Lambda sum lam eps", dmax, E, "<=", fwmax + fp_tol(dmax, E)),
         Part("M(Lambda) == max_Lambda JS", mono, jsJ, "==", rp.gap + fp_tol(mono)),
     ]
-    return combine(parts, gap=max(sol.gap, rp.gap), solver=sol.solver, price=gapVM, M=mono)
+    return combine(parts, gap=max(sol.gap, rp.gap), solver=sol.solver, price=gapVM, M=mono,
+                   all_vertices=complete)
 
 
 # --------------------------------------------------------------------------- mutants (SPEC §6)

@@ -17,7 +17,7 @@ from robust_gates.theory import LambdaSet, RobustProblem, gated_model
 __all__ = [
     "ALL_FAMILIES", "PERFECT_FAMILIES", "NESTED_FAMILIES", "PROBES",
     "instance_rng", "points_in", "g1_residual", "random_G1_gates", "perfect_game", "worst_case",
-    "single_models",
+    "single_models", "extreme_points",
 ]
 
 #: the v1 families (probabilities floored at 1e-6) followed by the boundary families of
@@ -58,7 +58,14 @@ def g1_residual(g: np.ndarray, P: np.ndarray) -> float:
 def random_G1_gates(P: np.ndarray, rng: np.random.Generator, m: int) -> list[np.ndarray]:
     """``m`` random gates in ``G_1``: random column-stochastic gates ``g0`` moved toward the
     argmax-expert gate (mass ``sum u >= 1``) or argmin-expert gate (mass ``sum l <= 1``) just far
-    enough that the gated model has mass 1 (mass is linear in the gate)."""
+    enough that the gated model has mass 1 (mass is linear in the gate).
+
+    The step ``a = (1 - s0) / (U - s0)`` (or ``(s0 - 1) / (s0 - Lm)``) lies in ``[0, 1]`` in
+    exact arithmetic, because ``Lm <= 1 <= U``. When the experts (nearly) coincide, ``s0``,
+    ``U`` and ``Lm`` all equal 1 up to rounding and the quotient of two rounding errors can be
+    anything (a step of 300 took a gate far outside ``[0, 1]``); the step is clipped to
+    ``[0, 1]``, its exact range, so the gate stays a convex combination of two gates in
+    ``[0, 1]`` and its mass is within rounding of 1."""
     K, n = P.shape
     cols = np.arange(n)
     gmax = np.zeros((K, n))
@@ -73,10 +80,10 @@ def random_G1_gates(P: np.ndarray, rng: np.random.Generator, m: int) -> list[np.
         if s0 < 1:
             # U - s0 <= 0 only when the envelope's mass sum_x max_k P_k falls below 1 by rounding
             # (rows summing to 1 - 2e-16): g0 is then within rounding of G_1 already
-            a = (1 - s0) / (U - s0) if U > s0 else 0.0
+            a = min((1 - s0) / (U - s0), 1.0) if U > s0 else 0.0
             out.append((1 - a) * g0 + a * gmax)
         else:
-            a = (s0 - 1) / (s0 - Lm) if s0 > Lm else 0.0
+            a = min((s0 - 1) / (s0 - Lm), 1.0) if s0 > Lm else 0.0
             out.append((1 - a) * g0 + a * gmin)
     return out
 
@@ -99,3 +106,15 @@ def single_models(problem: RobustProblem, rng: np.random.Generator) -> list[np.n
     qs += list(rng.dirichlet(np.ones(K), size=PROBES) @ problem.D)
     qs += list(problem.P)
     return qs
+
+
+def extreme_points(Lam: LambdaSet, rng: np.random.Generator, m: int = 4 * PROBES) -> tuple[np.ndarray, bool]:
+    """``(points, complete)``: the vertices of ``Lambda`` (``complete = True``) when the set can
+    enumerate them (:meth:`robust_gates.theory.LambdaSet.vertices` refuses a polytope with too
+    many active sets, a TV ball with large ``K``), else maximizers of ``K`` coordinate and ``m``
+    random linear functions, vertices found by linear programs (``complete = False``)."""
+    try:
+        return np.atleast_2d(Lam.vertices()), True
+    except ValueError:
+        C = np.vstack([np.eye(Lam.K), rng.normal(size=(m, Lam.K))])
+        return np.array([Lam.maximize_linear(c)[1] for c in C]), False
