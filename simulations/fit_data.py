@@ -229,6 +229,8 @@ def _read_npz(path: Path) -> dict:
 
 def _read_table(path: Path) -> dict:
     suffix = path.suffix.lower()
+    if suffix in (".parquet", ".feather"):
+        _need_arrow(path)
     try:
         if suffix == ".csv":
             df = pd.read_csv(path)
@@ -241,7 +243,8 @@ def _read_table(path: Path) -> dict:
         else:
             df = pd.read_json(path)
     except ImportError as exc:
-        raise ValueError(f"reading {path} needs an optional package: {exc}") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"reading {path} needs an optional package ({first})") from None
     except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValueError(f"cannot read {path} as a table: {str(exc).splitlines()[0]}") from None
     ll_cols = [c for c in df.columns if str(c).startswith("loglik_")]
@@ -268,6 +271,15 @@ def _read_table(path: Path) -> dict:
         if key in df:
             d[key] = df[key].to_numpy()
     return d
+
+
+def _need_arrow(path: Path) -> None:
+    """Parquet and feather files need pyarrow (an optional package): one line when it is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        raise ValueError(f"{path}: {path.suffix.lower()} files need the optional package pyarrow "
+                         "(pip install pyarrow), or save the table as .csv")
 
 
 def _read_lambda_file(path: Path) -> dict:
@@ -322,13 +334,21 @@ def example_data(seed: int = 0, *, per_domain: int = 200, length: int = 40, voca
 
 
 def save_fit_data(d: dict, path: str | Path) -> Path:
-    """Write fit-file keys to ``.npz`` (a table suffix writes the table form, without Lambda keys)."""
+    """Write fit-file keys to ``.npz``, or to a table (``.csv``; ``.parquet`` with pyarrow installed)
+    in the table form (``loglik_<expert>`` columns, ``domain`` by name; without Lambda keys)."""
     path = Path(path)
-    if path.suffix.lower() == ".npz":
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
         np.savez(path, **{k: np.asarray(v) for k, v in d.items()})
         return path
-    if path.suffix.lower() != ".csv":
-        raise ValueError(f"{path}: write .npz or .csv")
+    if suffix not in (".csv", ".parquet"):
+        raise ValueError(f"{path}: write .npz, .csv or .parquet")
+    if suffix == ".parquet":
+        _need_arrow(path)
+    extra = sorted(set(d) & set(LAMBDA_KEYS))
+    if extra:
+        raise ValueError(f"{path}: a table cannot hold Lambda keys {extra}; write .npz, or give Lambda "
+                         "with --lambda")
     names = list(d.get("expert_names", [f"expert_{j}" for j in range(np.shape(d["loglik"])[1])]))
     df = pd.DataFrame(np.asarray(d["loglik"]), columns=[f"loglik_{n}" for n in names])
     dn = d.get("domain_names")
@@ -340,5 +360,8 @@ def save_fit_data(d: dict, path: str | Path) -> Path:
         F = np.asarray(d["features"])
         for c in range(F.shape[1]):
             df[f"features_{c}"] = F[:, c]
-    df.to_csv(path, index=False)
+    if suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)
     return path

@@ -10,6 +10,14 @@ only), :mod:`.gpt` (batched byte-level transformers and the ``K``-expert router)
 (configurations, stages and ``main``). Importing this package, :mod:`.runner`, :mod:`.fig5` or
 :mod:`.real` does not import torch; :mod:`.model`, :mod:`.train`, :mod:`.gpt` and running an
 experiment do. See ``README.md`` here for the numbers to expect.
+
+For ``robust-gates fit`` on your own language models: :func:`loglik_matrix` (from
+:mod:`.loglik`) turns torch causal language models and samples into the log-likelihood matrix
+``fit`` reads, and :mod:`.real_fit` fits both gates to the real-text experiment's experts and
+compares them with its trained router (``robust-gates repro real-fit``).
 """
 
-__all__ = ["data", "fig5", "real", "runner", "sizes", "text_data"]
+from .loglik import LoglikMatrix, loglik_matrix, stack_members
+
+__all__ = ["data", "fig5", "real", "real_fit", "runner", "sizes", "text_data", "loglik",
+           "LoglikMatrix", "loglik_matrix", "stack_members"]
