@@ -406,19 +406,23 @@ def check_problem(problem, ids=None, outer=None, name: str = "problem") -> pd.Da
 
 
 def _adv_one(s: Statement, family: str, seed: int, K: int, n: int, probes: int, restarts: int, maxfev: int,
-             out_dir: str | None, solver: str) -> dict:
+             out_dir: str | None, solver: str, starts: str = "boundary") -> dict:
     use_solver(solver)
     fam_salt = sum(map(ord, family))
     rng = np.random.default_rng([int(seed), sum(map(ord, s.id)), fam_salt])
-    r = adversarial_search(s, rng, family=family, K=K, n=n, probes=probes, restarts=restarts, maxfev=maxfev)
+    r = adversarial_search(s, rng, family=family, K=K, n=n, probes=probes, restarts=restarts, maxfev=maxfev,
+                           starts=starts)
     files = []
     if out_dir is not None and r.worst is not None:
         tag = f"{s.id}_{family}"
-        r2 = type(r)(tag, r.family, r.worst_slack, r.worst, r.result, r.evaluations, r.failures, r.seconds)
+        r2 = type(r)(tag, r.family, r.worst_slack, r.worst, r.result, r.evaluations, r.failures, r.seconds,
+                     refuted=r.refuted)
         files = [str(p) for p in save_worst(r2, out_dir)]
     res = r.result
+    if starts == "boundary":  # the family draws K and n; report those of the worst instance
+        K, n = (r.worst.K, r.worst.n) if r.worst is not None else (np.nan, np.nan)
     return {"id": s.id, "section": s.section, "family": family, "K": K, "n": n, "evaluations": r.evaluations,
-            "failures": r.failures, "worst_slack": r.worst_slack, "holds": bool(r.worst_slack >= 0),
+            "failures": r.failures, "worst_slack": r.worst_slack, "holds": not r.refuted,
             "binding": res.details.get("binding", "") if res is not None else "",
             "lhs": res.lhs if res is not None else np.nan, "rhs": res.rhs if res is not None else np.nan,
             "file": ";".join(files), "seconds": r.seconds}
@@ -427,23 +431,26 @@ def _adv_one(s: Statement, family: str, seed: int, K: int, n: int, probes: int, 
 def run_adversarial(ids=None, seed: int = 0, *, K: int = 3, n: int = 4, probes: int = 16, restarts: int = 1,
                     maxfev: int = 80, families: dict | None = None, out_dir: str | Path | None = None,
                     jobs: int = 1, backend: str | None = None, solver: str = "auto",
-                    progress: bool = True) -> pd.DataFrame:
+                    progress: bool = True, starts: str = "boundary") -> pd.DataFrame:
     """Adversarial search for each selected statement on each of its default families
     (:func:`robust_gates.simulations.adversarial.default_families`, or ``families[id]``); one row per
-    statement x family (:data:`ADV_COLUMNS`), worst instances saved under ``out_dir``."""
+    statement x family (:data:`ADV_COLUMNS`), worst instances saved under ``out_dir``. ``starts``:
+    ``"boundary"`` (instances of boundary families, zeros kept) or ``"random"`` (the v1 floored
+    parameter space); ``holds`` is False when the search found a certified refutation."""
     stmts = _select(ids)
-    tasks = [(s, f) for s in stmts for f in (families or {}).get(s.id, default_families(s))]
+    tasks = [(s, f) for s in stmts for f in (families or {}).get(s.id, default_families(s, starts))]
     od = str(out_dir) if out_dir is not None else None
     rows = []
     bar = tqdm(total=len(tasks), desc="adversarial", unit="search", disable=not progress)
     if jobs == 1:
         for s, f in tasks:
-            rows.append(_adv_one(s, f, seed, K, n, probes, restarts, maxfev, od, solver))
+            rows.append(_adv_one(s, f, seed, K, n, probes, restarts, maxfev, od, solver, starts))
             bar.update()
     else:
         with _backend(backend, jobs):
             gen = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-                delayed(_adv_one)(s, f, seed, K, n, probes, restarts, maxfev, od, solver) for s, f in tasks)
+                delayed(_adv_one)(s, f, seed, K, n, probes, restarts, maxfev, od, solver, starts)
+                for s, f in tasks)
             for out in gen:
                 rows.append(out)
                 bar.update()

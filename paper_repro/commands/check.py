@@ -45,9 +45,13 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="also search instance parameters for counterexamples (Nelder-Mead on the slack)")
     p.add_argument("--adv-evals", type=int, default=80, help="Nelder-Mead evaluations per part (default 80)")
     p.add_argument("--adv-probes", type=int, default=16, help="random probes per search (default 16)")
-    p.add_argument("--adv-K", type=int, default=3, help="domains in adversarial instances (default 3)")
+    p.add_argument("--adv-starts", choices=["boundary", "random"], default="boundary",
+                   help="where the search starts: instances of the boundary families, zeros kept (default), "
+                        "or the v1 parameter space with every probability floored at 1e-6 (random)")
+    p.add_argument("--adv-K", type=int, default=3,
+                   help="domains in adversarial instances (default 3; --adv-starts random)")
     p.add_argument("--adv-n", type=int, default=4,
-                   help="sample-space size of adversarial instances (default 4)")
+                   help="sample-space size of adversarial instances (default 4; --adv-starts random)")
     p.add_argument("--jobs", type=int, default=1, help="parallel workers (joblib; default 1)")
     p.add_argument("--backend", choices=["loky", "threading", "dask", "ray"], default=None,
                    help="joblib backend for --jobs > 1 (dask/ray when installed)")
@@ -131,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     if args.adversarial:
         adv = run_adversarial(ids, args.seed, K=args.adv_K, n=args.adv_n, probes=args.adv_probes,
                               maxfev=args.adv_evals, out_dir=out / "worst", jobs=args.jobs,
-                              backend=args.backend, solver=args.solver, progress=progress)
+                              backend=args.backend, solver=args.solver, progress=progress,
+                              starts=args.adv_starts)
         adv.to_csv(out / "adversarial.csv", index=False)
         worst = adv.groupby("id", sort=False).agg(adv_searches=("family", "size"),
                                                   adv_worst_slack=("worst_slack", "min"),

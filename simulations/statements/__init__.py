@@ -55,3 +55,4 @@ __all__ = [
 from . import existence, specialization, modularity, decomposition  # noqa: E402,F401,I001
 from .specialization import CONST_GATE_TOL, SUPPORT_TOL  # noqa: E402
 from . import sequences  # noqa: E402,F401  (JG, GB2)
+from . import measured  # noqa: E402,F401  (DH, GB, SD: measured statements)
