@@ -81,13 +81,17 @@ def serve(path: str | Path, port: int | None = None, timeout: float = 60.0):
 class Chromium:
     """Headless Chromium with a fresh profile, driven over the DevTools Protocol (one page)."""
 
-    def __init__(self, binary: str = CHROMIUM, width: int = 1280, height: int = 1600, timeout: float = 30.0):
+    def __init__(self, binary: str = CHROMIUM, width: int = 1280, height: int = 1600, timeout: float = 30.0,
+                 offline: bool = False):
+        """``offline``: the page gets no network at all (no host name resolves and the DevTools
+        protocol's network emulation is switched to offline before any navigation)."""
         from websockets.sync.client import connect
 
         self.width, self.height = width, height
         self.profile = tempfile.mkdtemp(prefix="rg-chromium-")
+        extra = ["--host-resolver-rules=MAP * ~NOTFOUND"] if offline else []
         self.proc = subprocess.Popen(
-            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
+            [binary, *CHROMIUM_FLAGS, *extra, f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
              f"--window-size={width},{height}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self._ids = itertools.count(1)
@@ -108,6 +112,10 @@ class Chromium:
             self.send("Runtime.enable")
             self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                       mobile=False)
+            if offline:
+                self.send("Network.enable")
+                self.send("Network.emulateNetworkConditions", offline=True, latency=0, downloadThroughput=-1,
+                          uploadThroughput=-1)
         except BaseException:
             self.close()
             raise
@@ -187,6 +195,10 @@ class Chromium:
         ok = self.evaluate(_with_thumbs(f"thumbs()[{i}] ? (thumbs()[{i}].focus(), true) : false"))
         if not ok:
             raise RuntimeError(f"no slider number {index} on the page")
+        self.press_key(key, times)
+
+    def press_key(self, key: str = "ArrowRight", times: int = 1) -> None:
+        """Press ``key`` (a real keyboard event, to the focused element) ``times`` times."""
         codes = {"ArrowRight": 39, "ArrowLeft": 37, "ArrowUp": 38, "ArrowDown": 40, "End": 35, "Home": 36}
         for _ in range(times):
             for kind in ("rawKeyDown", "keyUp"):

@@ -6,8 +6,10 @@ the port. Ctrl-C (SIGINT) or SIGTERM stops the server and every process it start
 marimo: ``pip install marimo`` or ``pip install -e ".[demos]"``.
 
 ``--export DIR`` writes an offline copy instead of serving: ``DIR/NAME.html``, one
-self-contained page with the demo's numbers and figures at its default slider positions (see
-:mod:`robust_gates.paper_repro.demos.export`); without ``NAME`` every demo plus ``DIR/index.html``.
+self-contained page (no server, no network, no Python needed to open it) whose sliders step through
+a grid of positions; every number and figure for each grid point was computed by robust-gates at
+export time (see :mod:`robust_gates.paper_repro.demos.export`; about a minute per demo). Without
+``NAME`` every demo plus ``DIR/index.html``.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
     p.add_argument("--headless", action="store_true", help="serve without opening a browser")
     p.add_argument("--export", metavar="DIR", default=None,
-                   help="write an offline HTML copy (numbers and figures at the default settings, no "
-                        "sliders) to DIR/NAME.html instead of serving; without NAME, every demo")
+                   help="write an offline HTML copy to DIR/NAME.html instead of serving (opens from a "
+                        "file, no server or network; its sliders step through a grid of positions "
+                        "computed now, about a minute per demo); without NAME, every demo")
 
 
 def marimo_command(path, port: int | None = None, host: str = "127.0.0.1",
@@ -109,8 +112,13 @@ def serve(cmd: list[str]) -> int:
 def _export(args: argparse.Namespace) -> int:
     from robust_gates.paper_repro.demos.export import export_demo, export_demos
 
+    def progress(name, done, total):
+        if done == 1 or done % 10 == 0 or done == total:
+            print(f"{name}: computed {done} of {total} slider positions", file=sys.stderr, flush=True)
+
     try:
-        paths = [export_demo(args.name, args.export)] if args.name else export_demos(args.export)
+        paths = ([export_demo(args.name, args.export, progress=lambda d, t: progress(args.name, d, t))]
+                 if args.name else export_demos(args.export, progress=progress))
     except OSError as exc:
         raise UserError(f"cannot write to {args.export}: {exc.strerror or exc}") from None
     for p in paths:
