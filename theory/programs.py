@@ -83,6 +83,9 @@ __all__ = [
     "min_kl_over_lambda",
     "minimax_all_distributions",
     "polish_capacity",
+    "capacity_gap",
+    "polish_max_js",
+    "js_bracket",
 ]
 
 
@@ -156,6 +159,7 @@ def min_kl_over_lambda(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, start: np.n
         # there (or only the coordinates); the bracket keeps the best of them
         points += [_polish(D, r, Lam, points[0], hold, active)
                    for hold in (True, False) for active in (1e-10, 1e-8, 1e-6)]
+        points += [_active_set_polish(_kl_objective(D, r), Lam, x) for x in points[: len(candidates)]]
     return _bracket([_kl_and_fw(D, r, Lam, x) for x in points])
 
 
@@ -238,28 +242,230 @@ def _newton_on_face(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, x: np.ndarray,
     return x if inside else start
 
 
-def polish_capacity(D: np.ndarray, lam: np.ndarray, steps: int = 30) -> np.ndarray:
-    """:func:`_capacity_newton`, or ``lam`` back when the linear algebra breaks down."""
+def _kl_objective(D: np.ndarray, r: np.ndarray):
+    """``f(lam) = KL(D_lam || r)`` with its gradient and Hessian on ``S = supp r`` (the
+    objective of :func:`min_kl_over_lambda`): ``(f, grad_hess)``."""
+    S = r > 0
+
+    def f(y):
+        m = y @ D
+        return float(rel_entr(m, r).sum()) if np.all(m[S] > 0) else np.inf
+
+    def grad_hess(y):
+        m = y @ D
+        return D[:, S] @ (np.log(m[S] / r[S]) + 1.0), (D[:, S] / m[S]) @ D[:, S].T
+
+    return f, grad_hess
+
+
+def _neg_js_objective(D: np.ndarray, B: np.ndarray | None = None):
+    """``f(lam) = -JS_lam(D)`` (convex) with gradient ``1 - KL(D_k || D_lam)`` and Hessian
+    ``D diag(1/D_lam) D^T`` on the support of ``D_lam``: ``(f, grad_hess)``. With ``B`` the
+    same function of weights ``w``, ``lam = B w`` (gradient ``B^T g``, Hessian ``B^T H B``)."""
+    from .divergences import jensen_shannon
+
+    Bm = np.eye(D.shape[0]) if B is None else B
+
+    def f(y):
+        return -jensen_shannon(Bm @ y, D)
+
+    def grad_hess(y):
+        m = (Bm @ y) @ D
+        on = m > 0
+        g = 1.0 - rel_entr(D, m[None, :]).sum(axis=1)
+        H = (D[:, on] / m[on]) @ D[:, on].T
+        return Bm.T @ g, Bm.T @ H @ Bm
+
+    return f, grad_hess
+
+
+def _active_set_polish(objective, Lam: LambdaSet, x: np.ndarray, steps: int = 80) -> np.ndarray:
+    """:func:`_active_set_newton`, or ``x`` back when it breaks down or leaves ``Lambda`` (the
+    polish is an improvement, never a requirement: callers bracket over all their points)."""
     try:
         with np.errstate(all="ignore"):
-            return _capacity_newton(D, np.asarray(lam, dtype=float), steps)
+            A, b = Lam.inequalities()
+            y = _active_set_newton(*objective, A, b, np.asarray(x, dtype=float), steps)
     except (np.linalg.LinAlgError, FloatingPointError, ValueError):
-        return np.asarray(lam, dtype=float)
+        return x
+    for z in (y, None):
+        if z is None:  # rounding left y a few ulps outside: its projection (exact for a box)
+            try:
+                z = Lam.project(y)
+            except (RuntimeError, ValueError):
+                return x
+        if abs(z.sum() - 1) <= 1e-14 and z.min() >= 0 and bool(np.all(A @ z <= b + 1e-15)):
+            return z
+    return x
 
 
-def _capacity_newton(D: np.ndarray, lam: np.ndarray, steps: int) -> np.ndarray:
+def _active_set_newton(f, grad_hess, A: np.ndarray, b: np.ndarray, x: np.ndarray, steps: int) -> np.ndarray:
+    r"""A primal active-set Newton method for a smooth convex ``f`` over ``Lambda = {lam >= 0,
+    sum lam = 1, A lam <= b}``, from a point ``x`` of ``Lambda`` (e.g. an interior-point
+    solution, accurate to about ``1e-8``).
+
+    The working set ``W`` starts as the constraints within ``1e-9`` of tight at ``x``. Each
+    iteration solves the KKT system of the Newton model on ``{sum = 1, rows of W tight}``
+    (least squares, so duplicate or dependent rows are harmless); a step is cut by the ratio
+    test at the first constraint outside ``W`` it would cross (which then joins ``W``) and
+    damped until ``f`` does not increase. When the Newton step vanishes, the multipliers of
+    the rows of ``W`` are read off the same system: all ``>= 0`` means ``x`` satisfies the KKT
+    conditions of the whole problem (stop), else the most negative row leaves ``W``. Unlike a
+    polish on a guessed face, a wrong initial guess of the face is repaired, so the
+    Frank-Wolfe gap at the result closes to rounding instead of staying first order in the
+    interior-point error."""
+    K = x.size
+    G = np.vstack([A, -np.eye(K)]) if A.shape[0] else -np.eye(K)
+    h = np.concatenate([b, np.zeros(K)]) if A.shape[0] else np.zeros(K)
+    # one copy of each constraint (a box with a zero lower bound repeats lam_k >= 0)
+    _, keep = np.unique(np.round(np.column_stack([G, h]), 14), axis=0, return_index=True)
+    keep = np.sort(keep)
+    G, h = G[keep], h[keep]
+    scale = 1.0 + np.abs(h)
+    W = set(np.flatnonzero(h - G @ x <= 1e-9 * scale).tolist())
+    fx = f(x)
+    for _ in range(steps):
+        g, H = grad_hess(x)
+        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+            break
+        idx = sorted(W)
+        E = np.vstack([np.ones((1, K)), G[idx]])
+        e = np.concatenate([[1.0], h[idx]])
+        kkt = np.block([[H, E.T], [E, np.zeros((E.shape[0], E.shape[0]))]])
+        sol = np.linalg.lstsq(kkt, np.concatenate([-g, e - E @ x]), rcond=None)[0]
+        d, mu = sol[:K], sol[K + 1:]
+        gsize = 1.0 + float(np.abs(g).max())
+        if np.abs(d).max() <= 1e-15 or -float(g @ d) <= 1e-18 * gsize:
+            neg = [(mu[i], j) for i, j in enumerate(idx) if mu[i] < -1e-12 * gsize]
+            if not neg:
+                break  # KKT point: stationary on the face, every multiplier of W non-negative
+            W.discard(min(neg)[1])
+            continue
+        Gd = G @ d
+        room = h - G @ x
+        block = [(max(room[j], 0.0) / Gd[j], j) for j in range(G.shape[0]) if j not in W and Gd[j] > 1e-300]
+        tmax, jmax = min(block) if block else (np.inf, -1)
+        t = min(1.0, tmax)
+        while t > 1e-14:
+            y = x + t * d
+            y = np.clip(y, 0.0, None)
+            y /= y.sum()
+            fy = f(y)
+            if fy <= fx:
+                break
+            t /= 2
+        else:
+            break
+        if t == tmax and jmax >= 0:
+            W.add(int(jmax))
+        if np.abs(y - x).max() <= 1e-17 and t < 1.0:
+            break
+        x, fx = y, fy
+    return x
+
+
+def polish_max_js(D: np.ndarray, lam: np.ndarray, Lam: LambdaSet) -> np.ndarray:
+    r"""``lam`` moved toward the maximizer of :math:`JS_\lambda(D)` over ``Lambda`` (the
+    perfect-expert value ``max_Lambda JS``) by :func:`_active_set_newton`; whichever of the two
+    points has the narrower :func:`js_bracket` is returned. A set given by points is polished
+    over the weights of its points."""
+    lam = np.asarray(lam, dtype=float)
+    par = Lam.parametrization()
+    if par.B is not None and par.whole_simplex:
+        Bm = par.B
+        w0 = np.linalg.lstsq(np.vstack([Bm, np.ones((1, par.m))]), np.append(lam, 1.0), rcond=None)[0]
+        w0 = np.clip(w0, 0.0, None)
+        w0 = w0 / w0.sum() if w0.sum() > 0 else np.full(par.m, 1.0 / par.m)
+        cands = [lam, Bm @ _active_set_polish(_neg_js_objective(D, Bm), Simplex(par.m), w0)]
+    elif par.B is not None:
+        return lam
+    else:
+        cands = [lam, _active_set_polish(_neg_js_objective(D), Lam, lam)]
+    if Lam.kind == "simplex":  # the capacity: also the polish that handles tiny coordinates
+        cands.append(polish_capacity(D, lam))
+    widths = [np.subtract(*js_bracket(D, x, Lam)[::-1]) for x in cands]
+    return cands[int(np.argmin(widths))]
+
+
+def js_bracket(D: np.ndarray, lam: np.ndarray, Lam: LambdaSet) -> tuple[float, float]:
+    r"""A certified bracket of :math:`\max_{\lambda'\in\Lambda} JS_{\lambda'}(D)` from the point
+    ``lam`` of ``Lambda``: ``JS_lam`` below, and above the worst case of the model ``D_lam``,
+    :math:`\max_{\lambda'\in\Lambda}\sum_k \lambda'_k KL(D_k\|D_\lambda)` (identity I1: every
+    ``JS_lam' <= sum_k lam'_k KL(D_k||q)`` for any ``q``). Its width is the Frank-Wolfe gap of
+    ``JS`` at ``lam``."""
+    from .divergences import jensen_shannon
+
+    m = lam @ D
+    losses = rel_entr(D, m[None, :]).sum(axis=1)
+    return jensen_shannon(lam, D), float(Lam.maximize_linear(losses)[0])
+
+
+def capacity_gap(D: np.ndarray, lam: np.ndarray) -> float:
+    r"""Certificate of ``lam`` for the capacity: :math:`\max_k KL(D_k\|D_\lambda) - JS_\lambda(D)
+    \ge 0`, an upper bound of ``C(D) - JS_lam`` and of ``max_k KL(D_k||D_lam) - C(D)`` (I1)."""
+    from .divergences import jensen_shannon
+
+    return float(rel_entr(D, (lam @ D)[None, :]).sum(axis=1).max() - jensen_shannon(lam, D))
+
+
+def polish_capacity(D: np.ndarray, lam: np.ndarray, steps: int = 30) -> np.ndarray:
+    """The best, by :func:`capacity_gap`, of ``lam`` and two polishes: :func:`_capacity_newton`
+    on the face of the coordinates above ``_ACTIVE`` (the others set to 0), and the same Newton
+    steps with the small coordinates held at their values, alternated with multiplicative
+    (Blahut-Arimoto) updates ``lam_k <- lam_k exp(KL(D_k||D_lam) - max_j KL(D_j||D_lam))`` of
+    the small ones. The second handles a capacity-achieving ``lam*`` with astronomically small
+    but positive coordinates (a domain whose only private point has a tiny mass: ``lam*_k``
+    near ``exp(-1/D_k(x))``, far below any solver's accuracy): setting such a coordinate to 0
+    leaves a point of its domain uncovered (an infinite certificate), while a Newton step
+    cannot reach it (it moves by the coordinate's own size)."""
+    lam = np.asarray(lam, dtype=float)
+    cands = [lam]
+    with np.errstate(all="ignore"):
+        try:
+            cands.append(_capacity_newton(D, lam, steps))
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            pass
+        try:
+            x = np.clip(lam, 0.0, None)
+            x = x / x.sum()
+            small = x <= _ACTIVE
+            for _ in range(40 if small.any() else 1):
+                x = _capacity_newton(D, x, steps, zero_small=False)
+                if not small.any():
+                    break
+                kl = rel_entr(D, (x @ D)[None, :]).sum(axis=1)
+                top = float(kl[~small].max())
+                x[small] *= np.exp(np.clip(3.0 * (kl[small] - top), -50.0, 1.0))
+                x[~small] *= (1.0 - x[small].sum()) / x[~small].sum()
+                cands.append(x.copy())
+            cands.append(x)
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            pass
+    gaps = [capacity_gap(D, c) if np.all(np.isfinite(c)) and c.min() >= 0 else np.inf for c in cands]
+    return cands[int(np.nanargmin(np.where(np.isnan(gaps), np.inf, gaps)))]
+
+
+def _capacity_newton(D: np.ndarray, lam: np.ndarray, steps: int, zero_small: bool = True) -> np.ndarray:
     r"""Newton steps for :math:`\max_{\lambda \in \Delta_K} JS_\lambda(D)` (the capacity ``C(D)``,
     perfect experts on the simplex) from ``lam``, on the face of the coordinates above
     ``_ACTIVE`` (the others held at 0), each damped to stay in the simplex and to increase
     ``JS``. Gradient ``KL(D_k || D_lam)`` (up to a constant), Hessian ``-D diag(1/D_lam) D^T``.
     A solver certifies the pair (robust gate, ``lam``) to its tolerance, but ``lam`` itself only
     to first order; polished, the constant gate ``lam`` closes its certificate to rounding (a
-    caller keeps whichever of the two points its own certificate prefers)."""
+    caller keeps whichever of the two points its own certificate prefers).
+
+    With ``zero_small=False`` the small coordinates are held at their values instead of 0
+    (:func:`polish_capacity` then shrinks them multiplicatively between Newton rounds)."""
     from .divergences import jensen_shannon
 
-    x = np.where(lam > _ACTIVE, lam, 0.0)
-    x = x / x.sum()
-    on_k = x > 0
+    if zero_small:
+        x = np.where(lam > _ACTIVE, lam, 0.0)
+        x = x / x.sum()
+        on_k = x > 0
+    else:
+        x = np.clip(lam, 0.0, None)
+        x = x / x.sum()
+        on_k = x > _ACTIVE
     fx = jensen_shannon(x, D)
     for _ in range(steps):
         m = x @ D

@@ -18,7 +18,7 @@ from robust_gates.theory import (
     min_kl_over_lambda,
     water_fill,
 )
-from robust_gates.theory.programs import polish_capacity
+from robust_gates.theory.programs import js_bracket, polish_capacity, polish_max_js
 
 from .mutants import mutant, part_mutant
 from .probes import (
@@ -91,58 +91,76 @@ def _check_nested(inner, outer) -> None:
            "C(D) - max_Lambda phi, so it is strict iff Lambda holds no maximizer of phi over Delta_K.",
            PERFECT_FAMILIES)
 def check_T3(instance):
-    r"""``S`` = simplex game (``value_S``, ``lam^``), ``r = D_lam^``, ``gap_c`` = certificate of
-    the constant gate ``lam^`` on ``S``, ``m~`` = computed ``min_Lambda KL(D_lam||r)`` with
-    Frank-Wolfe gap ``fw``. Exactly, with ``C^ = max_k KL(D_k||r) <= C + gap_c``:
-    ``C^ - JS_lam >= KL(D_lam||r)`` for every ``lam`` (identity I1), hence
-    ``lhs = value_S - value_Lambda >= m~ - (gap_c + gap_Lambda + fw)``: that is the tolerance
-    (``m~`` and ``fw`` are taken at points of ``Lambda``, see
-    :func:`robust_gates.theory.min_kl_over_lambda`). On the other side ``m~`` is attained in
-    ``Lambda`` and ``V_S >= value_S - gap_S``, so the violation can exceed the computed one by
-    ``gap_S`` at most: ``err_hi = gap_S`` (:mod:`robust_gates.simulations.statements.registry`).
-    Equality (when ``min lam^ > SUPPORT_TOL``): ``C^ - sum_k lam_k KL(D_k||r) <= gap_c /
-    min lam^``, so ``|lhs - m~| <= gap_c/min lam^ + gap_S + gap_c + gap_Lambda + fw`` (both
-    sides of the interval). The terms in ``gap_c`` measure how far the computed ``lam^`` is from
-    the exact ``lam*`` (the equality is exact only at ``r = D_lam*``): they are the stated
-    resolution of this part (its floor), and ``gap_S + gap_Lambda + fw`` its certified error bar.
+    r"""``S`` = simplex game, ``lam^`` = its ``lam*`` or the polish of it with the smaller
+    capacity certificate (:func:`robust_gates.theory.programs.polish_capacity`), ``r = D_lam^``,
+    ``C^ = max_k KL(D_k||r)``, ``gap_c = C^ - JS(lam^)`` (the certificate of the constant gate
+    ``lam^`` on ``S``), ``m~`` = computed ``min_Lambda KL(D_lam||r)`` with Frank-Wolfe gap
+    ``fw`` (taken at points of ``Lambda``, :func:`robust_gates.theory.min_kl_over_lambda`).
+
+    Brackets of the two values, each the intersection of the solve's certificate and a bracket
+    at a polished point: ``C = V(Delta)`` lies in ``[S_lo, S_hi]`` with ``S_hi = min(value_S,
+    C^)`` and ``S_lo = max(value_S - gap_S, JS(lam^))``; ``V(Lambda) = max_Lambda JS`` lies in
+    ``[L_lo, L_hi]`` with ``L_hi = min(value_L, max_Lambda sum_k lam_k KL(D_k||D_lamL))`` and
+    ``L_lo = max(value_L - gap_L, JS(lamL))``, ``lamL`` the solver's ``lam*`` on ``Lambda``
+    polished by an active-set Newton method
+    (:func:`robust_gates.theory.programs.js_bracket`). Widths ``w_S``, ``w_L``; the computed
+    improvement is ``lhs = S_hi - L_hi``, so the exact one lies in ``[lhs - w_S, lhs + w_L]``.
+
+    Bound. For every ``lam``, ``C^ - JS_lam >= KL(D_lam||r)`` (identity I1); at the maximizer
+    of ``JS`` over ``Lambda`` this gives ``C^ - V(Lambda) >= m~ - fw``; with ``S_hi <= C^`` and
+    ``V(Lambda) >= L_hi - w_L``: ``lhs >= C^ - V(Lambda) - (C^ - S_hi) - w_L >= m~ - fw - (C^ -
+    S_hi) - w_L``: ``tol = fw + (C^ - S_hi) + w_L + fp``. On the other side ``m~`` is attained in
+    ``Lambda`` and the exact improvement is at least ``lhs - w_S``, so the violation can exceed
+    the computed one by ``w_S`` at most: ``err_hi = w_S``
+    (:mod:`robust_gates.simulations.statements.registry`). With the solver's brackets alone
+    (``w_S = gap_S``) a bound attained with equality was undecided whenever ``gap_S`` exceeded
+    the rounding floor; the polished brackets have widths at rounding level.
+
+    Equality (when ``min lam^ > SUPPORT_TOL``): ``C^ - KL(D_k||r) <= gap_c / lam^_k`` for every
+    ``k``, so ``C^ - JS_lam <= KL(D_lam||r) + gap_c / min lam^`` and ``|lhs - m~| <= gap_c/min
+    lam^ + w_S + tol``. The terms in ``gap_c`` measure how far the computed ``lam^`` is from the
+    exact ``lam*`` (the equality is exact only at ``r = D_lam*``): they are the stated
+    resolution of this part (its floor), the rest its certified error bar.
 
     Strictness (SPEC v2): with perfect experts ``phi = JS``, so the improvement is
     ``C - max_Lambda JS = min_{lam in Lambda} (C - JS_lam)``, zero iff ``Lambda`` holds a
-    maximizer of ``phi`` over the simplex. Checked as ``lhs == value_S - JS(lam_Lambda)``:
-    the two differ by ``value_Lambda - JS(lam_Lambda) in [0, gap_Lambda]`` (certificate of
-    ``Lambda``'s solve), so ``tol = gap_Lambda + fp``. Identity I1 splits that shortfall at
-    ``lam = lam_Lambda`` into two non-negative terms, ``C^ - JS_lam = KL(D_lam||r) + sum_k lam_k
-    (C^ - KL(D_k||r))`` (output term + support term, reported in ``details``): the v1 clause
-    looked at the output term only, and :func:`t3_v1_clause` is refuted where the support
-    term alone is positive (``D = [[1,0],[0,1],[.5,.5]]``, ``Lambda = {e_3}``)."""
+    maximizer of ``phi`` over the simplex. Checked on the solves as ``value_S - value_L ==
+    value_S - JS(lam_Lambda)``: the two differ by ``value_L - JS(lam_Lambda) in [0, gap_L]``
+    (certificate of ``Lambda``'s solve), so ``tol = gap_L + fp``. Identity I1 splits that
+    shortfall at ``lam = lamL`` into two non-negative terms, ``C^ - JS_lam = KL(D_lam||r) +
+    sum_k lam_k (C^ - KL(D_k||r))`` (output term + support term, reported in ``details``): the
+    v1 clause looked at the output term only, and :func:`t3_v1_clause` is refuted where the
+    support term alone is positive (``D = [[1,0],[0,1],[.5,.5]]``, ``Lambda = {e_3}``)."""
     p = instance.problem
     if not p.perfect_experts:
         raise ValueError("T3 needs perfect experts")
     sides = _t3_sides(p)
     lhs, m, tol, rs, rl = sides["lhs"], sides["m"], sides["tol"], sides["simplex"], sides["lambda"]
-    lam_hat = sides["lam_hat"]
-    js_l = jensen_shannon(rl.lam, p.D)
-    parts = [Part("V(Delta) - V(Lambda) >= min KL(D_lam||D_lam*)", lhs, m, ">=", tol,
-                  err_hi=max(rs.gap, 0.0))]
+    lam_hat, w_s = sides["lam_hat"], sides["w_s"]
+    js_l = sides["js_l"]
+    parts = [Part("V(Delta) - V(Lambda) >= min KL(D_lam||D_lam*)", lhs, m, ">=", tol, err_hi=w_s)]
     full = float(lam_hat.min()) > SUPPORT_TOL
     if full:
         resolution = _gap_c_over(sides) + sides["gap_c"] + fp_tol(rs.value, rl.value)
         parts.append(Part("equality (lam* full support)", lhs, m, "==",
-                          _gap_c_over(sides) + rs.gap + tol, floor=resolution))
+                          _gap_c_over(sides) + w_s + tol, floor=resolution))
+    js_rl = jensen_shannon(rl.lam, p.D)
+    solved = float(rs.value - rl.value)
     parts.append(Part("V(Delta) - V(Lambda) == C - max_Lambda JS (strict iff no maximizer in Lambda)",
-                      lhs, rs.value - js_l, "==", rl.gap + fp_tol(rs.value, lhs),
-                      floor=rl.gap + fp_tol(rs.value, lhs)))
+                      solved, rs.value - js_rl, "==", rl.gap + fp_tol(rs.value, solved),
+                      floor=rl.gap + fp_tol(rs.value, solved)))
     r = lam_hat @ p.D
     kl_r = rel_entr(p.D, r[None, :]).sum(axis=1)
     c_hat = float(kl_r.max())
-    output_term = float(rel_entr(rl.lam @ p.D, r).sum())
-    support_term = float(np.sum(rl.lam * (c_hat - kl_r)))
+    lam_l = sides["lam_l"]
+    output_term = float(rel_entr(lam_l @ p.D, r).sum())
+    support_term = float(np.sum(lam_l * (c_hat - kl_r)))
     if np.isfinite(c_hat):
         parts.append(Part("I1 split: C^ - JS = output term + support term", c_hat - js_l,
                           output_term + support_term, "==", fp_tol(c_hat, js_l), floor=fp_tol(c_hat, js_l)))
     return combine(parts, gap=max(rs.gap, rl.gap), solver=rs.solver, full_support=full,
                    gap_const=sides["gap_c"], fw=sides["fw"], output_term=output_term,
-                   support_term=support_term)
+                   support_term=support_term, width_simplex=w_s, width_lambda=sides["w_l"])
 
 
 def _gap_c_over(sides: dict) -> float:
@@ -152,22 +170,34 @@ def _gap_c_over(sides: dict) -> float:
 
 def _t3_sides(p: RobustProblem) -> dict:
     """The certified quantities of T3 (see :func:`check_T3`): the improvement ``lhs``, ``m~``,
-    the tolerance of the bound and the two solves."""
+    the tolerance of the bound, the brackets of the two values and the two solves."""
     S = perfect_game(p, Simplex(p.K))
     rs, rl = certified_solve(S), certified_solve(p)
-    # lam^ = the solver's lam, or its Newton polish if the constant gate certifies it better
-    # (the solver certifies its pair, lam only to first order; every bound below uses gap_c)
+    # lam^ = the solver's lam, or its polish if the constant gate certifies it better (the
+    # solver certifies its pair, lam only to first order; every bound below uses gap_c)
     gap_c, lam_hat = min(((max(certify(S, constant_gate(x, p.n), x).gap, 0.0), x)
                           for x in (rs.lam, polish_capacity(p.D, rs.lam))), key=lambda t: t[0])
     r = lam_hat @ p.D
+    c_hat = float(rel_entr(p.D, r[None, :]).sum(axis=1).max())
+    # V(Delta) = C in [S_lo, S_hi]: the solve's bracket and the capacity bracket of lam^
+    s_hi = min(float(rs.value), c_hat)
+    s_lo = max(float(rs.value - rs.gap), jensen_shannon(lam_hat, p.D))
+    # V(Lambda) = max_Lambda JS in [L_lo, L_hi]: the solve's bracket and that of its lam
+    # polished by an active-set Newton method (theory.programs.polish_max_js)
+    lam_l = polish_max_js(p.D, rl.lam, p.Lambda)
+    js_l, worst_l = js_bracket(p.D, lam_l, p.Lambda)
+    l_hi = min(float(rl.value), worst_l)
+    l_lo = max(float(rl.value - rl.gap), js_l)
     # the bracket m~ - fw <= min <= m~ is taken at points of Lambda (theory.programs); lam^ is
     # offered as a second candidate: when it lies in Lambda the minimum is 0 there, exactly
     accuracy = 1e-10 if tolerance_scale() < 1 else None
     m, x, fw = min_kl_over_lambda(p.D, r, p.Lambda, start=lam_hat, accuracy=accuracy)
-    lhs = rs.value - rl.value
-    tol = gap_c + rl.gap + fw + fp_tol(rs.value, rl.value)
+    lhs = s_hi - l_hi
+    w_s, w_l = max(s_hi - s_lo, 0.0), max(l_hi - l_lo, 0.0)
+    tol = fw + max(c_hat - s_hi, 0.0) + w_l + fp_tol(rs.value, rl.value)
     return {"lhs": float(lhs), "m": float(m), "tol": float(tol), "gap_c": gap_c, "fw": fw,
-            "simplex": rs, "lambda": rl, "lam_hat": lam_hat}
+            "simplex": rs, "lambda": rl, "lam_hat": lam_hat, "w_s": w_s, "w_l": w_l,
+            "lam_l": lam_l, "js_l": js_l, "l_hi": l_hi}
 
 
 def t3_v1_clause(instance):
