@@ -26,7 +26,7 @@ def _stack(seed=0, members=3, dtype=torch.float64, dropout=0.0):
     return stack.to(dtype).eval()
 
 
-def _samples(rng, n=11, lo=2, hi=CTX):
+def _samples(rng, n=11, lo=2, hi=CTX + 1):
     return [rng.integers(0, 256, size=int(rng.integers(lo, hi + 1))) for _ in range(n)]
 
 
@@ -37,8 +37,8 @@ def _direct(stack, seq, start_of=None):
     total = torch.zeros(stack.members, dtype=torch.float64)
     with torch.no_grad():
         if start_of is None:
-            out = stack(y[None])[:, 0]  # (M, T, V)
-            return out[:, :-1].gather(2, y[1:].view(1, -1, 1).expand(stack.members, -1, 1)).double().sum(
+            out = stack(y[None, :-1])[:, 0]  # (M, T - 1, V)
+            return out.gather(2, y[1:].view(1, -1, 1).expand(stack.members, -1, 1)).double().sum(
                 dim=(1, 2)).numpy()
         for p in range(1, y.numel()):
             s = start_of(p)
@@ -81,21 +81,21 @@ def test_batching_padding_and_order_invariance():
 
 
 def test_long_samples_are_windowed_as_documented():
-    """context/stride (module docstring): with windows of C tokens every stride tokens, position p
-    >= C is predicted from the window ending at the first C + i * stride > p; every scored token is
-    scored once."""
+    """context/stride (module docstring): windows of C + 1 tokens ending at C + 1 + i * stride;
+    token p > C is predicted from the first window ending after it (reference: one forward pass per
+    token); every token after the first is scored once."""
     stack = _stack(2)
     rng = np.random.default_rng(2)
     C = 10
-    samples = [rng.integers(0, 256, size=n) for n in (3, 10, 11, 23, 40)]
-    for S in (C - 1, 4, 1):
+    samples = [rng.integers(0, 256, size=n) for n in (3, 11, 12, 23, 40)]
+    for S in (C, 4, 1):
         res = loglik_matrix(stack_members(stack), samples, context=C, stride=S, batch_size=3, progress=False)
 
         def start_of(p, L, S=S):
-            if p < C:
+            if p <= C:
                 return 0
-            i = -(-(p - C + 1) // S)  # ceil
-            return min(C + i * S, L) - C
+            i = -(-(p - C) // S)  # ceil
+            return min(C + 1 + i * S, L) - C - 1
 
         ref = np.stack([_direct(stack, s, lambda p, L=len(s): start_of(p, L)) for s in samples])
         assert np.abs(res.loglik - ref).max() <= EXACT_TOL, S
@@ -154,8 +154,8 @@ def test_logits_are_normalized_only_when_asked():
     ({"samples": [[[1, 2]]]}, "1-D sequence"),
     ({"samples": [[1.5, 2]]}, "integer token ids"),
     ({"batch_size": 0}, "batch_size"),
-    ({"context": 1}, "context must be"),
-    ({"context": 8, "stride": 8}, "stride must be"),
+    ({"context": 0}, "context must be"),
+    ({"context": 8, "stride": 9}, "stride must be"),
     ({"stride": 2}, "only with context"),
     ({"bos": -1}, "bos must be"),
     ({"names": ["x"]}, "names must be 3"),

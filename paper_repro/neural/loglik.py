@@ -22,13 +22,14 @@ and :func:`loglik_matrix` computes it for any number of models and samples of an
   conditioned on and not scored: ``S = {2, ..., T}``, ``T - 1`` tokens. With ``bos`` (a token id)
   the model reads ``[bos, x_1, ..., x_T]`` and all ``T`` tokens are scored. ``tokens[i]`` is the
   number of scored tokens, so ``-loglik[i, j] / tokens[i]`` is the per-token loss.
-* **Long samples**. With ``context = C`` (the models' largest input length) a sample longer
-  than ``C`` is read in windows of ``C`` tokens starting every ``stride`` tokens
-  (``1 <= stride <= C - 1``, default ``C - 1``): the first window scores its positions
-  ``2..C``, each later window only its last ``stride`` positions, so every scored token is scored
-  exactly once, from at least ``C - stride`` tokens of context (one with the default: the
-  windows overlap by one token, as the real-text experiment evaluates). Without ``context``
-  every sample is read whole.
+* **Long samples**. A model reads a window of ``T + 1`` tokens as its first ``T`` (the last token
+  is only a target). With ``context = C`` (the models' largest input length) a sample longer
+  than ``C + 1`` tokens is read in windows of ``C + 1`` tokens: the first scores its tokens
+  ``2..C+1``; each next window ends ``stride`` tokens later (``1 <= stride <= C``, default ``C``)
+  and scores only its last ``stride`` tokens. Every token after the first is scored exactly once,
+  from at least ``C + 1 - stride`` tokens of context (one with the default: consecutive windows
+  share one token, as the real-text experiment evaluates). Without ``context`` every sample is
+  read whole.
 * **Batching**. Windows are sorted by length and cut into batches of ``batch_size``; each batch is
   right-padded to its longest window and the padded positions are masked out. A causal model's
   output at position ``t`` does not depend on later positions, so padding changes nothing (the
@@ -117,16 +118,16 @@ def _as_tokens(sample, i: int) -> np.ndarray:
 
 
 def _windows(seq: np.ndarray, context: int | None, stride: int) -> list[tuple[int, int, int]]:
-    """``(start, end, scored)`` windows of one sequence: the window ``seq[start:end]`` scores its
-    last ``scored`` positions (module docstring, long samples)."""
+    """``(start, end, scored)`` windows of one sequence: the window ``seq[start:end]`` (read by the
+    model as ``seq[start:end - 1]``) scores its last ``scored`` tokens (module docstring)."""
     L = seq.size
-    if context is None or L <= context:
+    if context is None or L <= context + 1:
         return [(0, L, L - 1)]
-    out = [(0, context, context - 1)]
-    done = context  # positions 1..done-1 are scored
+    out = [(0, context + 1, context)]
+    done = context + 1  # tokens 1..done-1 are scored
     while done < L:
         end = min(done + stride, L)
-        out.append((end - context, end, end - done))
+        out.append((end - context - 1, end, end - done))
         done = end
     return out
 
@@ -170,14 +171,14 @@ def loglik_matrix(models, samples, *, batch_size: int = 16, device="cpu", bos: i
         raise ValueError("samples is empty")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    if context is not None and (not isinstance(context, (int, np.integer)) or context < 2):
-        raise ValueError(f"context must be an integer >= 2 (the models' input length); got {context!r}")
+    if context is not None and (not isinstance(context, (int, np.integer)) or context < 1):
+        raise ValueError(f"context must be a positive integer (the models' input length); got {context!r}")
     if stride is not None:
         if context is None:
             raise ValueError("stride applies only with context")
-        if not isinstance(stride, (int, np.integer)) or not 1 <= stride <= context - 1:
-            raise ValueError(f"stride must be an integer in 1..context - 1 = {context - 1}; got {stride!r}")
-    stride = (context - 1) if (context is not None and stride is None) else stride
+        if not isinstance(stride, (int, np.integer)) or not 1 <= stride <= context:
+            raise ValueError(f"stride must be an integer in 1..context = {context}; got {stride!r}")
+    stride = context if (context is not None and stride is None) else stride
     if bos is not None and (not isinstance(bos, (int, np.integer)) or bos < 0):
         raise ValueError(f"bos must be a non-negative token id; got {bos!r}")
     dev = torch.device(device)
@@ -231,16 +232,17 @@ def loglik_matrix(models, samples, *, batch_size: int = 16, device="cpu", bos: i
                     x[r, :end - start] = seqs[i][start:end]
                     mask[r, end - start - 1 - scored:end - start - 1] = True
                 xt = torch.from_numpy(x).to(dev)
+                inp = xt[:, :-1]
                 outs = []
                 for j, model in enumerate(models):
-                    out = model(xt)
+                    out = model(inp)
                     if not isinstance(out, torch.Tensor):
                         raise TypeError(f"model {j} returned {type(out).__name__}; it must return a tensor")
                     if out.dim() == 3:
                         out = out.unsqueeze(0)
-                    if out.dim() != 4 or tuple(out.shape[1:3]) != (len(batch), T):
+                    if out.dim() != 4 or tuple(out.shape[1:3]) != tuple(inp.shape):
                         raise ValueError(f"model {j} returned shape {tuple(out.shape)} for a batch of shape "
-                                         f"{(len(batch), T)}; expected (B, T, V) or (M, B, T, V)")
+                                         f"{tuple(inp.shape)}; expected (B, T, V) or (M, B, T, V)")
                     if logits:
                         out = torch.log_softmax(out.float() if out.dtype in (torch.float16, torch.bfloat16)
                                                 else out, dim=-1)
@@ -262,7 +264,7 @@ def loglik_matrix(models, samples, *, batch_size: int = 16, device="cpu", bos: i
                 m = torch.from_numpy(mask).to(dev)
                 cols = []
                 for o in outs:
-                    lp = o[:, :, :-1].gather(3, tgt.expand(o.shape[0], -1, -1, -1)).squeeze(3)
+                    lp = o.gather(3, tgt.expand(o.shape[0], -1, -1, -1)).squeeze(3)
                     cols.append(torch.where(m, lp.double(), 0.0).sum(dim=2).T)  # (B, M)
                 rows = torch.tensor([wins[w][0] for w in batch])
                 totals.index_add_(0, rows, torch.cat(cols, dim=1).cpu())
