@@ -16,7 +16,7 @@ from scipy.special import rel_entr
 from robust_gates.theory import Simplex, best_response_certified, jensen_shannon
 
 from .mutants import mutant, part_mutant
-from .probes import ALL_FAMILIES, extreme_points, instance_rng, perfect_game, points_in
+from .probes import ALL_FAMILIES, extreme_points, instance_rng, max_js_bracket, perfect_game, points_in
 from .registry import Part, combine, fp_tol, statement
 from .solving import certified_solve
 from .specialization import SUPPORT_TOL
@@ -145,23 +145,34 @@ def check_T3G(instance):
            ALL_FAMILIES)
 def check_PoM(instance):
     """``rp`` = the perfect-expert game on ``Lambda`` (the unrestricted monolith: its models
-    include every ``D_lam``), ``lamJ = rp.lam``. ``M`` is bracketed by ``rp``: the model
-    ``rp.model`` has unrestricted worst case ``<= rp.value`` and I1 gives ``M >= max JS >=
-    rp.value - rp.gap``; the part ``M == max JS`` compares ``max_Lambda L(rp.model, .)`` with
-    ``JS(lamJ)``: ``tol = rp.gap + fp``. Lower bound: ``V - M >= phi(lamJ) - M = delta_Q(lamJ) -
-    (M - JS(lamJ))`` and ``value - rp.value >= V - M - rp.gap``, so ``tol = fw + rp.gap +
-    (rp.value - JS(lamJ)) + fp``. Upper bound: ``delta_Q`` is convex in ``lam`` (a partial minimum
-    of a jointly convex function), so its maximum over ``Lambda`` is at a vertex; ``value -
-    rp.value <= V - M + gap``: ``tol = gap + fp``. Last link: ``delta_Q(v) <= KL(D_v||P_v) <= v .
-    eps`` at each vertex (P1, I2), ``E = max_Lambda lam . eps`` by a linear program: ``tol = fw +
-    fp``.
+    include every ``D_lam``); ``lamJ`` = its ``lam*`` polished and ``[M_lo, M_hi]`` the
+    certified bracket of ``max_Lambda JS`` there (:func:`.probes.max_js_bracket`), ``w_M`` its
+    width, ``wJ = M_hi - JS(lamJ)``. ``M`` (min over all distributions of the worst case) lies
+    in ``[JS(lamJ), mono]`` by I1, ``mono = min(M_hi, unrestricted worst case of rp.model)``;
+    so does ``max JS``, and the part ``M == max JS`` compares ``mono`` with ``JS(lamJ)``:
+    ``tol = rp.gap + fp`` (a model whose unrestricted worst case exceeds its certified value by
+    more refutes it), and the exact difference is at most the computed one (``err_hi = 0``).
+
+    Lower bound (``gapVM = value - M_hi``, ``V <= value``): ``delta_Q(lamJ) <= phi(lamJ) -
+    JS(lamJ) <= V - JS(lamJ) <= gapVM + wJ``, and the computed ``delta`` exceeds ``delta_Q``
+    by at most ``fw``: ``tol = fw + wJ + fp``. In the other direction ``V >= phi(lamJ)``
+    bounds the exact violation ``delta_Q(lamJ) - (V - M)`` by ``wJ``: ``err_hi = max(wJ - v,
+    0)`` (``v`` the computed violation), so a bound attained with equality (``delta_Q = 0``
+    on dependent domains) is decided once ``lamJ`` is polished, whatever the solver's gap.
+
+    Upper bound: ``delta_Q`` is convex in ``lam`` (a partial minimum of a jointly convex
+    function), so its maximum over ``Lambda`` is at a vertex; ``value - M_hi <= V - M + gap``:
+    ``tol = gap + fp``; the exact ``V - M`` is at most ``value - M_lo`` and ``max delta_Q`` at
+    least ``delta - fw`` at the vertex found, so ``err_hi = w_M + fw``. Last link:
+    ``delta_Q(v) <= KL(D_v||P_v) <= v . eps`` at each vertex (P1, I2), ``E = max_Lambda lam .
+    eps`` by a linear program: ``tol = fw + fp``.
 
     The vertices are enumerated when that is cheap (:func:`.probes.extreme_points`); for a
     polytope with too many active sets (``K = 8`` with 15 inequalities: 245,157) they are
     replaced by maximizers of linear functions (vertices found by linear programs), and
     ``details["all_vertices"]`` says which. Neither upper-bound part depends on the list being
     complete. ``lam*`` (the solver's) is always among the points: ``rp.value >= M >=
-    JS(lam*)`` and ``phi(lam*) >= value - gap`` give ``value - rp.value <= delta_Q(lam*) + gap
+    JS(lam*)`` and ``phi(lam*) >= value - gap`` give ``value - M_hi <= delta_Q(lam*) + gap
     <= delta(lam*) + gap``, so "``V - M <= max delta_Q``" keeps ``tol = gap + fp`` with a
     witness in the list; the last link holds at every point of ``Lambda``, so with a partial
     list it is checked at the points listed (``lhs`` is then a lower estimate of ``max_Lambda
@@ -169,21 +180,25 @@ def check_PoM(instance):
     p = instance.problem
     sol = certified_solve(p)
     rp = certified_solve(perfect_game(p))
-    lamJ = rp.lam
+    lamJ, m_lo, m_hi = max_js_bracket(p.D, p.Lambda, rp)
     jsJ = jensen_shannon(lamJ, p.D)
-    mono = float(p.worst_case(rp.model)[0])
+    w_m = max(m_hi - m_lo, 0.0)
+    wJ = max(m_hi - jsJ, 0.0)
+    mono = min(float(p.worst_case(rp.model)[0]), m_hi)
     dJ, _, fwJ = shortfall(p, lamJ)
     verts, complete = extreme_points(p.Lambda, instance_rng(instance, 10))
     shortfalls = [shortfall(p, v) for v in np.vstack([verts, sol.lam, lamJ])]
     k = int(np.argmax([s[0] for s in shortfalls]))
     dmax, fwmax = shortfalls[k][0], max(s[2] for s in shortfalls)
     E = float(p.Lambda.maximize_linear(p.expert_errors)[0])
-    gapVM = sol.value - rp.value
+    gapVM = sol.value - m_hi
+    v1 = dJ - gapVM
     parts = [
-        Part("delta_Q(lamJ) <= V - M", dJ, gapVM, "<=", fwJ + rp.gap + max(rp.value - jsJ, 0.0) + fp_tol(dJ)),
-        Part("V - M <= max_Lambda delta_Q", gapVM, dmax, "<=", sol.gap + fp_tol(gapVM, dmax)),
+        Part("delta_Q(lamJ) <= V - M", dJ, gapVM, "<=", fwJ + wJ + fp_tol(dJ), err_hi=max(wJ - v1, 0.0)),
+        Part("V - M <= max_Lambda delta_Q", gapVM, dmax, "<=", sol.gap + fp_tol(gapVM, dmax),
+             err_hi=w_m + shortfalls[k][2]),
         Part("max_Lambda delta_Q <= max_Lambda sum lam eps", dmax, E, "<=", fwmax + fp_tol(dmax, E)),
-        Part("M(Lambda) == max_Lambda JS", mono, jsJ, "==", rp.gap + fp_tol(mono)),
+        Part("M(Lambda) == max_Lambda JS", mono, jsJ, "==", rp.gap + fp_tol(mono), err_hi=0.0),
     ]
     return combine(parts, gap=max(sol.gap, rp.gap), solver=sol.solver, price=gapVM, M=mono,
                    all_vertices=complete)

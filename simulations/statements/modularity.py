@@ -11,7 +11,16 @@ from scipy.special import rel_entr
 from robust_gates.theory import Simplex, SolverError, jensen_shannon, minimax_all_distributions
 
 from .mutants import part_mutant
-from .probes import ALL_FAMILIES, PROBES, instance_rng, perfect_game, single_models, worst_case
+from .probes import (
+    ALL_FAMILIES,
+    PROBES,
+    capacity_bracket,
+    instance_rng,
+    max_js_bracket,
+    perfect_game,
+    single_models,
+    worst_case,
+)
 from .registry import Part, combine, fp_tol, statement
 from .solving import certified_solve
 
@@ -23,13 +32,19 @@ __all__ = ["check_MB", "check_MA", "check_SC"]
            "Any single model q has max_Lambda L(q, lam) >= max_Lambda JS_lam(D); the aggregate D_lam0 has "
            "max_k KL(D_k||D_lam0) >= C(D), with equality iff D_lam0 = D_lam*.", ALL_FAMILIES)
 def check_MB(instance):
-    """``rhs = max_Lambda JS`` from the perfect-expert game on ``Lambda`` (``value_p``; the
-    equality ``V_perfect(Lambda) = max_Lambda JS`` is verified: ``value_p - JS(lam_p) <= gap_p``).
-    ``lhs`` = smallest worst case over single models: the minimizer over all distributions of
-    an independent conic program, and probes; a true claim gives ``lhs >= max JS >= value_p -
-    gap_p`` (tol ``gap_p + fp``). Aggregates ``q = D_lam0``: ``max_k KL(D_k||q) - value_S >=
-    KL(D_lam^||q) - gap_S`` (I1 with the simplex ``lam^``), the quantitative "iff". In both
-    inequalities the solve's value is an upper bound of the exact one, which can only move the
+    """``max_Lambda JS`` is bracketed, ``[M_lo, M_hi]``, by the perfect-expert game on
+    ``Lambda`` (``value_p``, ``gap_p``) and its ``lam`` polished
+    (:func:`.probes.max_js_bracket`); the equality ``V_perfect(Lambda) = max_Lambda JS`` is
+    verified on the solve: ``value_p - JS(lam_p) <= gap_p``. ``lhs`` = smallest worst case over
+    single models: the minimizer over all distributions of an independent conic program, and
+    probes; ``rhs = M_hi``; a true claim gives ``lhs >= max JS >= M_hi - (M_hi - M_lo)`` (tol
+    ``M_hi - M_lo + fp``). Aggregates ``q = D_lam0``: the capacity is bracketed, ``[C_lo,
+    C_hi]``, by the simplex solve and its polished ``lam^`` (:func:`.probes.capacity_bracket`);
+    I1 at ``lam^`` gives exactly ``max_k KL(D_k||q) >= JS(lam^) + KL(D_lam^||q)``, so ``lhs =
+    max_k KL(D_k||q) - C_hi >= KL(D_lam^||q) - (C_hi - JS(lam^))``: tol ``C_hi - JS(lam^) +
+    fp``, the quantitative "iff" (``q = D_lam^`` is among the probes: there the bound is
+    attained, and the solver's brackets alone, width ``gap_S``, left it undecided). In both
+    inequalities the right side is an upper bound of the exact one, which can only move the
     exact violation down: ``err_hi = 0``
     (:mod:`robust_gates.simulations.statements.registry`);
     the residual ``value_p - JS(lam_p)``
@@ -48,21 +63,24 @@ def check_MB(instance):
         labels.append(f"minimax failed: {exc}")
     worst = [worst_case(pp, q) for q in qs]
     i = int(np.argmin(worst))
+    _, m_lo, m_hi = max_js_bracket(p.D, p.Lambda, rp)
     parts = [
-        Part("min_q max_Lambda L(q) >= max_Lambda JS", worst[i], rp.value, ">=",
-             rp.gap + fp_tol(rp.value), err_hi=0.0),
+        Part("min_q max_Lambda L(q) >= max_Lambda JS", worst[i], m_hi, ">=",
+             max(m_hi - m_lo, 0.0) + fp_tol(m_hi), err_hi=0.0),
         Part("V_perfect(Lambda) == max_Lambda JS", rp.value, js_hat, "==", rp.gap + fp_tol(rp.value),
              floor=rp.gap + fp_tol(rp.value)),
     ]
     S = perfect_game(p, Simplex(p.K))
     rs = certified_solve(S)
-    rhat = rs.lam @ p.D
+    lam_hat, c_lo, c_hi = capacity_bracket(p.D, rs)
+    rhat = lam_hat @ p.D
+    js_hat_s = jensen_shannon(lam_hat, p.D)
     agg = None
-    for lam0 in np.vstack([rng.dirichlet(np.full(p.K, 0.5), size=PROBES), rs.lam]):
+    for lam0 in np.vstack([rng.dirichlet(np.full(p.K, 0.5), size=PROBES), rs.lam, lam_hat]):
         q = lam0 @ p.D
-        lhs = float(rel_entr(p.D, q[None, :]).sum(axis=1).max()) - rs.value
+        lhs = float(rel_entr(p.D, q[None, :]).sum(axis=1).max()) - c_hi
         part = Part("max_k KL(D_k||D_lam0) - C >= KL(D_lam*||D_lam0)", lhs, float(rel_entr(rhat, q).sum()),
-                    ">=", rs.gap + fp_tol(rs.value), err_hi=0.0)
+                    ">=", max(c_hi - js_hat_s, 0.0) + fp_tol(c_hi), err_hi=0.0)
         agg = part if agg is None or part.slack < agg.slack else agg
     parts.append(agg)
     return combine(parts, gap=max(rp.gap, rs.gap), solver=rp.solver, single_model=labels[i])

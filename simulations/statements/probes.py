@@ -17,7 +17,7 @@ from robust_gates.theory import LambdaSet, RobustProblem, gated_model
 __all__ = [
     "ALL_FAMILIES", "PERFECT_FAMILIES", "NESTED_FAMILIES", "PROBES",
     "instance_rng", "points_in", "g1_residual", "random_G1_gates", "perfect_game", "worst_case",
-    "single_models", "extreme_points",
+    "single_models", "extreme_points", "capacity_bracket", "max_js_bracket",
 ]
 
 #: the v1 families (probabilities floored at 1e-6) followed by the boundary families of
@@ -118,3 +118,29 @@ def extreme_points(Lam: LambdaSet, rng: np.random.Generator, m: int = 4 * PROBES
     except ValueError:
         C = np.vstack([np.eye(Lam.K), rng.normal(size=(m, Lam.K))])
         return np.array([Lam.maximize_linear(c)[1] for c in C]), False
+
+
+def capacity_bracket(D: np.ndarray, rs) -> tuple[np.ndarray, float, float]:
+    """``(lam^, lo, hi)``: a certified bracket ``lo <= C(D) <= hi`` of the capacity from the
+    simplex solve ``rs`` and its ``lam`` polished (:func:`robust_gates.theory.programs.polish_capacity`):
+    ``lo = max(value - gap, JS(lam^))``, ``hi = min(value, max_k KL(D_k||D_lam^))`` (I1: the
+    constant gate ``lam^`` has worst case ``max_k KL(D_k||D_lam^) >= C``)."""
+    from scipy.special import rel_entr
+
+    from robust_gates.theory import jensen_shannon
+    from robust_gates.theory.programs import polish_capacity
+
+    lam = polish_capacity(D, rs.lam)
+    c_hat = float(rel_entr(D, (lam @ D)[None, :]).sum(axis=1).max())
+    return lam, max(float(rs.value - rs.gap), jensen_shannon(lam, D)), min(float(rs.value), c_hat)
+
+
+def max_js_bracket(D: np.ndarray, Lam: LambdaSet, rp) -> tuple[np.ndarray, float, float]:
+    """``(lamJ, lo, hi)``: a certified bracket of ``max_Lambda JS`` (the perfect-expert value
+    on ``Lambda``) from the solve ``rp`` and its ``lam`` polished
+    (:func:`robust_gates.theory.programs.polish_max_js`, :func:`robust_gates.theory.programs.js_bracket`)."""
+    from robust_gates.theory.programs import js_bracket, polish_max_js
+
+    lam = polish_max_js(D, rp.lam, Lam)
+    js, worst = js_bracket(D, lam, Lam)
+    return lam, max(float(rp.value - rp.gap), js), min(float(rp.value), worst)
