@@ -4,9 +4,10 @@
 launches a headless browser with a fresh profile and speaks the Chrome DevTools Protocol over a
 websocket (the ``websockets`` package, a marimo dependency). Every wait is bounded by a timeout.
 
-Screenshots for the README::
+Screenshots for the README (the served demos) and of the built documentation site::
 
     python tests/_browser.py docs/screenshots
+    python tests/_browser.py --docs docs/_build/html docs/screenshots
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 
 from robust_gates.paper_repro.commands.teach import stop_process_group
 
-__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "free_port", "serve", "Chromium", "take_screenshots"]
+__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "free_port", "serve", "Chromium", "take_screenshots",
+           "docs_screenshots"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -352,6 +354,41 @@ def slider_response(name: str, slider: int, key: str = "ArrowRight", presses: in
     return rows
 
 
+#: JavaScript: true once the page has loaded and MathJax (if the page has it) has typeset it
+_TYPESET = ("document.readyState === 'complete' && (!window.MathJax || !MathJax.startup"
+            " || MathJax.startup.promise.then(() => true))")
+
+#: pages of the built documentation site that :func:`docs_screenshots` captures
+DOCS_PAGES = {"docs_home": "index.html",
+              "docs_api": "gen_modules/robust_gates.theory.mixture_program.html",
+              "docs_gallery": "auto_examples/plot_05_fit_logliks.html"}
+
+
+def docs_screenshots(site: str | Path, out_dir: str | Path, width: int = 1280,
+                     height: int = 1000) -> list[Path]:
+    """Open pages of the built site (:data:`DOCS_PAGES`) from ``file://`` with the network off, wait
+    until MathJax has typeset them, and save full-page ``<name>.png`` under ``out_dir``. Raises if
+    an image failed to load, a formula did not render or anything was fetched from outside."""
+    paths = []
+    for name, rel in DOCS_PAGES.items():
+        with Chromium(width=width, height=height, offline=True) as b:
+            b.goto((Path(site).resolve() / rel).as_uri())
+            b.wait_for(lambda br: br.evaluate(_TYPESET), timeout=30)
+            broken = b.evaluate("Array.from(document.images).filter((i) => !i.complete || !i.naturalWidth)"
+                                ".map((i) => i.src)")
+            errors = b.evaluate("document.querySelectorAll('mjx-merror, .MathJax_Error').length")
+            remote = b.evaluate("performance.getEntriesByType('resource').map((e) => e.name)"
+                                ".filter((u) => !u.startsWith('file:') && !u.startsWith('data:'))")
+            if broken or errors or remote:
+                raise RuntimeError(f"{rel}: broken images {broken}, {errors} math errors, fetched {remote}")
+            paths.append(b.screenshot(Path(out_dir) / f"{name}.png"))
+    return paths
+
+
 if __name__ == "__main__":  # pragma: no cover
+    if len(sys.argv) > 1 and sys.argv[1] == "--docs":  # python tests/_browser.py --docs SITE OUT
+        for p in docs_screenshots(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "docs/screenshots"):
+            print(p)
+        sys.exit(0)
     for p in take_screenshots(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots", sys.argv[2:] or None):
         print(p)

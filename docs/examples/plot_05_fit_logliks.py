@@ -18,6 +18,8 @@ domains of 40-token documents ("code", "prose", "math"), three experts, each a n
 specialist of one domain.
 """
 
+import textwrap
+
 import numpy as np
 
 from robust_gates.figures import fig_fit
@@ -26,7 +28,8 @@ from robust_gates.simulations.fit_data import example_data, fit_data_from_dict
 from robust_gates.simulations.primal_dual import PrimalDualConfig
 
 raw = example_data(seed=0, per_domain=150)
-print({k: np.shape(v) for k, v in raw.items()})
+for key, value in raw.items():
+    print(f"{key:12s} shape {np.shape(value)}")
 
 # %%
 # ``loglik`` is the ``N x J`` matrix and ``domain`` the label of each row; the optional keys
@@ -46,8 +49,8 @@ print(data.N, "samples,", data.J, "experts,", data.K, "domains; Lambda:", data.L
 res = fit(data, gate="softmax", seed=0, bootstrap=100,
           config=PrimalDualConfig(rounds=400, batch=32, lr=0.05, records=10))
 c = res.constant
-print(f"constant gate: status {c.status}, worst case {c.value:.5f} nats per document, "
-      f"lower bound {c.lower_bound:.5f}, certificate gap {c.gap:.1e}")
+print(f"constant gate: status {c.status}, certificate gap {c.gap:.1e}")
+print(f"  worst case {c.value:.5f}, lower bound {c.lower_bound:.5f} (nats per document)")
 for name, w in zip(data.expert_names, c.weights, strict=True):
     print(f"  weight of expert {name:5s} = {w:.4f}")
 for name, lam, loss in zip(data.domain_names, c.lam, c.losses, strict=True):
@@ -74,7 +77,8 @@ for name, lam, loss in zip(data.domain_names, c.lam, c.losses, strict=True):
 held = res.table[(res.table.split == res.summary["heldout_split"])
                  & res.table.domain.isin(["worst_case", "average"])]
 print(held.pivot(index="method", columns="domain", values="loss").round(4))
-print("recommendation:", res.recommendation, "-", res.reason)
+print("recommendation:", res.recommendation)
+print(textwrap.fill(res.reason, 76))
 
 # %%
 # The figure of ``robust-gates fit``: each method's worst case against its average on the
