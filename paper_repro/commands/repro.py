@@ -4,6 +4,12 @@
 the Figure 5 models (:mod:`robust_gates.paper_repro.neural.fig5`), writes the tidy CSV, the
 gradient-cosine CSV, a JSON summary and ``fig5.png`` into ``DIR``, and prints the table of means.
 
+``robust-gates repro fig5-study [--quick | --tiny] [--out DIR] [--max-cells N] [--ship]`` runs
+Figure 5 as a study (:mod:`robust_gates.paper_repro.neural.fig5_study`): the conflict sweep over
+task and initialization seeds with matched and robust monolithic baselines and 95% bootstrap
+intervals; each cell is checkpointed, so a stopped run continues with the same ``--out``, and a
+partial run's tables say ``cells_done`` and ``complete``.
+
 ``robust-gates repro real [--quick | --tiny] [--out DIR]`` runs modular versus monolithic on real
 text (Python code, English prose and C headers of the running interpreter;
 :mod:`robust_gates.paper_repro.neural.real`), writes its tables, summary and ``real_text.png``
@@ -24,16 +30,17 @@ import importlib.util
 from ..errors import UserError
 
 NAME = "repro"
-HELP = ("rerun a neural experiment of the paper (fig5: gradient conflict; real: modular vs "
-        "monolithic on real text; needs the torch extra)")
+HELP = ("rerun a neural experiment of the paper (fig5: gradient conflict; fig5-study: its conflict "
+        "sweep with seeds and baselines; real: modular vs monolithic on real text; needs the torch extra)")
 
 INSTALL = 'pip install -e ".[torch]"'
-EXPERIMENTS = ("fig5", "real")
+EXPERIMENTS = ("fig5", "real", "fig5-study")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiment", choices=EXPERIMENTS,
-                   help="which experiment (fig5: gradient conflict; real: real text)")
+                   help="which experiment (fig5: gradient conflict; fig5-study: the conflict sweep "
+                        "over task and initialization seeds; real: real text)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true",
                       help="fewer steps (and seeds), same code path (fig5 under 3 minutes, real under "
@@ -59,18 +66,28 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-resume", action="store_true",
                    help="compute every stage again even when OUT/checkpoints holds it")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--max-cells", type=int, default=None,
+                   help="fig5-study: stop after this many cells (the tables say cells_done and "
+                        "complete); rerun with the same --out and a larger value to continue")
+    p.add_argument("--ship", action="store_true",
+                   help="fig5-study: copy the run's tables, summary and figure into the shipped results "
+                        "(full configuration at seed 0 only, unless --force)")
 
 
 def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("torch") is None:
         raise UserError(f"`repro {args.experiment}` needs PyTorch, which is not installed; "
                         f"install the extra with: {INSTALL}")
-    if args.force and not args.update_shipped:
-        raise UserError("--force applies only with --update-shipped")
+    if args.force and not (args.update_shipped or args.ship):
+        raise UserError("--force applies only with --update-shipped (or --ship for fig5-study)")
     if args.seed < 0:
         raise UserError(f"--seed must be a non-negative integer; got {args.seed}")
     if args.experiment == "real":
         return _run_real(args)
+    if args.experiment == "fig5-study":
+        return _run_study(args)
+    if args.max_cells is not None or args.ship:
+        raise UserError("--max-cells and --ship apply to `repro fig5-study` only")
     if args.steps is not None or args.cache is not None:
         raise UserError("--steps and --cache apply to `repro real` only")
     from ..neural import fig5
@@ -155,4 +172,48 @@ def _run_real(args: argparse.Namespace) -> int:
               f"at lam* = {[round(v, 3) for v in g['lam_star_test']]}")
     _print_restored(s)
     print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
+    return 0
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    """``repro fig5-study``: the Figure 5 conflict sweep (:mod:`..neural.fig5_study`)."""
+    from ..neural import fig5_study as study
+
+    if args.steps is not None or args.cache is not None or args.seeds is not None:
+        raise UserError("--steps, --cache and --seeds do not apply to `repro fig5-study`")
+    if args.update_shipped:
+        raise UserError("`repro fig5-study` ships with --ship (after the run), not --update-shipped")
+    if args.max_cells is not None and args.max_cells < 0:
+        raise UserError(f"--max-cells must be a non-negative integer; got {args.max_cells}")
+    cfg = study.TINY if args.tiny else study.QUICK if args.quick else study.FULL
+    over = {k: v for k in ("threads", "max_cells") if (v := getattr(args, k)) is not None}
+    if over.get("threads", 1) < 1:
+        raise UserError("--threads must be a positive integer")
+    cfg = study.with_overrides(cfg, **over)
+    out = _output(study.EXPERIMENT, cfg, args)
+    cells = study.cells(cfg, args.seed)
+    print(f"fig5-study ({cfg.name}): {len(cells)} cells (c in {list(cfg.conflicts)}, {cfg.task_seeds} task "
+          f"x {cfg.init_seeds} init seeds; crossing T in {list(cfg.cross_seq_lens)}), {cfg.steps} steps, "
+          f"device {args.device}, {cfg.threads} thread(s)"
+          + (f", at most {cfg.max_cells} cells" if cfg.max_cells is not None else "") + f" -> {out}")
+    res = study.main(cfg, out, seed=args.seed, device=args.device, progress=not args.no_progress,
+                     resume=not args.no_resume)
+    s = res.summary
+    print(f"learning rates (chosen on validation): {s['tune']['lr']}; parameters {s['params']}")
+    status = "complete" if s["complete"] else "PARTIAL"
+    print(f"cells done: {s['cells_done']} / {s['cells_total']} ({status}); "
+          f"mean {s['seconds_per_cell_mean'] or 0:.0f} s per computed cell")
+    ci = res.intervals
+    if len(ci):
+        g = ci[(ci.quantity == "gap") & (ci.lam == 0.5) & (ci.method.isin(["fixed", "robust_mono"]))]
+        g = g[g["T"] == cfg.seq_len]
+        print("monolithic minus robust gate at lam = 0.5 (nats/token; mean [95% interval over task seeds]):")
+        for _, r in g.sort_values(["method", "size", "c"]).iterrows():
+            print(f"  c = {r.c:<5g} {r.method}/{r['size']:<8} {r['mean']:+.4f} [{r.lo:+.4f}, {r.hi:+.4f}] "
+                  f"(task seeds {int(r.n_tasks)})")
+    _print_restored(s)
+    print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
+    if args.ship:
+        shipped = study.ship(out, force=args.force)
+        print(f"shipped: {', '.join(str(p) for p in shipped)}")
     return 0

@@ -96,21 +96,35 @@ def _member_ce(stack: MLPStack, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.T
 
 def train_stack(stack: MLPStack, lams: np.ndarray, task: _data.ConflictTask, *, steps: int,
                 batch: int, lr: float, rng: np.random.Generator, device: str = "cpu",
-                progress=None) -> dict:
+                progress=None, robust: np.ndarray | None = None, lam_step: float = 0.5) -> dict:
     """Train every member on its mixture (module docstring); return the gradient log.
 
-    ``lams`` (length ``M``) holds each member's weight on domain 1. Returns ``cos`` (``steps x M``
-    cosines between the per-domain gradients) and ``train_ce`` (``steps x M x 2`` batch losses).
+    ``lams`` (length ``M``) holds each member's weight on domain 1. Members flagged in ``robust``
+    (boolean, length ``M``) are trained **robustly over** ``Lambda`` = the simplex by stochastic
+    primal-dual: their ``lam`` starts at ``lams[m]`` and after every step moves by projected
+    ascent on the batch's per-domain losses, ``lam <- clip(lam + lam_step / sqrt(s + 1)
+    (ce_1 - ce_2) / 2, 0, 1)`` (the projection onto the two-point simplex of
+    ``lam + eta (ell - mean ell)``), with the ``t``-weighted average kept as ``lam_bar``.
+    Returns ``cos`` (``steps x M`` cosines between the per-domain gradients), ``train_ce``
+    (``steps x M x 2`` batch losses), ``lam`` (``steps x M``: the weight used at each step) and
+    ``lam_bar`` (``M``).
     """
     lams = np.asarray(lams, dtype=np.float64)
     if lams.shape != (stack.members,) or lams.min() < 0 or lams.max() > 1:
         raise ValueError(f"lams must hold one weight in [0, 1] per member ({stack.members}); got {lams}")
+    robust = np.zeros(stack.members, bool) if robust is None else np.asarray(robust, dtype=bool)
+    if robust.shape != (stack.members,):
+        raise ValueError(f"robust must hold one flag per member ({stack.members}); got {robust}")
     params = list(stack.parameters())
-    w1 = torch.tensor(lams, dtype=torch.float32, device=device)
+    cur = lams.copy()
+    lam_bar = lams.copy()
+    w1 = torch.tensor(cur, dtype=torch.float32, device=device)
     cos = np.empty((steps, stack.members))
     train_ce = np.empty((steps, stack.members, 2))
+    lam_log = np.empty((steps, stack.members))
 
     def step(s: int) -> None:
+        nonlocal w1, lam_bar
         grads, ces = [], []
         for k in range(2):
             ctx, tgt = torch_batch(task, _data.sample(task, k, batch, rng), stack.window, device)
@@ -126,10 +140,17 @@ def train_stack(stack: MLPStack, lams: np.ndarray, task: _data.ConflictTask, *, 
             n2 = n2 + (g2 * g2).flatten(1).sum(1)
         cos[s] = (dot / torch.sqrt(n1 * n2).clamp_min(1e-30)).cpu().numpy()
         train_ce[s] = torch.stack(ces, dim=1).cpu().numpy()
+        lam_log[s] = cur
+        if robust.any():
+            e = train_ce[s]
+            moved = np.clip(cur + lam_step / np.sqrt(s + 1) * (e[:, 0] - e[:, 1]) / 2, 0.0, 1.0)
+            cur[:] = np.where(robust, moved, cur)
+            lam_bar = lam_bar + 2.0 / (s + 2) * (cur - lam_bar)  # weights proportional to t
+            w1 = torch.tensor(cur, dtype=torch.float32, device=device)
 
     fit(torch.optim.Adam(params, lr=lr), steps, step, schedule=cosine_schedule(steps, min_ratio=0.1),
         progress=progress)
-    return {"cos": cos, "train_ce": train_ce}
+    return {"cos": cos, "train_ce": train_ce, "lam": lam_log, "lam_bar": np.where(robust, lam_bar, lams)}
 
 
 def train_mixture(stack, lams: np.ndarray, train: list[np.ndarray], *, steps: int, batch: int,
