@@ -53,6 +53,7 @@ Glossary: ``D`` = :math:`D_k`, ``P`` = :math:`P_k`, ``l``/``u`` = envelope, ``la
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass
 
@@ -60,9 +61,10 @@ import numpy as np
 
 from ..best_response import water_fill
 from ..certificate import certify
-from ..gates import gate_from_model, gated_model
-from ..lambda_sets import Parametrization
+from ..gates import GATE_TOL, gate_from_model, gated_model
+from ..lambda_sets import LambdaSet, Parametrization
 from ..problem import RobustProblem
+from ._pdas import pdas_qp
 from ._qp import active_set_qp
 from .registry import register_solver
 from .result import CertificateError, SolverError, SolveResult
@@ -81,6 +83,18 @@ _POLISH_POINTS = 8
 #: satisfy every inequality ``G x <= h``, rows scaled to unit norm, to within this; only such
 #: points become the returned mixture
 FEASIBILITY_TOL = 1e-12
+
+
+#: per-problem data computed once (a validated problem is frozen): the parametrization and
+#: support of its ``Lambda``, the experts attaining the envelope
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _problem_cache(problem: RobustProblem) -> dict:
+    try:
+        return _CACHE.setdefault(problem, {})
+    except TypeError:  # not weak-referenceable: nothing is cached
+        return {}
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -243,14 +257,78 @@ class _Oracle:
 
 
 # --------------------------------------------------------------------------- geometry
+#: from this many domains on, a set that keeps the generic parametrization (``x = lam`` with its
+#: inequalities: simplex, box, polytope) gets its support and start from one linear program
+#: (:func:`_relative_interior`) instead of ``K`` (one per coordinate)
+LARGE_K_SETUP = 64
+#: QPs with more weights than this go to the primal-dual active-set method first (:mod:`._pdas`),
+#: the one-change-at-a-time primal method (:mod:`._qp`) being the fallback; smaller ones keep the
+#: primal method alone
+PDAS_SIZE = 64
+
+
+def _relative_interior(A: np.ndarray, b: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""A point of :math:`\{\lambda \in \Delta_K : A\lambda \le b\}` weighing every coordinate that
+    some point of the set weighs, and that set of coordinates, from one linear program:
+
+    .. math:: \max \mathbf 1^	op s \quad	ext{s.t.}\quad A y \le b	au,\ \mathbf 1^	op y = 	au,              0 \le s \le 1,\ s \le y,\ y \ge 0,\ 	au \ge 0
+
+    (``y = tau lam``). A coordinate in the support of some ``lam`` of the set reaches ``s_k = 1``
+    for ``tau`` large enough, and all of them at once at a relative-interior point, so the optimum
+    is the size of the support and ``lam = y / tau`` weighs all of it. The rows are tightened by
+    ``1e-9`` (relative) first, so the point is inside to rounding despite the LP's own tolerance;
+    when that empties the set (implicit equalities) the plain rows are used."""
+    from scipy.optimize import linprog
+    from scipy.sparse import bmat, csr_matrix, identity
+
+    r = A.shape[0]
+    if r == 0:
+        return np.full(K, 1.0 / K), np.ones(K, dtype=bool)
+    I = identity(K, format="csr")
+    Z = csr_matrix((K, K))
+    cost = np.r_[np.zeros(K), -np.ones(K), 0.0]
+    for margin in (1e-9, 0.0):
+        bm = b - margin * (1.0 + np.abs(b))
+        A_ub = bmat([[csr_matrix(A), csr_matrix((r, K)), csr_matrix(-bm[:, None])],
+                     [-I, I, csr_matrix((K, 1))]], format="csr")
+        A_eq = csr_matrix(np.r_[np.ones(K), np.zeros(K), -1.0][None, :])
+        res = linprog(cost, A_ub=A_ub, b_ub=np.zeros(r + K), A_eq=A_eq, b_eq=[0.0],
+                      bounds=[(0, None)] * K + [(0, 1)] * K + [(0, None)], method="highs",
+                      options={"primal_feasibility_tolerance": 1e-10})
+        if res.status == 0 and res.x[2 * K] > 0:
+            y, s, tau = res.x[:K], res.x[K:2 * K], res.x[2 * K]
+            lam = np.clip(y / tau, 0.0, None)
+            lam /= lam.sum()
+            return lam, (s > 0.5) & (lam > 0)
+    raise SolverError("could not find a point of Lambda by linear programming")
+
+
 def _geometry(problem: RobustProblem):
     """Parametrization of ``Lambda``, QP constraints ``G x <= h`` (``x >= 0`` appended; ``1^T x = 1``
-    is the QP's own), and the relevant domains (those some mixture in ``Lambda`` weighs: the only
-    losses that enter ``phi`` and the certificate)."""
-    par = problem.Lambda.parametrization()
+    is the QP's own) also with unit-norm merged rows, and the relevant domains (those some mixture
+    in ``Lambda`` weighs: the only losses that enter ``phi`` and the certificate). Cached per
+    problem."""
+    cache = _problem_cache(problem)
+    if "geometry" in cache:
+        return cache["geometry"]
+    Lam = problem.Lambda
+    generic = (type(Lam).parametrization is LambdaSet.parametrization
+               and type(Lam).support is LambdaSet.support)
+    if generic and problem.K >= LARGE_K_SETUP:
+        A, b = Lam.inequalities()
+        x0, support = _relative_interior(A, b, problem.K)
+        par = Parametrization(B=None, G=A, h=b, x0=x0)
+    else:
+        par = Lam.parametrization()
+        support = Lam.support()
     G = np.vstack([par.G, -np.eye(par.m)])
     h = np.concatenate([par.h, np.zeros(par.m)])
-    return par, G, h, problem.Lambda.support()
+    Gn, hn = G, h
+    if par.m > PDAS_SIZE:  # unit-norm rows for the primal-dual method (no merging: it needs none)
+        norms = np.linalg.norm(G, axis=1)
+        Gn, hn = G[norms > 0] / norms[norms > 0, None], h[norms > 0] / norms[norms > 0]
+    cache["geometry"] = (par, G, h, support, Gn, hn)
+    return cache["geometry"]
 
 
 # --------------------------------------------------------------------------- ascent
@@ -298,7 +376,7 @@ def dual_ascent(
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    par, G, h, relevant = _geometry(problem)
+    par, G, h, relevant, Gn, hn = _geometry(problem)
     oracle = _Oracle(problem, par, relevant)
     x = oracle.clean(par.x0)
     if not oracle.inside(x) and par.B is None:
@@ -334,7 +412,9 @@ def dual_ascent(
             M = -Hx + reg * np.eye(Hx.shape[0])
             if oracle.null is not None:
                 M += max(reg, 1e-8 * (1.0 + scale)) * oracle.null
-            y, _ = active_set_qp(M, g, pt.x, G, h, max_iter=2 * M.shape[0] + 20)
+            y = pdas_qp(M, g, pt.x, Gn, hn) if M.shape[0] > PDAS_SIZE else None
+            if y is None:
+                y, _ = active_set_qp(M, g, pt.x, G, h, max_iter=2 * M.shape[0] + 20)
             p = y - pt.x
             # near the optimum g @ p is a difference of rounding-size terms (g has a large
             # common part, p sums to 0 only to rounding); a non-zero QP step is still tried, and
@@ -474,17 +554,116 @@ def _polish(problem: RobustProblem, oracle: _Oracle, pts: list[_Point], best: _P
 
 
 # --------------------------------------------------------------------------- result
+#: problems up to this many entries ``K * n`` get the generic gate construction and
+#: :func:`certify` (cheap there); larger ones the two-expert form below (same numbers, fewer passes)
+GENERIC_CERTIFY_SIZE = 50_000
+
+
+def _extreme_experts(problem: RobustProblem) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``x``, the first expert attaining ``l(x) = min_k P_k(x)`` and the first attaining
+    ``u(x)``: one sweep of ``K`` row comparisons (``argmin`` over the strided axis 0 of a C-ordered
+    ``K x n`` array is several times slower), cached once per problem."""
+    cache = _problem_cache(problem)
+    if "extremes" not in cache:
+        P, l, u = problem.P, problem.l, problem.u
+        kmin = np.full(problem.n, -1, dtype=np.intp)
+        kmax = np.full(problem.n, -1, dtype=np.intp)
+        for k in range(problem.K - 1, -1, -1):  # the last write is the first k attaining it
+            kmin[P[k] == l] = k
+            kmax[P[k] == u] = k
+        cache["extremes"] = (kmin, kmax)
+    return cache["extremes"]
+
+
+@dataclass(frozen=True, eq=False)
+class TwoExpertGate:
+    r"""A gate that mixes, at each ``x``, the expert ``kmin[x]`` attaining the lower envelope and
+    ``kmax[x]`` attaining the upper one: :math:`g_{kmin}(x) = t(x)`, :math:`g_{kmax}(x) = 1 - t(x)`
+    (added when they coincide). Its gated model is :math:`t\,l + (1 - t)\,u` in ``O(n)``, with no
+    ``K x n`` product; :meth:`dense` writes the ``(K, n)`` array (read-only)."""
+
+    kmin: np.ndarray
+    kmax: np.ndarray
+    t: np.ndarray
+
+    @classmethod
+    def from_model(cls, problem: RobustProblem, q: np.ndarray) -> TwoExpertGate:
+        """The gate of :func:`robust_gates.theory.gates.gate_from_model` for a model ``q`` in the
+        envelope set (``t = (u - q) / (u - l)`` clipped to ``[0, 1]``, ``1`` where ``u = l``)."""
+        l, u = problem.l, problem.u
+        worst = max(float(np.max(l - q)), float(np.max(q - u)), abs(float(q.sum()) - 1.0))
+        if not worst <= GATE_TOL:
+            raise SolverError(f"the fast solver's model leaves the envelope set by {worst:.3g}")
+        kmin, kmax = _extreme_experts(problem)
+        width = u - l
+        pos = width > 0
+        t = np.ones(problem.n)
+        np.divide(u - q, width, out=t, where=pos)
+        np.clip(t, 0.0, 1.0, out=t)
+        return cls(kmin, kmax, t)
+
+    def model(self, problem: RobustProblem) -> np.ndarray:
+        """``P_g(x) = t(x) P_kmin(x) + (1 - t(x)) P_kmax(x) = t(x) l(x) + (1 - t(x)) u(x)``
+        (``P_kmin(x)`` is ``l(x)`` bit for bit: that is how ``kmin`` was chosen). The gate's own
+        model, not the solver's ``q``."""
+        return self.t * problem.l + (1.0 - self.t) * problem.u
+
+    def dense(self, K: int) -> np.ndarray:
+        n = self.t.shape[0]
+        g = np.zeros((K, n))
+        flat = g.reshape(-1)
+        cols = np.arange(n)
+        flat[self.kmin * n + cols] = self.t
+        flat[self.kmax * n + cols] += 1.0 - self.t
+        g.flags.writeable = False
+        return g
+
+
+def certify_two_expert(problem: RobustProblem, gate: TwoExpertGate, lam: np.ndarray):
+    r"""The certificate of :func:`robust_gates.theory.certify` for a :class:`TwoExpertGate`, computed
+    in ``O(n)`` beyond the products with ``D``: membership of the gate in :math:`G_1` (each column
+    is ``t, 1 - t`` with ``t`` in ``[0, 1]``, so only the mass of the model needs a check), of
+    ``lam`` in ``Lambda``, then ``primal = max_Lambda L(g, .)`` from the gate's own model and
+    ``dual = phi(lam)`` by a fresh water-filling. Nothing of the solver's iterates enters (only the
+    entropies cached on the problem). Same numbers as :func:`certify` up to rounding (tested)."""
+    from ..certificate import Certificate
+    from ..lambda_sets import MEMBERSHIP_TOL
+
+    if not (np.all(gate.t >= 0.0) and np.all(gate.t <= 1.0)):
+        raise ValueError("gate weights outside [0, 1]")
+    model = gate.model(problem)
+    mass = float(model.sum())
+    if abs(mass - 1.0) > GATE_TOL:
+        raise ValueError(f"the gated model has total mass {mass:.12g}, not 1 (gate not in G_1)")
+    lam = np.asarray(lam, dtype=np.float64)
+    if not problem.Lambda.contains(lam, tol=MEMBERSHIP_TOL):
+        raise ValueError(f"lam = {np.round(lam, 8).tolist()} is not in {problem.Lambda!r}")
+    primal, worst = problem.worst_case(model)
+    lam = np.clip(lam, 0.0, None)
+    lam = lam / lam.sum()
+    dual = problem.phi(lam)
+    return Certificate(primal=primal, dual=dual, gap=primal - dual, worst_lam=worst), model
+
+
 def certified_result(
     problem: RobustProblem, ascent: DualAscent, tol: float, start: float | None = None
 ) -> SolveResult:
-    """Turn an ascent into a :class:`SolveResult`: a gate for its model, then :func:`certify`.
+    """Turn an ascent into a :class:`SolveResult`: a gate for its model, then the independent
+    certificate (:func:`certify`, or for large problems :func:`certify_two_expert`, the same
+    computation on the gate's two-expert form).
 
     Raises :class:`CertificateError` if the independent gap exceeds ``tol``.
     """
     if start is None:
         start = time.perf_counter() - ascent.seconds
-    gate = gate_from_model(ascent.model, problem.P)
-    cert = certify(problem, gate, ascent.lam)
+    if problem.K * problem.n <= GENERIC_CERTIFY_SIZE:
+        gate = gate_from_model(ascent.model, problem.P)
+        cert = certify(problem, gate, ascent.lam)
+        model = gated_model(gate, problem.P)
+    else:
+        two = TwoExpertGate.from_model(problem, ascent.model)
+        cert, model = certify_two_expert(problem, two, ascent.lam)
+        gate = two.dense(problem.K)
     if not cert.gap <= tol:
         raise CertificateError(
             f"fast solver reached an internal gap {ascent.gap:.3e} but the independent "
@@ -493,7 +672,7 @@ def certified_result(
     return SolveResult(
         value=cert.primal,
         gate=gate,
-        model=gated_model(gate, problem.P),
+        model=model,
         lam=ascent.lam,
         gap=cert.gap,
         lower_bound=cert.dual,
