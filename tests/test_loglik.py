@@ -3,6 +3,8 @@ models, checked on the project's own tiny byte-level transformers (:class:`GPTSt
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -97,7 +99,7 @@ def test_long_samples_are_windowed_as_documented():
             i = -(-(p - C) // S)  # ceil
             return min(C + 1 + i * S, L) - C - 1
 
-        ref = np.stack([_direct(stack, s, lambda p, L=len(s): start_of(p, L)) for s in samples])
+        ref = np.stack([_direct(stack, s, partial(start_of, L=len(s))) for s in samples])
         assert np.abs(res.loglik - ref).max() <= EXACT_TOL, S
         assert (res.tokens == [len(s) - 1 for s in samples]).all()
 

@@ -8,6 +8,16 @@ The output folder (default: a fresh ``results/fit-<name>-<time>``; an existing n
 refused, never overwritten) receives ``weights.json`` (the certified constant gate), ``gate.npz``
 (the contextual gate, with ``--gate softmax``), ``fit_table.csv`` (the tidy table),
 ``summary.json`` and ``fit.png``. ``--json`` prints the summary as JSON instead of the text report.
+
+``robust-gates fit --real-text [--quick | --tiny] [--out DIR] [--device cpu|cuda]`` is the
+demonstration on real experts (needs the ``torch`` extra): it runs the real-text experiment
+(training its three byte-level experts and its routers, or resuming them from ``DIR``'s
+checkpoints, also those of a ``repro real`` run), scores its held-out windows with
+:func:`robust_gates.paper_repro.neural.loglik_matrix`, fits both gates and compares them with the
+experiment's trained router (:mod:`robust_gates.paper_repro.neural.real_fit`). Default output: a
+fresh ``results/repro-real-fit-<config>-<time>``. ``--update-shipped`` then copies
+``real_fit.csv``, ``real_fit.json`` and ``real_fit.png`` into the shipped results (only the full
+configuration at seed 0, unless ``--force``).
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="input .npz or table (.csv/.tsv/.parquet/.feather/.json) with loglik and domain")
     p.add_argument("--example", action="store_true",
                    help="write the shipped example input into the output folder and fit it")
-    p.add_argument("--gate", choices=["constant", "softmax"], default="constant",
+    p.add_argument("--gate", choices=["constant", "softmax"], default=None,
                    help="constant: mixture weights only; softmax: also the contextual gate "
                         "(default constant)")
     p.add_argument("--out", default=None,
@@ -46,9 +56,23 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context-features", action="store_true",
                    help="declare that the given features depend only on a context the log-likelihoods "
                         "are conditioned on (then every contextual gate is normalized)")
-    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates (default 200)")
+    p.add_argument("--bootstrap", type=int, default=None,
+                   help="bootstrap replicates (default 200; 1000 with --real-text)")
     p.add_argument("--rounds", type=int, default=1500, help="primal-dual rounds of the contextual gate")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    real = p.add_argument_group("the real-text demonstration (torch extra)")
+    real.add_argument("--real-text", action="store_true",
+                      help="fit both gates to the real-text experiment's experts and compare them with "
+                           "its trained router (trains the experiment, or resumes it from --out)")
+    size = real.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="with --real-text: the quick configuration")
+    size.add_argument("--tiny", action="store_true", help="with --real-text: a seconds-long smoke run")
+    real.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch device (default cpu)")
+    real.add_argument("--cache", default=None, help="folder caching the encoded corpus")
+    real.add_argument("--update-shipped", action="store_true",
+                      help="with --real-text: copy real_fit.csv/.json/.png into the shipped results")
+    real.add_argument("--force", action="store_true",
+                      help="with --update-shipped: accept a configuration other than the full one")
 
 
 def _output(args: argparse.Namespace, name: str) -> Path:
@@ -69,6 +93,14 @@ def run(args: argparse.Namespace) -> int:
     from robust_gates.simulations.fit_data import example_data, load_fit_data, save_fit_data
     from robust_gates.simulations.primal_dual import PrimalDualConfig
 
+    if args.real_text:
+        return _run_real_text(args)
+    real_only = [f"--{n.replace('_', '-')}" for n in ("quick", "tiny", "update_shipped", "force", "cache")
+                 if getattr(args, n)] + (["--device"] if args.device != "cpu" else [])
+    if real_only:
+        raise UserError(f"{real_only[0]} applies to --real-text only")
+    args.gate = args.gate or "constant"
+    args.bootstrap = 200 if args.bootstrap is None else args.bootstrap
     if (args.file is None) == (not args.example):
         raise UserError("give an input FILE or --example (not both)")
     if args.seed < 0:
@@ -110,6 +142,54 @@ def run(args: argparse.Namespace) -> int:
     _report(res, data)
     for p in paths:
         print(f"wrote {p}")
+    return 0
+
+
+def _run_real_text(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if args.file is not None or args.example:
+        raise UserError("--real-text takes no input FILE or --example (it makes its own matrix)")
+    for flag, bad in (("--gate", args.gate is not None), ("--lambda", args.lambda_file is not None),
+                      ("--per-token", args.per_token), ("--context-features", args.context_features),
+                      ("--json", args.json)):
+        if bad:
+            raise UserError(f"{flag} does not apply to --real-text (it fits both gates, per byte, on the "
+                            "simplex and the experiment's box)")
+    args.bootstrap = 1000 if args.bootstrap is None else args.bootstrap
+    if args.seed < 0 or args.bootstrap < 1 or args.rounds < 1:
+        raise UserError("--seed must be >= 0, --bootstrap and --rounds >= 1")
+    if args.force and not args.update_shipped:
+        raise UserError("--force applies only with --update-shipped")
+    if importlib.util.find_spec("torch") is None:
+        raise UserError('--real-text needs PyTorch, which is not installed; install the extra with: '
+                        'pip install -e ".[torch]"')
+    from ..neural import real, real_fit, runner
+
+    cfg = real.TINY if args.tiny else real.QUICK if args.quick else real.FULL
+    info = runner.provenance(real.EXPERIMENT, cfg, args.seed)
+    if args.update_shipped and not info["full"] and not args.force:
+        raise UserError(f"refusing to replace the shipped real-text fit with a '{info['label']}' run; only "
+                        "the full configuration at seed 0 updates it (add --force to do it anyway)")
+    out = runner.output_dir("real-fit", cfg.name, args.out)
+    print(f"real-text fit ({cfg.name}): the real-text experiment's experts and routers, then fit on its "
+          f"held-out windows, device {args.device} -> {out}")
+    settings = real_fit.FitSettings(bootstrap=args.bootstrap, rounds=args.rounds)
+    res = real_fit.main(cfg, out, seed=args.seed, device=args.device, settings=settings,
+                        progress=not args.no_progress, cache_dir=args.cache,
+                        update_shipped=args.update_shipped)
+    t = res.table[res.table.split == "test"]
+    wide = t.pivot(index="method", columns="domain", values="bpb")
+    cols = [*res.summary["domains"], "worst_simplex", "worst_box", "average"]
+    order = [m for m in real_fit.METHOD_LABELS if m in wide.index]
+    print("bits per byte on the test windows:")
+    print(wide.loc[order, cols].to_string(float_format="{:.3f}".format))
+    for line in res.summary["findings"]:
+        print(line)
+    for p in res.paths.values():
+        print(f"wrote {p}")
+    if args.update_shipped:
+        print(f"copied real_fit.csv, real_fit.json and real_fit.png into {runner.SHIPPED_DIR}")
     return 0
 
 

@@ -14,7 +14,7 @@ experiment do. See ``README.md`` here for the numbers to expect.
 For ``robust-gates fit`` on your own language models: :func:`loglik_matrix` (from
 :mod:`.loglik`) turns torch causal language models and samples into the log-likelihood matrix
 ``fit`` reads, and :mod:`.real_fit` fits both gates to the real-text experiment's experts and
-compares them with its trained router (``robust-gates repro real-fit``).
+compares them with its trained router (``robust-gates fit --real-text``).
 """
 
 from .loglik import LoglikMatrix, loglik_matrix, stack_members

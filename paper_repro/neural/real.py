@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -253,6 +253,7 @@ class _Routers:
     gates: dict  # the primal-dual gates' lam_bar, last lam and Lambda
     bayes: dict  # grid point -> split -> per-domain bits per byte of the Bayes router with that prior
     router_params: int
+    models: dict = field(default_factory=dict)  # method -> the router itself (read by .real_fit)
 
 
 def _setup(run, done, *, corpus=None, cache_dir=None) -> _Setup:
@@ -389,7 +390,7 @@ def _routers(run, done) -> _Routers:
         for split in setup.windows:
             for d, v in zip(setup.domains, evaluate_router(r, expert_logp[split]) / LN2, strict=True):
                 rows.append(_row(setup, name, split, d, v, params))
-    return _Routers(rows, gates, bayes, p_router)
+    return _Routers(rows, gates, bayes, p_router, fixed)
 
 
 def _gradient_cosine(run, done) -> pd.DataFrame:

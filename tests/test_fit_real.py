@@ -1,0 +1,139 @@
+"""``fit`` on the real-text experiment's experts (issue 18, item 7): :mod:`.neural.real_fit` on a tiny
+run over a synthetic three-domain corpus, its consistency checks, report fragment and command line."""
+
+from __future__ import annotations
+
+import json
+from html import escape as html_escape
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from robust_gates.paper_repro.cli import main as cli_main  # noqa: E402
+from robust_gates.paper_repro.neural import real, real_fit  # noqa: E402
+from robust_gates.paper_repro.neural import text_data as T  # noqa: E402
+
+#: float32 experts: the helper and the experiment's own evaluation agree to rounding (nats per window)
+LOGLIK_TOL = 1e-3
+#: the causal Bayes router with uniform prior equals the sequence-level uniform mixture (SPEC SD);
+#: float32 token log-probabilities, bits per byte
+SD_TOL = 1e-5
+GAP_TOL = 1e-8
+
+
+def _corpus(size: int = 3000):
+    rng = np.random.default_rng(18)
+    data = {}
+    for k, name in enumerate(T.DOMAINS):
+        phrase = np.frombuffer(f"{name} text {'xy' * (k + 1)}; ".encode(), dtype=np.uint8)
+        data[name] = {}
+        for s in T.SPLITS:
+            arr = np.resize(phrase, size).copy()
+            flip = rng.random(size) < 0.15
+            arr[flip] = rng.integers(32, 127, flip.sum())
+            data[name][s] = arr
+    return T.Corpus(data, "synthetic", {d: {s: [] for s in T.SPLITS} for d in data}, {})
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("real_fit")
+    cfg = real.with_overrides(real.TINY, steps=20, gate_steps=40)
+    res = real_fit.main(cfg, out, progress=False, corpus=_corpus(), draw=False,
+                        settings=real_fit.FitSettings(bootstrap=50, rounds=60))
+    return res, out
+
+
+def test_schema_certificates_and_consistency(tiny):
+    """The tidy table has every method x split x row; both constant gates are certified; the
+    helper's matrix equals the experiment's own token log-probabilities; the causal Bayes router
+    equals the sequence-level uniform mixture (SPEC SD); the routers' bits per byte equal the
+    experiment's table."""
+    res, out = tiny
+    t = res.table
+    assert list(t.columns) == list(real_fit.TABLE_COLUMNS)
+    rows = [*T.DOMAINS, "worst_simplex", "worst_box", "average"]
+    assert set(t.method) == set(real_fit.METHOD_LABELS)
+    assert len(t) == len(real_fit.METHOD_LABELS) * 2 * len(rows)
+    assert set(t.domain) == set(rows) and set(t.split) == {"valid", "test"}
+    test = t[t.split == "test"]
+    assert test[["ci_low", "ci_high"]].notna().all().all()
+    assert ((test.ci_low <= test.bpb + 1e-12) & (test.bpb <= test.ci_high + 1e-12)).all()
+    s = json.loads((out / real_fit.FIT_JSON_FILE).read_text())
+    for lam in ("simplex", "box"):
+        assert s["constant_gate"][lam]["gap"] <= GAP_TOL and s["constant_gate"][lam]["status"] == "optimal"
+    c = s["consistency"]
+    assert c["loglik_vs_experiment_nats"] <= LOGLIK_TOL
+    assert c["bayes_router_vs_sequence_mixture_bpb"] <= SD_TOL
+    assert c["router_bpb_vs_experiment_table"] <= SD_TOL
+    bpb = pd.read_csv(out / real.BPB_FILE)  # the experiment's own table, written by the same run
+    mine = t[(t.method == "robust_gate") & (t.split == "test") & (t.domain == "python")].bpb.iloc[0]
+    theirs = bpb[(bpb.method == "robust_gate") & (bpb.split == "test") & (bpb.domain == "python")].bpb.iloc[0]
+    assert abs(mine - theirs) <= 1e-5
+
+
+def test_summary_rows_follow_from_domain_rows(tiny):
+    """worst_simplex is the largest domain, average the mean, worst_box the box's maximum: recomputed
+    from the per-domain rows of every method."""
+    res, _ = tiny
+    t = res.table
+    box = real.TINY.box
+    for _, g in t.groupby(["method", "split"]):
+        g = g.set_index("domain").bpb
+        per = g.loc[list(T.DOMAINS)].to_numpy()
+        assert abs(g["worst_simplex"] - per.max()) <= 1e-9
+        assert abs(g["average"] - per.mean()) <= 1e-9
+        assert abs(g["worst_box"] - box.maximize_linear(per)[0]) <= 1e-9
+
+
+def test_constant_gate_is_minimax_on_its_training_windows(tiny):
+    """On the windows it was fitted on (valid), the certified constant gate's worst domain is no
+    worse than any other constant mixture's: the uniform one (the Bayes router at whole-window
+    level) and every single expert."""
+    res, _ = tiny
+    t = res.table
+    v = t[(t.split == "valid") & (t.domain == "worst_simplex")].set_index("method").bpb
+    assert v["constant_gate"] <= v["bayes_router"] + 1e-9
+    assert v["constant_gate"] <= v["best_single_expert"] + 1e-9
+
+
+def test_findings_trace_to_the_table(tiny):
+    """Every findings line's quoted test numbers are the table's (rounded as printed)."""
+    res, _ = tiny
+    t = res.table[res.table.split == "test"].set_index(["method", "domain"])
+    lines = res.summary["findings"]
+    assert 3 <= len(lines) <= 5
+    wc = t.loc[("constant_gate", "worst_simplex")]
+    assert f"constant gate {wc.bpb:.3f} [{wc.ci_low:.3f}, {wc.ci_high:.3f}]" in lines[1]
+    rg = t.loc[("robust_gate", "worst_simplex")]
+    assert f"robust router {rg.bpb:.3f} [{rg.ci_low:.3f}, {rg.ci_high:.3f}]" in lines[1]
+
+
+def test_report_fragment_and_figure(tiny, tmp_path):
+    """real_fit_section: a table row per method, the findings and an embedded PNG; without the
+    files, a note naming the command."""
+    res, out = tiny
+    html = real_fit.real_fit_section(out)
+    assert html.count("<tr>") == 1 + len(real_fit.METHOD_LABELS)
+    assert "data:image/png;base64," in html and html_escape(res.summary["findings"][1]) in html
+    note = real_fit.real_fit_section(tmp_path)
+    assert "robust-gates fit --real-text" in note and "<table" not in note
+    fig = real_fit.plot(res.table, res.summary)
+    assert len(fig.axes) == 2
+
+
+def test_cli_real_text_bad_flags(capsys, tmp_path):
+    """Flags that do not fit --real-text, or only fit it, are one line and exit status 2."""
+    for argv, needle in [
+        (["fit", "--real-text", "--gate", "softmax"], "--gate does not apply"),
+        (["fit", "--real-text", "x.npz"], "no input FILE"),
+        (["fit", "--quick", "--example"], "--quick applies to --real-text only"),
+        (["fit", "--real-text", "--tiny", "--force"], "--force applies only with --update-shipped"),
+        (["fit", "--real-text", "--tiny", "--update-shipped"], "refusing to replace"),
+    ]:
+        assert cli_main(argv) == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1
