@@ -137,7 +137,7 @@ def test_partial_run_says_so_and_resumes_to_the_same_tables(tiny, tmp_path):
     assert not s["complete"] and s["cells_done"] == 2 and s["cells_total"] == len(S.cells(S.TINY))
     assert s["run"]["overrides"] == {"max_cells": 2} and "max_cells=2" in s["run"]["label"]
     assert part.table.groupby(["c", "T", "task_seed", "init_seed"]).ngroups == 2
-    assert s["estimated_cpu_hours_left"] > 0
+    assert s["estimated_cpu_hours_left"] > 0 and s["estimated_wall_hours_left"] > 0
     rest = S.main(S.TINY, tmp_path, progress=False, draw=False)
     assert rest.summary["complete"]
     first_two = {S.cells(S.TINY)[0].stage, S.cells(S.TINY)[1].stage}

@@ -184,13 +184,19 @@ class Cell:
 
 
 def cells(cfg: StudyConfig, seed: int = 0) -> list[Cell]:
-    """Every cell, in the order they are run: the main sweep by initialization seed, then task
-    seed, then ``c`` (so a partial run has whole ``c`` sweeps on as many task seeds as possible),
-    then the crossing sweep (``c = 1``, other ``T``, initialization ``seed``)."""
-    out = [Cell(c, cfg.seq_len, t, seed + i, "main")
-           for i in range(cfg.init_seeds) for t in range(cfg.task_seeds) for c in cfg.conflicts]
-    out += [Cell(1.0, T, t, seed, "crossing") for t in range(cfg.cross_task_seeds)
-            for T in cfg.cross_seq_lens if T != cfg.seq_len]
+    """Every cell, in the order they are run: by initialization seed, then task seed; for each
+    task seed the main sweep's ``c`` values and, with the first initialization seed, the
+    crossing sweep's other sequence lengths (``c = 1``). So a partial run holds whole ``c``
+    sweeps, with their crossing cells, on as many task seeds as it got to."""
+    cross = [T for T in cfg.cross_seq_lens if T != cfg.seq_len]
+    out = []
+    for i in range(cfg.init_seeds):
+        for t in range(cfg.task_seeds):
+            out += [Cell(c, cfg.seq_len, t, seed + i, "main") for c in cfg.conflicts]
+            if i == 0 and t < cfg.cross_task_seeds:
+                out += [Cell(1.0, T, t, seed, "crossing") for T in cross]
+    out += [Cell(1.0, T, t, seed, "crossing") for t in range(cfg.task_seeds, cfg.cross_task_seeds)
+            for T in cross]
     return out
 
 
@@ -571,6 +577,9 @@ def _finish(run, done) -> Outputs:
     seconds_cells = [run.seconds.get(c.stage) for c in finished]
     measured = [s for s in seconds_cells if s is not None]
     per_cell = float(np.mean(measured)) if measured else None
+    cpus = [done[c.stage]["timing"].get("cpu_s") for c in finished]
+    cpus = [x for x in cpus if x is not None]
+    cpu_cell = float(np.mean(cpus)) if cpus else None
     left = len(all_cells) - len(finished)
     summary = {
         "config": {**asdict(cfg), "lams": list(cfg.lams)}, "seed": run.seed, "device": run.device,
@@ -584,7 +593,9 @@ def _finish(run, done) -> Outputs:
         "compute_note": "compute = parameters x sequences per step x steps; modular = 2 Smaller x batch",
         "tune": done["tune"], "seconds_tune": run.seconds.get("tune"),
         "seconds_per_cell_mean": per_cell,
-        "estimated_cpu_hours_left": None if per_cell is None else per_cell * left / 3600,
+        "cpu_seconds_per_cell_mean": cpu_cell,
+        "estimated_wall_hours_left": None if per_cell is None else per_cell * left / 3600,
+        "estimated_cpu_hours_left": None if cpu_cell is None else cpu_cell * left / 3600,
         "seconds_total": run.elapsed(),
         "decoupling": decoupling(table, cosine, cfg.n_boot, cfg.seq_len) if len(table) else {},
         "restored_checkpoints": dict(run.restored),
