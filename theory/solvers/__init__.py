@@ -3,6 +3,7 @@
 ``solve(problem, solver=..., tol=..., max_iter=..., verbose=...)`` dispatches through
 :data:`SOLVERS`, filled by :func:`register_solver` (:mod:`.registry`: every member takes the same
 keyword options). A user adds a solver by decorating their own ``problem -> SolveResult`` function.
+``solve_many(problems, ...)`` solves many small problems at once (:mod:`.batched`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import inspect
 
 from ..problem import RobustProblem
 from .auto import solve_auto  # registers "auto" (the default)
+from .batched import solve_many
 from .capacity import Capacity, capacity
 from .fast import solve_fast  # registers "fast"
 from .reference import solve_reference  # registers "reference"
@@ -21,7 +23,7 @@ from .result import OPTIMAL_GAP, CertificateError, SolverError, SolveResult
 __all__ = [
     "SOLVERS", "SOLVER_OPTIONS", "register_solver", "default_solver", "solve", "solve_reference",
     "solve_fast", "solve_auto", "capacity", "OPTIMAL_GAP", "DEFAULT_SOLVER", "Capacity", "SolveResult",
-    "SolverError", "CertificateError",
+    "SolverError", "CertificateError", "solve_many",
 ]
 
 

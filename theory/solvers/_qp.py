@@ -103,18 +103,20 @@ def _back_to_feasible(y: np.ndarray, x0: np.ndarray, G: np.ndarray, h: np.ndarra
 
 def active_set_qp(
     M: np.ndarray, c: np.ndarray, x0: np.ndarray, G: np.ndarray, h: np.ndarray,
-    max_iter: int | None = None,
+    max_iter: int | None = None, normalized: bool = False,
 ) -> tuple[np.ndarray, bool]:
     """Return ``(y, converged)`` for the QP above; ``x0`` must be feasible.
 
     ``converged`` is ``False`` only if ``max_iter`` working-set changes were not enough
-    (degenerate cycling); ``y`` is then still feasible and no worse than ``x0``. The returned
+    (degenerate cycling); ``y`` is then still feasible and no worse than ``x0``. ``normalized``
+    says that ``G, h`` already went through :func:`_normalize_rows` (a caller solving many QPs on
+    the same constraints does it once). The returned
     ``y`` satisfies every row of ``G y <= h`` to within ``FEAS_TOL`` times the row's norm (or as
     well as ``x0`` does).
     """
     m = x0.shape[0]
     G0, h0 = np.asarray(G, dtype=np.float64), np.asarray(h, dtype=np.float64)
-    G, h = _normalize_rows(G0, h0)
+    G, h = (G0, h0) if normalized else _normalize_rows(G0, h0)
     if max_iter is None:
         max_iter = 10 * (m + G.shape[0]) + 20
     y = x0.astype(np.float64).copy()

@@ -65,7 +65,7 @@ from ..gates import GATE_TOL, gate_from_model, gated_model
 from ..lambda_sets import LambdaSet, Parametrization
 from ..problem import RobustProblem
 from ._pdas import pdas_qp
-from ._qp import active_set_qp
+from ._qp import _normalize_rows, active_set_qp
 from .registry import register_solver
 from .result import CertificateError, SolverError, SolveResult
 
@@ -323,10 +323,11 @@ def _geometry(problem: RobustProblem):
         support = Lam.support()
     G = np.vstack([par.G, -np.eye(par.m)])
     h = np.concatenate([par.h, np.zeros(par.m)])
-    Gn, hn = G, h
     if par.m > PDAS_SIZE:  # unit-norm rows for the primal-dual method (no merging: it needs none)
         norms = np.linalg.norm(G, axis=1)
         Gn, hn = G[norms > 0] / norms[norms > 0, None], h[norms > 0] / norms[norms > 0]
+    else:  # the primal method's own normalization, done once per problem
+        Gn, hn = _normalize_rows(G, h)
     cache["geometry"] = (par, G, h, support, Gn, hn)
     return cache["geometry"]
 
@@ -353,6 +354,17 @@ class DualAscent:
     seconds: float
 
 
+class _NoBar:
+    """Stands in for a progress bar when none is shown (importing and building one costs more than
+    a small solve)."""
+
+    def update(self, _n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _check_options(tol: float, max_iter: int) -> None:
     if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a positive number; got {tol!r}")
@@ -373,8 +385,6 @@ def dual_ascent(
     Newton steps or if the ascent stalls at the floating-point floor.
     """
     _check_options(tol, max_iter)
-    from tqdm.auto import tqdm
-
     start = time.perf_counter()
     par, G, h, relevant, Gn, hn = _geometry(problem)
     oracle = _Oracle(problem, par, relevant)
@@ -391,7 +401,11 @@ def dual_ascent(
     reg_c = 1e-3
     iterations = 0
     stalls = 0
-    bar = tqdm(total=max_iter, desc="fast solver", disable=not progress, leave=False)
+    bar = _NoBar()
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_iter, desc="fast solver", disable=False, leave=False)
     if callback is not None:
         callback(0, oracle.evaluations, best_p.primal, best_d.dual)
     try:
@@ -414,7 +428,9 @@ def dual_ascent(
                 M += max(reg, 1e-8 * (1.0 + scale)) * oracle.null
             y = pdas_qp(M, g, pt.x, Gn, hn) if M.shape[0] > PDAS_SIZE else None
             if y is None:
-                y, _ = active_set_qp(M, g, pt.x, G, h, max_iter=2 * M.shape[0] + 20)
+                small = M.shape[0] <= PDAS_SIZE
+                y, _ = active_set_qp(M, g, pt.x, Gn if small else G, hn if small else h,
+                                     max_iter=2 * M.shape[0] + 20, normalized=small)
             p = y - pt.x
             # near the optimum g @ p is a difference of rounding-size terms (g has a large
             # common part, p sums to 0 only to rounding); a non-zero QP step is still tried, and
@@ -646,17 +662,20 @@ def certify_two_expert(problem: RobustProblem, gate: TwoExpertGate, lam: np.ndar
 
 
 def certified_result(
-    problem: RobustProblem, ascent: DualAscent, tol: float, start: float | None = None
+    problem: RobustProblem, ascent: DualAscent, tol: float, start: float | None = None,
+    two_expert: bool = True,
 ) -> SolveResult:
     """Turn an ascent into a :class:`SolveResult`: a gate for its model, then the independent
-    certificate (:func:`certify`, or for large problems :func:`certify_two_expert`, the same
-    computation on the gate's two-expert form).
+    certificate: :func:`certify_two_expert` (the computation of :func:`certify` on the gate's
+    two-expert form, no ``K x n`` product), or with ``two_expert=False`` on problems up to
+    ``GENERIC_CERTIFY_SIZE`` entries, :func:`certify` on the dense gate of
+    :func:`~robust_gates.theory.gates.gate_from_model`.
 
     Raises :class:`CertificateError` if the independent gap exceeds ``tol``.
     """
     if start is None:
         start = time.perf_counter() - ascent.seconds
-    if problem.K * problem.n <= GENERIC_CERTIFY_SIZE:
+    if problem.K * problem.n <= GENERIC_CERTIFY_SIZE and not two_expert:
         gate = gate_from_model(ascent.model, problem.P)
         cert = certify(problem, gate, ascent.lam)
         model = gated_model(gate, problem.P)
