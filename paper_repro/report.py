@@ -1,15 +1,19 @@
 """``robust-gates report``: checks, cheap simulations and every figure, in one self-contained report.
 
-Writes ``OUT/report.md`` and ``OUT/index.html`` (figures embedded as PNG, tables as HTML), the
-result tables under ``OUT/results/`` (each figure's table computed by the producer it registered
-in :mod:`robust_gates.figures`) and the figures under ``OUT/figures/``. The report lists,
-for every checked statement (stated in full in the repository's ``docs/statements.md``), its
-paper section, the statement, its status, the instances tried, the passed / failed /
-inconclusive / error counts, its mutants and how many were refuted, the worst slack and the
-tightest margin. A **Findings** section comes first: the clauses refuted by the shipped
-counterexamples (``simulations/counterexamples/*.json``) with their numbers, and what the run
-found (refuted statements, errors, inconclusive instances saved as problem files, vacuous and
-measured-only statements). Then the figures with one-line captions; then the environment.
+Writes ``OUT/report.md`` and ``OUT/index.html`` (figures embedded as PNG, mathematics as MathML
+converted from LaTeX when the page is built, so it needs no script and no network), the result
+tables under ``OUT/results/`` (each figure's table computed by the producer it registered in
+:mod:`robust_gates.figures`) and the figures under ``OUT/figures/``. The page opens with
+**Findings**: the clauses refuted by the shipped counterexamples
+(``simulations/counterexamples/*.json``) with their numbers, what the run found (refuted
+statements, errors, inconclusive instances saved as problem files), vacuous statements and the
+measured-only statements (DH, GB, SD) with their numbers and the side each claim predicts. Then a
+notation glossary; then the statements table (paper section, status, instances, passed / failed
+/ inconclusive / error counts, mutants and how many were refuted, worst slack, tightest margin)
+with each statement's main formula; then the figures with one-line captions and the environment.
+The statement document (``docs/statements.md``), its recorded sweep and the counterexample files
+are copied into ``OUT`` under the same relative paths, so every link of the page resolves inside
+the folder.
 """
 
 from __future__ import annotations
@@ -125,7 +129,7 @@ def _findings(summary: pd.DataFrame | None, results: Path) -> list[Finding]:
     saved_csv = results / "instances.csv"
     saved = pd.read_csv(saved_csv).fillna("") if saved_csv.exists() else pd.DataFrame()
     for row in saved.itertuples() if len(saved) else []:
-        file = str(Path(row.file.split(";")[0]).relative_to(results.parent))
+        file = Path(row.file.split(";")[0]).resolve().relative_to(results.resolve().parent).as_posix()
         kind = {"inconclusive": "inconclusive", "refuted": "refuted", "error": "error"}[row.outcome]
         found.append(Finding(kind, row.id, f"{row.family} instance {row.instance}", row.undecided, file))
     for row in summary.itertuples():
@@ -134,9 +138,52 @@ def _findings(summary: pd.DataFrame | None, results: Path) -> list[Finding]:
                                  f"{row.instances} instances: the check cannot tell it from a stronger "
                                  "false claim here"))
         elif row.status == "measured":
+            nums = _measured(row.id, results)
+            on_side = [n for n in nums if n[4] is not None]
+            agree = sum(bool(n[4]) for n in on_side)
             found.append(Finding("measured", row.id, "measured only, never asserted",
-                                 f"{row.instances} instances, {row.errors} errors"))
+                                 f"{agree} of {len(on_side)} numbers on the side the claim predicts; "
+                                 f"{row.instances} runs, {row.errors} errors"))
     return found
+
+
+def _measured(sid: str, results: Path) -> list[tuple[str, float, str, float, bool | None]]:
+    """The numbers of measured statement ``sid``: ``(quantity, value, relation, reference, on the
+    predicted side)``; for SD, the exact part's largest log-ratio over this run comes first."""
+    from robust_gates.simulations.statements import STATEMENTS
+    from robust_gates.simulations.statements.measured import measured_numbers, predicted
+
+    if sid not in ("DH", "GB", "SD") or STATEMENTS.get(sid) is None or STATEMENTS[sid].kind != "measured":
+        return []
+    out = []
+    if sid == "SD":
+        checks = results / "checks.csv"
+        df = pd.read_csv(checks) if checks.exists() else pd.DataFrame(columns=["id", "lhs"])
+        sd = df[(df["id"] == "SD") & df["lhs"].notna()]
+        if len(sd):
+            out.append((f"exact part: largest |log P_r - log sum_k w_k P_k| over {len(sd)} instances "
+                        "(0 up to rounding)", float(sd["lhs"].max()), "", float("nan"), None))
+    for name, value, rel, ref in measured_numbers(sid):
+        out.append((name, value, rel, ref, predicted(value, rel, ref)))
+    return out
+
+
+#: files of the repository the page links to, copied into OUT under the same relative paths
+_LINKED = ("docs/statements.md", "docs/statements_sweep.json")
+
+
+def _copy_linked(out: Path) -> None:
+    """Copy the statement document, its recorded sweep and the counterexample files into ``out``
+    (same relative paths as in the repository), so the page's links resolve inside the folder."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    files = [root / f for f in _LINKED] + sorted((root / _COUNTEREXAMPLES).glob("*.json"))
+    for f in files:
+        if f.exists():
+            dest = out / f.relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, dest)
 
 
 def _findings_frame(found: list[Finding]) -> pd.DataFrame:
@@ -159,6 +206,9 @@ def build_report(cfg: ReportConfig) -> Path:
     summary, checks_note = _run_checks(cfg, results)
     found = _findings_frame(_findings(summary, results))
     found.to_csv(results / "findings.csv", index=False)
+    measured = {} if summary is None else {
+        sid: _measured(sid, results) for sid in summary.loc[summary["status"] == "measured", "id"]}
+    _copy_linked(out)
     figs = draw_all(results, figdir, quick=cfg.quick, seed=cfg.seed, pdf=cfg.pdf,
                     progress=cfg.progress)
     figs = _label_experiment_figures(figs, results)
@@ -166,8 +216,8 @@ def build_report(cfg: ReportConfig) -> Path:
     env = _versions() | {"seed": str(cfg.seed), "quick": str(cfg.quick),
                          "instances per statement": str(cfg.n_instances),
                          "run time": f"{seconds:.1f} s"}
-    _write_markdown(out / "report.md", summary, checks_note, figs, env, found)
-    return _write_html(out / "index.html", summary, checks_note, figs, env, found)
+    _write_markdown(out / "report.md", summary, checks_note, figs, env, found, measured)
+    return _write_html(out / "index.html", summary, checks_note, figs, env, found, measured)
 
 
 #: figure id -> the summary JSON an experiment writes beside that figure's table
@@ -223,31 +273,48 @@ def _label_experiment_figures(figs: pd.DataFrame, results: Path) -> pd.DataFrame
 
 def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The statements table as shown: counts as integers, margins within the rounding floor shown
-    as 0 (a bound attained up to rounding), a missing margin (no inequality part) left blank.
-    The statements themselves are listed under the table (they made its rows too tall)."""
+    as 0 (a bound attained up to rounding), a missing margin (no inequality part) left blank, and
+    no pass counts, slacks or margins for measured statements (they assert nothing). The
+    statements themselves are listed under the table (they made its rows too tall)."""
     from robust_gates.simulations.statements import FP_TOL
 
     cols = [c for c in ("id", "section", "status", "instances", "passed", "failed", "inconclusive", "errors",
                         "mutants", "mutants_refuted", "worst_slack", "tightest_margin", "median_margin")
             if c in summary.columns]
     out = summary[cols].copy()
+    measured = out["status"] == "measured" if "status" in out else pd.Series(False, index=out.index)
     for c in ("mutants", "mutants_refuted"):
         if c in out:
             out[c] = out[c].map(lambda v: "" if pd.isna(v) else str(int(v)))
     for c in ("tightest_margin", "median_margin"):
         if c in out:
             out[c] = out[c].map(lambda v: "" if pd.isna(v) else ("0" if abs(v) <= FP_TOL else f"{v:.3g}"))
+    if "worst_slack" in out:
+        out["worst_slack"] = out["worst_slack"].map(lambda v: "" if pd.isna(v) or v == float("inf") else f"{v:.3g}")
+    for c in ("passed", "failed", "inconclusive", "worst_slack", "tightest_margin", "median_margin"):
+        if c in out:
+            out[c] = out[c].astype(object)
+            out.loc[measured, c] = ""
     out["section"] = out["section"].map(lambda t: str(t).split(" (")[0])
     return out
 
 
-def _statement_lines(summary: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """``(id, section, statement)`` per row, for the list under the table."""
-    return [(r.id, r.section, getattr(r, "statement", "")) for r in summary.itertuples()]
+def _statement_lines(summary: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """``(id, section, statement, LaTeX formula)`` per row, for the list under the table."""
+    from robust_gates.simulations.statements.prose import FORMULAS
+
+    return [(r.id, r.section, getattr(r, "statement", ""), FORMULAS.get(r.id, "")) for r in summary.itertuples()]
 
 
-#: where the statements are written out (a path inside the repository, so it resolves in a clone)
-_STATEMENTS_DOC = "docs/statements.md of the robust-gates repository"
+def _mathml(latex: str, display: bool = False) -> str:
+    """``latex`` as MathML (converted now, so the page needs no script and no network)."""
+    from latex2mathml.converter import convert
+
+    return convert(latex, display="block" if display else "inline")
+
+
+#: where the statements are written out, relative to OUT (copied there by :func:`_copy_linked`)
+_STATEMENTS_DOC = "docs/statements.md"
 
 _SLACK_NOTE = (
     "Each check compares quantities that carry certified intervals (solver certificates, the dual "
@@ -260,15 +327,26 @@ _SLACK_NOTE = (
     "instances, so an identity or an attained bound reads about 1e-9; tightest_margin is the smallest "
     "(rhs - lhs) / max(1, |lhs|, |rhs|) over inequality parts without the tolerance (0: attained; "
     "empty: only identities and residuals; margins within the 1e-9 rounding floor are shown as 0); "
-    "median_margin is its median over instances. The statements are listed under the table. Per-part "
-    "numbers are in results/checks.csv, mutants in results/mutants.csv."
+    "median_margin is its median over instances. Measured statements (DH, GB, SD) assert nothing: "
+    "their numbers are in the Findings. Per-part numbers are in results/checks.csv, mutants in "
+    "results/mutants.csv."
 )
 
 _FINDINGS_NOTE = (
     "What the checks found, before the tables: each clause refuted by a counterexample shipped with "
     "the project (rerun it with robust-gates check --problem FILE), then, from this run, refuted "
     "statements, checks that raised, inconclusive instances (saved as problem files under results/), "
-    "vacuous statements and measured-only ones."
+    "vacuous statements and measured-only ones, whose numbers follow."
+)
+
+_INTRO = (
+    "Numerical checks of this project's formalization of the statements of Cortes, Mohri, Zhong, "
+    "A Theoretical Framework for Modular Learning of Robust Generative Models (arXiv 2602.17554). "
+    "Only the paper's abstract, contents, theorem names and figure captions were available, so every "
+    "statement checked here is the project's own precise version of a section of the paper. Each "
+    "statement, its proof sketch, what its check computes and its status (including the two refuted "
+    "first formalizations, of T3 and LF, with their counterexamples) is written out in the statement "
+    "document."
 )
 
 
@@ -283,24 +361,37 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(rows)
 
 
+def _measured_frame(rows) -> pd.DataFrame:
+    return pd.DataFrame([{"quantity": q, "value": f"{v:.4g}", "predicted": f"{rel} {ref:.4g}" if rel else "",
+                          "on the predicted side": "" if ok is None else ("yes" if ok else "no")}
+                         for q, v, rel, ref, ok in rows],
+                        columns=["quantity", "value", "predicted", "on the predicted side"])
+
+
 def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
-                    found: pd.DataFrame | None = None) -> None:
-    lines = ["# robust-gates report", "",
-             "Numerical checks of this project's formalization of the statements of "
-             "Cortes, Mohri, Zhong, arXiv 2602.17554. Each statement, its proof sketch, what its "
-             "check computes and its status (including the two refuted first formalizations, of "
-             f"T3 and LF, with their counterexamples) is in {_STATEMENTS_DOC}.", "",
+                    found: pd.DataFrame | None = None, measured: dict | None = None) -> None:
+    from robust_gates.simulations.statements.prose import GLOSSARY
+
+    lines = ["# robust-gates report", "", f"{_INTRO} See [{_STATEMENTS_DOC}]({_STATEMENTS_DOC}).", "",
              "## Findings", "", _FINDINGS_NOTE, ""]
     if found is not None and len(found):
-        lines += [_md_table(found), ""]
+        shown = found.fillna("").copy()
+        shown["file"] = shown["file"].map(lambda f: f"[{f}]({f})" if f else "")
+        lines += [_md_table(shown), ""]
     else:
         lines += ["_Nothing refuted, inconclusive or vacuous._", ""]
+    for sid, rows in (measured or {}).items():
+        if rows:
+            lines += [f"### {sid}: measured numbers", "", _md_table(_measured_frame(rows)), ""]
+    lines += ["## Notation", "", "| symbol | definition | meaning |", "|---|---|---|"]
+    lines += [f"| ${sym}$ | ${d}$ | {m} |" for sym, d, m in GLOSSARY] + [""]
     lines += ["## Statements", ""]
     if summary is None:
         lines += [f"_Checks not run: {checks_note}._", ""]
     else:
         lines += [_md_table(_summary_table(summary)), "", _SLACK_NOTE, ""]
-        lines += [f"- **{sid}** ({sec}): {text}" for sid, sec, text in _statement_lines(summary)] + [""]
+        lines += [f"- **{sid}** ({sec}): ${tex}$. {text}" if tex else f"- **{sid}** ({sec}): {text}"
+                  for sid, sec, text, tex in _statement_lines(summary)] + [""]
     lines += ["## Figures", ""]
     for row in figs.itertuples():
         if row.status == "drawn":
@@ -313,50 +404,95 @@ def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: d
     path.write_text("\n".join(lines) + "\n")
 
 
-def _findings_html(found: pd.DataFrame | None) -> str:
+_FINDING_GROUPS = (
+    ("refuted clause", "Refuted clauses (counterexamples shipped with the project)"),
+    ("refuted", "Refuted by this run"),
+    ("error", "Checks that raised (bugs)"),
+    ("inconclusive", "Inconclusive instances of this run"),
+    ("vacuous", "Vacuous as checked"),
+    ("measured", "Measured only, never asserted"),
+)
+
+
+def _link(file: str) -> str:
+    esc = html.escape
+    return f"<a href='{esc(file)}'><code>{esc(file)}</code></a>" if file else ""
+
+
+def _findings_html(found: pd.DataFrame | None, measured: dict | None = None) -> str:
     esc = html.escape
     if found is None or not len(found):
         return "<p>Nothing refuted, inconclusive or vacuous.</p>"
-    rows = ["<table class='findings'><tr><th>kind</th><th>statement</th><th>what</th><th>numbers</th>"
-            "<th>file</th></tr>"]
-    for f in found.fillna("").itertuples():
-        cls = f.kind.split()[0]
-        rows.append(f"<tr class='{esc(cls)}'><td>{esc(f.kind)}</td><td>{esc(f.statement)}</td>"
-                    f"<td>{esc(f.what)}</td><td>{esc(f.numbers)}</td><td><code>{esc(f.file)}</code></td></tr>")
+    found = found.fillna("")
+    parts = []
+    for kind, title in _FINDING_GROUPS:
+        g = found[found["kind"] == kind]
+        if not len(g):
+            continue
+        parts.append(f"<h3 class='{esc(kind.split()[0])}'>{esc(title)}</h3>")
+        if kind == "measured":
+            for f in g.itertuples():
+                parts.append(f"<p><b>{esc(f.statement)}</b>: {esc(f.numbers)}.</p>")
+                rows = (measured or {}).get(f.statement, [])
+                if rows:
+                    parts.append(_measured_frame(rows).to_html(index=False, classes="measured", border=0,
+                                                               justify="left"))
+            continue
+        rows = ["<table class='findings'><tr><th>statement</th><th>what</th><th>numbers</th><th>file</th></tr>"]
+        for f in g.itertuples():
+            rows.append(f"<tr><td>{esc(f.statement)}</td><td>{esc(f.what)}</td><td>{esc(f.numbers)}</td>"
+                        f"<td>{_link(f.file)}</td></tr>")
+        rows.append("</table>")
+        parts.append("".join(rows))
+    return "".join(parts)
+
+
+def _glossary_html() -> str:
+    from robust_gates.simulations.statements.prose import GLOSSARY
+
+    esc = html.escape
+    rows = ["<table class='glossary'><tr><th>symbol</th><th>definition</th><th>meaning</th></tr>"]
+    rows += [f"<tr><td>{_mathml(sym)}</td><td>{_mathml(d)}</td><td>{esc(m)}</td></tr>" for sym, d, m in GLOSSARY]
     rows.append("</table>")
     return "".join(rows)
 
 
 def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
-                found: pd.DataFrame | None = None) -> Path:
+                found: pd.DataFrame | None = None, measured: dict | None = None) -> Path:
     esc = html.escape
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>robust-gates report</title>",
-             "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"
-             "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;"
-             "padding:3px 6px}figure{margin:1.5em 0}img{max-width:100%}"
-             ".missing{color:#a33}tr.refuted td:first-child,tr.error td:first-child{color:#a33}"
-             "tr.inconclusive td:first-child{color:#a60}table.findings td{vertical-align:top}"
-             "code{font-size:0.85em;word-break:break-all}dl.statements dd{margin:0 0 .5em 2em}"
-             "td:first-child,td:nth-child(2){white-space:nowrap}"
+    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>robust-gates report</title>",
+             "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;line-height:1.45}"
+             "table{border-collapse:collapse;font-size:0.9em;margin:.5em 0}td,th{border:1px solid #ccc;"
+             "padding:3px 6px}th{background:#f3f3f3}figure{margin:1.5em 0}img{max-width:100%}"
+             ".missing{color:#a33}h3.refuted,h3.error{color:#a33}h3.inconclusive{color:#a60}"
+             "table.findings td{vertical-align:top}table.glossary td{vertical-align:middle}"
+             "code{font-size:0.85em;word-break:break-all}dl.statements dd{margin:0 0 .8em 2em}"
+             "dl.statements dt{margin-top:.4em}td:first-child{white-space:nowrap}"
+             "math{font-size:1.08em}.note{color:#444;font-size:.88em}div.formula{margin:.25em 0 .3em}"
              "</style></head><body>",
              "<h1>robust-gates report</h1>",
-             "<p>Numerical checks of this project's formalization of the statements of "
-             "Cortes, Mohri, Zhong, <i>A Theoretical Framework for Modular Learning of Robust "
-             "Generative Models</i>, arXiv 2602.17554. Each statement, its proof sketch, what its "
-             "check computes and its status (including the two refuted first formalizations, of "
-             f"T3 and LF, with their counterexamples) is in {esc(_STATEMENTS_DOC)}.</p>",
-             "<h2>Findings</h2>", f"<p><small>{esc(_FINDINGS_NOTE)}</small></p>", _findings_html(found),
-             "<h2>Statements</h2>"]
+             f"<p>{esc(_INTRO)} Read it here: <a href='{_STATEMENTS_DOC}'><code>{_STATEMENTS_DOC}</code></a> "
+             "(its recorded sweep: <a href='docs/statements_sweep.json'><code>docs/statements_sweep.json</code></a>). "
+             "Contents: <a href='#findings'>Findings</a>, <a href='#notation'>Notation</a>, "
+             "<a href='#statements'>Statements</a>, <a href='#figures'>Figures</a>, "
+             "<a href='#environment'>Environment</a>.</p>",
+             "<h2 id='findings'>Findings</h2>", f"<p class='note'>{esc(_FINDINGS_NOTE)}</p>",
+             _findings_html(found, measured),
+             "<h2 id='notation'>Notation</h2>",
+             "<p class='note'>Natural logarithms (nats) throughout; 0 log 0 = 0; a KL divergence is infinite "
+             "when its first argument puts mass where the second puts none.</p>", _glossary_html(),
+             "<h2 id='statements'>Statements</h2>"]
     if summary is None:
         parts.append(f"<p class='missing'>Checks not run: {esc(checks_note)}.</p>")
     else:
         parts.append(_summary_table(summary).to_html(index=False, float_format=lambda v: f"{v:.3g}",
-                                                     na_rep=""))
-        parts.append(f"<p><small>{esc(_SLACK_NOTE)}</small></p>")
+                                                     na_rep="", border=0, justify="left"))
+        parts.append(f"<p class='note'>{esc(_SLACK_NOTE)}</p>")
         parts.append("<dl class='statements'>" + "".join(
-            f"<dt><b>{esc(sid)}</b> {esc(sec)}</dt><dd>{esc(text)}</dd>"
-            for sid, sec, text in _statement_lines(summary)) + "</dl>")
-    parts.append("<h2>Figures</h2>")
+            f"<dt><b>{esc(sid)}</b> {esc(sec)}</dt><dd>"
+            + (f"<div class='formula'>{_mathml(tex)}</div>" if tex else "") + f"{esc(text)}</dd>"
+            for sid, sec, text, tex in _statement_lines(summary)) + "</dl>")
+    parts.append("<h2 id='figures'>Figures</h2>")
     for row in figs.itertuples():
         parts.append(f"<h3>{esc(row.id)}: {esc(row.title)}</h3>")
         if row.status == "drawn":
@@ -364,7 +500,7 @@ def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
                          f"<figcaption>{esc(row.caption)}</figcaption></figure>")
         else:
             parts.append(f"<p class='missing'>Not drawn: {esc(row.message)}</p>")
-    parts.append("<h2>Environment</h2><table>")
+    parts.append("<h2 id='environment'>Environment</h2><table>")
     parts += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in env.items()]
     parts.append("</table></body></html>")
     path.write_text("\n".join(parts))

@@ -111,3 +111,40 @@ def test_check_mutants_cli(tmp_path, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert summary.loc[0, "status"] == "holds" and summary.loc[0, "mutants_refuted"] >= 1
     assert len(pd.read_csv(out / "mutant_summary.csv")) == len(mutants_of("T2"))
+
+
+def test_measured_statements_registered_and_reported():
+    """DH, GB and SD are registered measured statements: their checks report numbers with the
+    side each claim predicts, the sweep never counts them as passed or failed (status measured),
+    and on a problem file DH and GB say they do not apply (they are measured once per sweep)."""
+    from robust_gates.simulations.statements.measured import measured_numbers
+
+    for sid in ("DH", "GB", "SD"):
+        assert STATEMENTS[sid].kind == "measured"
+    run = run_suite(["DH", "GB", "SD"], instances=2, seed=0, progress=False)
+    summary = summarize(run.checks, run.mutants).set_index("id")
+    assert (summary["status"] == "measured").all() and (summary["passed"] == 0).all()
+    assert (summary["failed"] == 0).all() and (summary["errors"] == 0).all()
+    dh = dict((n, v) for n, v, _, _ in measured_numbers("DH"))
+    assert any("gradient cosine" in n for n in dh) and all(np.isfinite(v) for v in dh.values())
+    gb = measured_numbers("GB")
+    assert any("slope" in n for n, *_ in gb) and any(rel == ">=" and "under the bound" in n for n, _, rel, _ in gb)
+    res = get_statement("DH").check(make_instance("perfect", 0, 0))
+    assert res.holds and all(p["outcome"] == "measured" for p in res.details["parts"].values())
+    table = check_problem(load_problem(str(_shipped("t3_v1_strictness.json"))), ["DH", "GB", "SD"])
+    assert (table["kind"] == "not applicable").all()
+
+
+def test_SD_router_identity_and_its_mutant():
+    """SD's exact part: the constant-gate causal router reproduces the sequence mixture to
+    rounding on every Markov family; the token-level mixture does not when the conditionals
+    differ (its mutant is refuted on such an instance)."""
+    sd = get_statement("SD")
+    refuted = 0
+    for fam in ("markov", "markov_noisy", "markov_distinct", "markov_boundary"):
+        for i in range(2):
+            inst = make_instance(fam, 0, i)
+            res = sd.check(inst)
+            assert res.outcome == "holds" and res.details["router_dev"] < 1e-9
+            refuted += bool(mutants_of("SD")[0].run(inst, res).refuted)
+    assert refuted >= 4

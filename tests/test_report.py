@@ -29,7 +29,7 @@ def test_report_quick(tmp_path, capsys):
         assert key in md
     # issue 16/21: Findings first, with the shipped counterexamples; the table's outcome columns
     assert md.index("## Findings") < md.index("## Statements") and html.index("Findings") < html.index(
-        "<h2>Statements")
+        "<h2 id='statements'>Statements")
     for cols in ("status", "mutants_refuted", "inconclusive", "errors"):
         assert cols in summary.columns and f"<th>{cols}</th>" in html
     findings = pd.read_csv(out / "results" / "findings.csv")
@@ -37,3 +37,19 @@ def test_report_quick(tmp_path, capsys):
     assert {"T3", "LF"} <= set(shipped["statement"])
     assert shipped["file"].str.startswith("simulations/counterexamples/").all()
     assert "wrote" in capsys.readouterr().out
+    # issue 16: MathML built from LaTeX (no script, no network), the glossary, measured numbers in the
+    # Findings, and every link of the page and of report.md resolves inside the output folder
+    text = re.sub(r"data:image/png;base64,[^']*", "", html).replace("http://www.w3.org/1998/Math/MathML", "")
+    assert "<math" in html and "<script" not in html and "http" not in text
+    assert html.index("id='findings'") < html.index("id='notation'") < html.index("id='statements'")
+    for sym in ("JS", "C(D)", "G_1", "varepsilon_k", "delta_Q"):
+        assert sym in md
+    assert html.count("<tr><td><math") >= 10  # one glossary row per symbol
+    for sid in ("DH", "GB", "SD"):
+        assert f"<p><b>{sid}</b>:" in html and f"### {sid}: measured numbers" in md
+    assert "on the predicted side" in html
+    links = re.findall(r"href='([^']+)'", html) + re.findall(r"\]\(([^)]+)\)", md)
+    files = [x for x in links if not x.startswith("#")]
+    assert "docs/statements.md" in files and any(x.startswith("simulations/counterexamples/") for x in files)
+    for link in files:
+        assert (out / link).is_file(), link

@@ -18,8 +18,8 @@ These three are not theorems this project can prove, so their checks are registe
   instance, ``K = 3``, ``n = 16``, ``M`` from 30 to 3000, 4 seeds, the constant gate class and
   the one-hot class): the log-log slope of the mean excess in ``M`` (the bound's rate is
   ``-1/2``), the coverage of the bound (the fraction of trials under it; it is stated at
-  ``1 - delta = 0.9``) and whether modular beats the smoothed monolithic model at the smallest
-  ``M``.
+  ``1 - delta = 0.9``) and, at the smallest ``M``, the worst case of each monolithic model fitted on
+  the same samples minus that of each modular class (``> 0``: modular better).
 * **SD** (structural distillation) has an exact part, computed per instance on the Markov-chain
   families: the causal Bayes router ``r_k(x_{<t}) ∝ w_k P_k(x_{<t})`` of the constant gate
   ``w = lam``, composed token by token from the experts' conditionals, equals the sequence-level
