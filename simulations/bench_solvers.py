@@ -20,8 +20,18 @@ Two parts, run in one process on the same instances:
 ``large_k``
     many experts (``K = 64, 256, 1024`` at ``n = 10^4``) with every kind of ``Lambda`` (the
     simplex, a box, a polytope with three rows, a hull of ``300`` random mixtures, a
-    total-variation ball): the ascent and the whole solve (result and certificate included) in
-    streaming passes, the support of ``lam*`` and the certified gap;
+    total-variation ball) and both payoffs: the ascent and the whole solve (the solver's own
+    per-problem setup, result and certificate included) in streaming passes against the target
+    of issue 17 (300 passes at ``K = 256``, 3,000 at ``K = 1024``), the support of ``lam*`` and
+    the certified gap;
+``small``
+    one solve of a small game (``K = 4, n = 50``) by the fast and by the reference solver, each
+    on a fresh problem object (no cache shared between repetitions): seconds per solve,
+    ``ratio = reference / fast`` against the target of issue 17 (50), and the value difference;
+``batched``
+    :func:`robust_gates.theory.solvers.solve_many` on many such games against the reference solver
+    one by one: seconds per problem, ``ratio`` against the target (200), the largest value
+    difference and the share of problems the stacked path took;
 ``capacity``
     Blahut-Arimoto with squared extrapolation (:func:`robust_gates.theory.capacity`) against a
     plain textbook Blahut-Arimoto written here (``rel_entr`` every step, as peer libraries do),
@@ -48,13 +58,22 @@ __all__ = [
     "make_instance", "streaming_pass_seconds", "compare_solvers", "scale_fast", "bench_solvers",
     "comparison_table", "scaling_table", "main", "one_pass_seconds", "passes_fast",
     "plain_blahut_arimoto", "capacity_vs_plain", "passes_table", "capacity_table",
-    "large_k_fast", "large_k_table", "large_k_lambda",
+    "large_k_fast", "large_k_table", "large_k_lambda", "small_vs_reference", "batched_vs_reference",
+    "small_table", "batched_table",
 ]
 
 COMPARE_SIZES = ((8, 1_000), (8, 10_000))
 SCALE_SIZES = (100_000, 1_000_000)
 LARGE_SIZE = 10_000_000
 PASS_SIZES = ((16, 1_000_000), (256, 10_000))
+#: issue 17's targets: whole solve in streaming passes per (K, n) (large-K and passes parts),
+#: and speed-ups over the reference solver (small and batched parts)
+PASS_TARGETS = {(16, 1_000_000): 10, (256, 10_000): 300, (1024, 10_000): 3_000}
+SMALL_SIZE = (4, 50)
+SMALL_TARGET = 50
+BATCH_COUNT = 500
+BATCH_TARGET = 200
+LARGE_K_PAYOFFS = ("kl", "cross_entropy")
 CAPACITY_SIZES = ((64, 10_000),)
 LARGE_K_SIZES = ((64, 10_000), (256, 10_000), (1024, 10_000))
 LARGE_K_KINDS = ("simplex", "box", "polytope", "hull", "tv_ball")
@@ -153,9 +172,14 @@ def bench_solvers(compare_sizes: Iterable[tuple[int, int]] = COMPARE_SIZES,
                   pass_sizes: Iterable[tuple[int, int]] = PASS_SIZES,
                   capacity_sizes: Iterable[tuple[int, int]] = CAPACITY_SIZES,
                   large_k_sizes: Iterable[tuple[int, int]] = LARGE_K_SIZES,
-                  large_k_kinds: Iterable[str] = LARGE_K_KINDS) -> pd.DataFrame:
+                  large_k_kinds: Iterable[str] = LARGE_K_KINDS, small: bool = True,
+                  batch_count: int = BATCH_COUNT) -> pd.DataFrame:
     """Every part in one tidy frame (column ``part``)."""
     parts = [compare_solvers(compare_sizes, seed=seed, tol=tol, progress=progress)]
+    if small:
+        parts.append(small_vs_reference(seed=seed, tol=tol))
+    if batch_count:
+        parts.append(batched_vs_reference(batch_count, seed=seed, tol=tol))
     scale_sizes = list(scale_sizes)
     if scale_sizes:
         parts.append(scale_fast(scale_sizes, K=K_scale, seed=seed, tol=scale_tol, progress=progress))
@@ -214,6 +238,7 @@ def passes_fast(sizes: Iterable[tuple[int, int]] = PASS_SIZES, seed: int = 0, to
             "iterations": ascent.iterations, "evaluations": ascent.evaluations,
             "support": int(np.sum(res.lam > 0)), "seconds": ascent.seconds + result_s,
             "gap": cert.gap, "value": res.value,
+            "target_passes": PASS_TARGETS.get((K, n), np.nan),
         })
         del problem, ascent, res
     return pd.DataFrame(rows)
@@ -282,25 +307,26 @@ def large_k_lambda(kind: str, K: int, rng: np.random.Generator, hull_points: int
 
 def large_k_fast(sizes: Iterable[tuple[int, int]] = LARGE_K_SIZES,
                  kinds: Iterable[str] = LARGE_K_KINDS, seed: int = 0, tol: float = 1e-8,
-                 progress: bool = False, hull_points: int = HULL_POINTS) -> pd.DataFrame:
-    """One row per ``(K, n)`` x kind of ``Lambda``: the fast solver's cost in streaming passes.
+                 progress: bool = False, hull_points: int = HULL_POINTS,
+                 payoffs: Iterable[str] = LARGE_K_PAYOFFS) -> pd.DataFrame:
+    """One row per ``(K, n)`` x kind of ``Lambda`` x payoff: the fast solver's cost in streaming
+    passes.
 
-    ``setup`` (the set's own parametrization and support, once per set) is reported apart;
-    ``solve_passes`` is the ascent plus the result (gate, independent certificate, copies)."""
+    ``setup_seconds`` (building the set, e.g. the polytope's emptiness LP) is reported apart;
+    ``solve_passes`` is the ascent (with the solver's own per-problem setup: the set's support and
+    start, cached per problem) plus the result (gate, independent certificate, copies)."""
     from tqdm.auto import tqdm
 
     from robust_gates.theory import RobustProblem
 
     rows = []
-    jobs = [(K, n, kind) for K, n in sizes for kind in kinds]
-    for K, n, kind in tqdm(jobs, desc="large K", disable=not progress):
+    jobs = [(K, n, kind, payoff) for K, n in sizes for kind in kinds for payoff in payoffs]
+    for K, n, kind, payoff in tqdm(jobs, desc="large K", disable=not progress):
         base = make_instance(np.random.default_rng([seed, K, n]), K, n)
         start = time.perf_counter()
         lam_set = large_k_lambda(kind, K, np.random.default_rng([seed, K, n, 1]), hull_points)
-        lam_set.parametrization()
-        lam_set.support()
         setup_s = time.perf_counter() - start
-        problem = RobustProblem(base.D, base.P, lam_set)
+        problem = RobustProblem(base.D, base.P, lam_set, payoff=payoff)
         problem.entropies  # noqa: B018 (cached once per problem)
         pass_s = one_pass_seconds(problem)
         ascent = dual_ascent(problem, tol=tol)
@@ -308,7 +334,8 @@ def large_k_fast(sizes: Iterable[tuple[int, int]] = LARGE_K_SIZES,
         res = certified_result(problem, ascent, tol)
         result_s = time.perf_counter() - start
         rows.append({
-            "part": "large_k", "K": K, "n": n, "kind": kind, "solver": "fast",
+            "part": "large_k", "K": K, "n": n, "kind": kind, "payoff": payoff, "solver": "fast",
+            "target_passes": PASS_TARGETS.get((K, n), np.nan),
             "pass_seconds": pass_s, "ascent_passes": ascent.seconds / pass_s,
             "result_passes": result_s / pass_s, "solve_passes": (ascent.seconds + result_s) / pass_s,
             "setup_seconds": setup_s, "iterations": ascent.iterations,
@@ -317,6 +344,75 @@ def large_k_fast(sizes: Iterable[tuple[int, int]] = LARGE_K_SIZES,
         })
         del base, problem, ascent, res
     return pd.DataFrame(rows)
+
+
+def small_vs_reference(size: tuple[int, int] = SMALL_SIZE, repeats: int = 20, seed: int = 0,
+                       tol: float = 1e-9) -> pd.DataFrame:
+    """One row: a single small solve, fast against reference, each timed on fresh problem
+    objects built from the same arrays (validation outside the timing, no per-problem cache
+    reused); ``ratio = reference seconds / fast seconds``."""
+    K, n = size
+    base = make_instance(np.random.default_rng([seed, K, n, 2]), K, n)
+    _warm_up()
+    fresh = [RobustProblem(base.D, base.P) for _ in range(repeats)]
+    start = time.perf_counter()
+    fast = [solve_fast(p, tol=tol) for p in fresh]
+    fast_s = (time.perf_counter() - start) / repeats
+    ref_repeats = max(1, repeats // 5)
+    fresh = [RobustProblem(base.D, base.P) for _ in range(ref_repeats)]
+    start = time.perf_counter()
+    ref = [solve_reference(p) for p in fresh]
+    ref_s = (time.perf_counter() - start) / ref_repeats
+    return pd.DataFrame([{
+        "part": "small", "K": K, "n": n, "solver": "fast", "seconds": fast_s,
+        "reference_seconds": ref_s, "ratio": ref_s / fast_s, "target_ratio": SMALL_TARGET,
+        "value": fast[0].value, "value_diff": abs(fast[0].value - ref[0].value),
+        "gap": max(r.gap for r in fast), "reference_gap": ref[0].gap,
+    }])
+
+
+def batched_vs_reference(count: int = BATCH_COUNT, size: tuple[int, int] = SMALL_SIZE,
+                         seed: int = 0, tol: float = 1e-9, reference_count: int = 5) -> pd.DataFrame:
+    """One row: :func:`~robust_gates.theory.solvers.solve_many` on ``count`` small games (kl and
+    cross-entropy, perfect and noisy experts) against the reference solver on the first
+    ``reference_count`` of them; seconds per problem, ``ratio = reference / batched``, the largest
+    value difference on the problems both solved and the largest certified gap."""
+    from robust_gates.theory.solvers import solve_many
+
+    K, n = size
+    rng = np.random.default_rng([seed, K, n, 3])
+    problems = []
+    for i in range(count):
+        inst = make_instance(rng, K, n)
+        problems.append(RobustProblem(inst.D, None if i % 3 == 2 else inst.P,
+                                      payoff="cross_entropy" if i % 2 else "kl"))
+    _warm_up()
+    solve_many(problems[:4], tol=tol)
+    start = time.perf_counter()
+    results = solve_many(problems, tol=tol)
+    per = (time.perf_counter() - start) / count
+    start = time.perf_counter()
+    refs = [solve_reference(p) for p in problems[:reference_count]]
+    ref_s = (time.perf_counter() - start) / reference_count
+    return pd.DataFrame([{
+        "part": "batched", "K": K, "n": n, "problems": count, "solver": "solve_many",
+        "seconds": per, "reference_seconds": ref_s, "ratio": ref_s / per,
+        "target_ratio": BATCH_TARGET,
+        "stacked": sum("batched" in r.backend for r in results) / count,
+        "value_diff": max(abs(r.value - f.value) for r, f in zip(refs, results, strict=False)),
+        "gap": max(r.gap for r in results),
+    }])
+
+
+def small_table(df: pd.DataFrame) -> pd.DataFrame:
+    cols = ["K", "n", "seconds", "reference_seconds", "ratio", "target_ratio", "value_diff", "gap"]
+    return df[df["part"] == "small"][cols].reset_index(drop=True)
+
+
+def batched_table(df: pd.DataFrame) -> pd.DataFrame:
+    cols = ["K", "n", "problems", "seconds", "reference_seconds", "ratio", "target_ratio",
+            "stacked", "value_diff", "gap"]
+    return df[df["part"] == "batched"][cols].reset_index(drop=True)
 
 
 def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -345,14 +441,16 @@ def scaling_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def passes_table(df: pd.DataFrame) -> pd.DataFrame:
-    cols = ["K", "n", "solve_passes", "ascent_passes", "certify_passes", "result_passes",
-            "entropy_passes", "iterations", "evaluations", "support", "pass_seconds", "seconds", "gap"]
+    cols = ["K", "n", "solve_passes", "target_passes", "ascent_passes", "certify_passes",
+            "result_passes", "entropy_passes", "iterations", "evaluations", "support",
+            "pass_seconds", "seconds", "gap"]
     return df[df["part"] == "passes"][cols].reset_index(drop=True)
 
 
 def large_k_table(df: pd.DataFrame) -> pd.DataFrame:
-    cols = ["K", "n", "kind", "solve_passes", "ascent_passes", "result_passes", "iterations",
-            "evaluations", "support", "setup_seconds", "pass_seconds", "seconds", "gap"]
+    cols = ["K", "n", "kind", "payoff", "solve_passes", "target_passes", "ascent_passes",
+            "result_passes", "iterations", "evaluations", "support", "setup_seconds",
+            "pass_seconds", "seconds", "gap"]
     return df[df["part"] == "large_k"][cols].reset_index(drop=True)
 
 
@@ -365,13 +463,22 @@ def capacity_table(df: pd.DataFrame) -> pd.DataFrame:
 def main(compare_sizes=COMPARE_SIZES, scale_sizes=SCALE_SIZES, K_scale: int = 16, seed: int = 0,
          tol: float = 1e-9, scale_tol: float = 1e-8, out: str | None = None,
          progress: bool = True, pass_sizes=PASS_SIZES, capacity_sizes=CAPACITY_SIZES,
-         large_k_sizes=LARGE_K_SIZES, large_k_kinds=LARGE_K_KINDS) -> pd.DataFrame:
+         large_k_sizes=LARGE_K_SIZES, large_k_kinds=LARGE_K_KINDS, small: bool = True,
+         batch_count: int = BATCH_COUNT) -> pd.DataFrame:
     """Run the benchmark, print its tables, optionally write the tidy frame as CSV."""
     df = bench_solvers(compare_sizes, scale_sizes, K_scale, seed, tol, scale_tol, progress,
-                       pass_sizes, capacity_sizes, large_k_sizes, large_k_kinds)
+                       pass_sizes, capacity_sizes, large_k_sizes, large_k_kinds, small, batch_count)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(f"fast vs reference (same instances, fast tol {tol:g}):")
         print(comparison_table(df).to_string(index=False, float_format=_fmt))
+        if (df["part"] == "small").any():
+            print("\none small solve, fast vs reference (fresh problem objects; ratio = reference / "
+                  "fast, target_ratio from issue 17):")
+            print(small_table(df).to_string(index=False, float_format=_fmt))
+        if (df["part"] == "batched").any():
+            print("\nsolve_many, seconds per problem vs the reference one by one (ratio = reference / "
+                  "batched; stacked = share taken by the stacked path):")
+            print(batched_table(df).to_string(index=False, float_format=_fmt))
         if (df["part"] == "scale").any():
             print(f"\nfast solver alone (tol {scale_tol:g}); *_over_pass = seconds per "
                   "iteration (evaluation) / one streaming pass over D and P:")

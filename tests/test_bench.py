@@ -10,10 +10,12 @@ import numpy as np
 
 from robust_gates.paper_repro.cli import main as cli_main
 from robust_gates.simulations.bench_solvers import (
+    batched_vs_reference,
     capacity_vs_plain,
     large_k_fast,
     passes_fast,
     plain_blahut_arimoto,
+    small_vs_reference,
 )
 from robust_gates.theory import capacity
 
@@ -37,10 +39,24 @@ def test_large_k_part_every_kind_certified():
     more points than twice the domains, so most weights are redundant), each certified below tol,
     with its cost in streaming passes."""
     df = large_k_fast([(12, 300)], tol=PASS_TOL, hull_points=30)
-    assert sorted(df["kind"]) == sorted(["simplex", "box", "polytope", "hull", "tv_ball"])
+    assert sorted(set(df["kind"])) == sorted(["simplex", "box", "polytope", "hull", "tv_ball"])
+    assert sorted(set(df["payoff"])) == ["cross_entropy", "kl"] and len(df) == 10
     assert (df["gap"] <= PASS_TOL).all()
     assert (df["solve_passes"] >= df["ascent_passes"]).all() and (df["ascent_passes"] > 0).all()
     assert ((df["support"] >= 1) & (df["support"] <= 12)).all()
+
+
+def test_small_and_batched_parts_report_ratios_and_agree():
+    """SPEC algorithms 1-2 on small games: the small part times one fast and one reference solve on
+    fresh problems, the batched part solve_many against the reference; both report their ratio and
+    target, certified gaps below tol and values equal to the reference's within 1e-8."""
+    small = small_vs_reference(repeats=5).iloc[0]
+    assert small["ratio"] > 0 and small["target_ratio"] == 50
+    assert small["gap"] <= 1e-9 and small["value_diff"] <= 1e-8
+    batched = batched_vs_reference(count=12, reference_count=3).iloc[0]
+    assert batched["ratio"] > 0 and batched["target_ratio"] == 200
+    assert batched["gap"] <= 1e-9 and batched["value_diff"] <= 1e-8
+    assert 0.9 <= batched["stacked"] <= 1.0
 
 
 def test_capacity_part_agrees_with_plain_blahut_arimoto():
@@ -59,7 +75,8 @@ def test_bench_quick_cli(capsys):
     assert cli_main(["bench", "--quick"]) == 0
     out = capsys.readouterr().out
     for header in ("fast vs reference", "fast solver alone", "streaming passes", "many experts",
-                   "capacity"):
+                   "capacity", "one small solve", "solve_many"):
         assert header in out
-    for column in ("ratio", "solve_passes", "certify_passes", "peer_seconds"):
+    for column in ("ratio", "solve_passes", "certify_passes", "peer_seconds", "target_ratio",
+                   "target_passes", "stacked"):
         assert column in out

@@ -261,6 +261,8 @@ class _Oracle:
 #: inequalities: simplex, box, polytope) gets its support and start from one linear program
 #: (:func:`_relative_interior`) instead of ``K`` (one per coordinate)
 LARGE_K_SETUP = 64
+#: problems with more entries ``K * n`` than this may keep a Hessian for one more step
+LAGGED_HESSIAN_SIZE = 50_000
 #: QPs with more weights than this go to the primal-dual active-set method first (:mod:`._pdas`),
 #: the one-change-at-a-time primal method (:mod:`._qp`) being the fallback; smaller ones keep the
 #: primal method alone
@@ -399,6 +401,7 @@ def dual_ascent(
     recent: deque[_Point] = deque([pt], maxlen=_POLISH_POINTS)
     target = SAFETY * tol
     reg_c = 1e-3
+    H_fresh = True
     iterations = 0
     stalls = 0
     bar = _NoBar()
@@ -460,6 +463,9 @@ def dual_ascent(
             if best_p.primal - best_d.dual <= target:
                 break
             if accepted is None:
+                if not H_fresh:  # the step used a lagged Hessian: retry with the exact one first
+                    H, H_fresh = oracle.hessian(pt), True
+                    continue
                 stalls += 1
                 if stalls >= 2:  # Newton is at its noise floor: improve the primal side instead
                     polished = _polish(problem, oracle, list(recent), best_p)
@@ -476,8 +482,15 @@ def dual_ascent(
                 continue
             stalls = 0
             pt, _ = accepted
-            # the Hessian only when another step is needed (not at the final point)
-            H = oracle.hessian(pt)
+            # the Hessian only when another step is needed (not at the final point). On large
+            # problems, after a full step that cut the point's own gap a hundredfold, the last
+            # Hessian is kept for one step (it changes by O(step) and costs several passes over
+            # D); a step that then fails is retried with the exact one
+            if (H_fresh and alpha == 1.0 and problem.K * problem.n > LAGGED_HESSIAN_SIZE
+                    and pt.primal - pt.dual <= 1e-2 * fw):
+                H_fresh = False
+            else:
+                H, H_fresh = oracle.hessian(pt), True
             reg_c = max(reg_c * 0.1, 1e-6) if alpha == 1.0 else min(reg_c * 10.0, 1e6)
     finally:
         bar.close()
@@ -582,11 +595,19 @@ def _extreme_experts(problem: RobustProblem) -> tuple[np.ndarray, np.ndarray]:
     cache = _problem_cache(problem)
     if "extremes" not in cache:
         P, l, u = problem.P, problem.l, problem.u
-        kmin = np.full(problem.n, -1, dtype=np.intp)
-        kmax = np.full(problem.n, -1, dtype=np.intp)
-        for k in range(problem.K - 1, -1, -1):  # the last write is the first k attaining it
-            kmin[P[k] == l] = k
-            kmax[P[k] == u] = k
+        n = problem.n
+        kmin = np.empty(n, dtype=np.intp)
+        kmax = np.empty(n, dtype=np.intp)
+        step = 1 << 15  # column blocks: l, u and the masks stay in cache across the K rows
+        mask = np.empty(step, dtype=bool)
+        for a in range(0, n, step):
+            b = min(a + step, n)
+            m = mask[: b - a]
+            for k in range(problem.K - 1, -1, -1):  # the last write is the first k attaining it
+                np.equal(P[k, a:b], l[a:b], out=m)
+                np.putmask(kmin[a:b], m, k)
+                np.equal(P[k, a:b], u[a:b], out=m)
+                np.putmask(kmax[a:b], m, k)
         cache["extremes"] = (kmin, kmax)
     return cache["extremes"]
 
