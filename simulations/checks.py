@@ -9,14 +9,25 @@ statement x instance. :func:`run_suite` does the same and also runs every statem
 ``status``; :func:`summarize_mutants` one row per mutant. :func:`check_problem` runs every
 applicable statement (and its mutants) on one given problem and lists each part's numbers.
 :func:`run_adversarial` runs :func:`robust_gates.simulations.adversarial.adversarial_search` per
-statement and family and saves each worst instance. Work is spread with joblib (``jobs``;
-``backend`` ``loky``, or ``dask`` / ``ray`` when installed) behind a tqdm progress bar.
+statement and family and saves each worst instance. Work is spread behind a tqdm progress bar
+either with joblib on this machine (``jobs`` processes, ``backend`` one of :data:`BACKENDS`) or,
+with ``scheduler``, on a dask.distributed cluster (:func:`dask_client`: a scheduler's address, or
+``"local"`` for a ``LocalCluster`` of ``jobs`` worker processes, 2 by default). Every path gives
+the same rows in the same order for the same seed (only the ``seconds`` columns differ): each
+task builds its instance from ``(family, seed, index)`` alone and the results are put back in
+task order. On dask workers the statements travel by id, and the ``plugins`` (files or module
+names that register statements) are loaded on each worker before its first task, from the file's
+text sent along, so the workers need no shared file system.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib
+import sys
 import time
+import types
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +46,8 @@ from .statements.solving import tighter
 __all__ = ["CHECK_COLUMNS", "SUMMARY_COLUMNS", "ADV_COLUMNS", "MUTANT_COLUMNS", "MUTANT_SUMMARY_COLUMNS",
            "PROBLEM_COLUMNS", "STATUSES", "CheckRun", "run_checks", "run_suite", "summarize",
            "summarize_mutants", "check_problem", "run_adversarial", "BACKENDS", "run_decided",
-           "undecided_text", "save_instances"]
+           "undecided_text", "save_instances", "dask_client", "plugin_payload", "SchedulerError",
+           "CONNECT_TIMEOUT", "LOCAL_WORKERS"]
 
 #: ``outcome`` is ``holds``/``refuted``/``inconclusive`` (certified intervals, see
 #: :mod:`robust_gates.simulations.statements.registry`) or ``error`` (the check raised: a bug, counted
@@ -77,7 +89,16 @@ PROBLEM_COLUMNS = ["id", "kind", "name", "lhs", "relation", "rhs", "tol", "slack
                    "outcome", "holds", "note"]
 ADV_COLUMNS = ["id", "section", "family", "K", "n", "evaluations", "failures", "worst_slack", "holds",
                "binding", "lhs", "rhs", "file", "seconds"]
-BACKENDS = ("loky", "threading", "dask", "ray")
+#: joblib backends for ``jobs > 1`` on this machine (a cluster is ``scheduler``'s business)
+BACKENDS = ("loky", "threading")
+#: seconds to wait for a dask scheduler given by address
+CONNECT_TIMEOUT = 10.0
+#: worker processes of ``scheduler="local"`` when ``jobs`` is not given
+LOCAL_WORKERS = 2
+
+
+class SchedulerError(ValueError):
+    """The dask scheduler cannot be reached (or dask.distributed is not installed)."""
 
 
 def _select(ids) -> list[Statement]:
@@ -88,37 +109,129 @@ def _select(ids) -> list[Statement]:
 
 @contextlib.contextmanager
 def _backend(backend: str | None, jobs: int):
-    """joblib backend context; ``dask`` and ``ray`` are used only when installed."""
+    """joblib backend context (one of :data:`BACKENDS`)."""
     backend = backend or "loky"
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
-    if backend == "dask":
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise ValueError("backend 'dask' needs dask.distributed (pip install 'dask[distributed]')") \
-                from None
-        with Client(n_workers=max(jobs, 1), processes=True), parallel_config(backend="dask"):
-            yield
-        return
-    if backend == "ray":
-        try:
-            from ray.util.joblib import register_ray
-        except ImportError:
-            raise ValueError("backend 'ray' needs ray; pip install ray") from None
-        register_ray()
-        with parallel_config(backend="ray"):
-            yield
-        return
     with parallel_config(backend=backend):
         yield
 
 
-def _run_group(family: str, index: int, seed: int, stmts: list[Statement], solver: str,
+@contextlib.contextmanager
+def dask_client(scheduler: str, workers: int | None = None, memory_limit: str | float = "auto"):
+    """A dask.distributed ``Client``: ``scheduler="local"`` starts a ``LocalCluster`` of
+    ``workers`` (default :data:`LOCAL_WORKERS`) single-threaded worker processes with
+    ``memory_limit`` each, without a dashboard, and closes it afterwards; any other value is the
+    address of a running scheduler (``tcp://HOST:8786``), reached within :data:`CONNECT_TIMEOUT`
+    seconds or :class:`SchedulerError`."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise SchedulerError("--scheduler needs dask.distributed: pip install 'dask[distributed]'") from None
+    if scheduler == "local":
+        import logging
+
+        with LocalCluster(n_workers=workers or LOCAL_WORKERS, threads_per_worker=1, processes=True,
+                          memory_limit=memory_limit, dashboard_address=None,
+                          silence_logs=logging.ERROR) as cluster, \
+                Client(cluster) as client:
+            yield client
+        return
+    if workers is not None:
+        raise SchedulerError("the number of workers is set for --scheduler local only; a running "
+                             "cluster has the workers started with it")
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        why = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise SchedulerError(f"cannot reach the dask scheduler at {scheduler!r}: {why}") from None
+    with client:
+        yield client
+
+
+def plugin_payload(spec: str) -> tuple[str, str, str | None]:
+    """What a dask worker needs to load a plugin: ``(spec, module name, source)``. A ``.py``
+    file travels as its text (module ``robust_gates_plugin_<stem>``, as the ``check`` command
+    names it); a module name travels as itself (``source`` None) and must be importable there."""
+    if spec.endswith(".py"):
+        path = Path(spec)
+        return spec, f"robust_gates_plugin_{path.stem}", path.read_text()
+    return spec, spec, None
+
+
+#: plugins already loaded in this (worker) process: (module name, digest of the source)
+_LOADED_PLUGINS: set[tuple[str, str]] = set()
+
+
+def _load_plugins(payloads) -> None:
+    for spec, name, source in payloads:
+        key = (name, hashlib.sha256((source or "").encode()).hexdigest())
+        if key in _LOADED_PLUGINS:
+            continue
+        if source is None:
+            importlib.import_module(name)
+        else:
+            module = types.ModuleType(name)
+            module.__file__ = spec
+            sys.modules[name] = module
+            exec(compile(source, spec, "exec"), module.__dict__)  # noqa: S102 (the user's plugin)
+        _LOADED_PLUGINS.add(key)
+
+
+def _on_worker(args: tuple, fn, plugins) -> object:
+    """One dask task: load the plugins once per worker process, then ``fn(*args)``."""
+    _load_plugins(plugins)
+    return fn(*args)
+
+
+def _execute(fn, arglist: list[tuple], *, jobs: int | None, backend: str | None, scheduler: str | None,
+             plugins, bar: dict, batch_size: int | str = "auto") -> list:
+    """``[fn(*args) for args in arglist]`` serially, with joblib (``jobs > 1``) or on dask
+    (``scheduler``), behind a tqdm bar (``bar``: its keyword arguments; on dask it appears once
+    the client is connected) advanced as tasks finish; results always in ``arglist`` order."""
+    out: list = [None] * len(arglist)
+    if scheduler is not None:
+        from distributed import as_completed
+
+        payloads = [plugin_payload(p) for p in plugins]
+        workers = jobs if scheduler == "local" else None
+        with dask_client(scheduler, workers) as client, tqdm(total=len(arglist), **bar) as pbar:
+            futures = client.map(_on_worker, arglist, fn=fn, plugins=payloads, pure=False)
+            where = {f.key: k for k, f in enumerate(futures)}
+            for fut in as_completed(futures):
+                out[where[fut.key]] = fut.result()
+                pbar.update()
+        return out
+    with tqdm(total=len(arglist), **bar) as pbar:
+        if (jobs or 1) == 1:
+            for k, args in enumerate(arglist):
+                out[k] = fn(*args)
+                pbar.update()
+            return out
+        with _backend(backend, jobs):
+            gen = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=batch_size)(
+                delayed(_indexed)(k, fn, args) for k, args in enumerate(arglist))
+            for k, res in gen:
+                out[k] = res
+                pbar.update()
+    return out
+
+
+def _indexed(k: int, fn, args: tuple):
+    return k, fn(*args)
+
+
+def _stmt(s: Statement | str) -> Statement:
+    return s if isinstance(s, Statement) else get_statement(s)
+
+
+def _run_group(family: str, index: int, seed: int, stmts: list[Statement | str], solver: str,
                mutants: bool = False) -> tuple[list[dict], list[dict]]:
     """Build one instance and run every statement assigned to it (certified solves shared), and
-    with ``mutants`` every mutant of those statements; returns (check rows, mutant rows)."""
+    with ``mutants`` every mutant of those statements; returns (check rows, mutant rows).
+    Statements may be given by id (looked up in this process's registry)."""
     use_solver(solver)
+    stmts = [_stmt(s) for s in stmts]
     rows, mrows = [], []
     try:
         inst = make_instance(family, seed, index)
@@ -201,21 +314,29 @@ class CheckRun:
     mutants: pd.DataFrame
 
 
-def run_checks(ids=None, instances: int = 200, seed: int = 0, *, jobs: int = 1, backend: str | None = None,
-               solver: str = "auto", progress: bool = True) -> pd.DataFrame:
+def run_checks(ids=None, instances: int = 200, seed: int = 0, *, jobs: int | None = None,
+               backend: str | None = None, solver: str = "auto", progress: bool = True,
+               scheduler: str | None = None, plugins=()) -> pd.DataFrame:
     """Run the selected statements (default: all registered) on random instances.
 
     Returns one row per statement x instance with columns :data:`CHECK_COLUMNS`; a check that
     raises is a failed row (``holds = False``, ``slack = -inf``, the message in ``error``).
     """
     return run_suite(ids, instances, seed, jobs=jobs, backend=backend, solver=solver, progress=progress,
-                     mutants=False).checks
+                     mutants=False, scheduler=scheduler, plugins=plugins).checks
 
 
-def run_suite(ids=None, instances: int = 200, seed: int = 0, *, jobs: int = 1, backend: str | None = None,
-              solver: str = "auto", progress: bool = True, mutants: bool = True) -> CheckRun:
+def run_suite(ids=None, instances: int = 200, seed: int = 0, *, jobs: int | None = None,
+              backend: str | None = None, solver: str = "auto", progress: bool = True,
+              mutants: bool = True, scheduler: str | None = None, plugins=()) -> CheckRun:
     """:func:`run_checks`, and (``mutants``) every mutant of each statement on the instances of
-    that statement; a :class:`CheckRun` (its ``mutants`` frame is empty without ``mutants``)."""
+    that statement; a :class:`CheckRun` (its ``mutants`` frame is empty without ``mutants``).
+
+    ``jobs``: joblib processes on this machine (default 1, serial), or with
+    ``scheduler="local"`` the dask worker processes (default :data:`LOCAL_WORKERS`);
+    ``scheduler``: ``None``, ``"local"`` or a dask scheduler's address (:func:`dask_client`);
+    ``plugins``: the plugin files or modules the statements come from, loaded on dask workers.
+    The rows are the same, in the same order, on every path."""
     if instances < 1:
         raise ValueError(f"--instances must be at least 1; got {instances}")
     stmts = _select(ids)
@@ -227,22 +348,15 @@ def run_suite(ids=None, instances: int = 200, seed: int = 0, *, jobs: int = 1, b
     tasks = list(groups.items())
     rows: list[dict] = []
     mrows: list[dict] = []
-    bar = tqdm(total=len(tasks), desc="checks", unit="instance", disable=not progress)
-    if jobs == 1:
-        for (fam, i), ss in tasks:
-            r, m = _run_group(fam, i, seed, ss, solver, mutants)
-            rows += r
-            mrows += m
-            bar.update()
-    else:
-        with _backend(backend, jobs):
-            gen = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=4)(
-                delayed(_run_group)(fam, i, seed, ss, solver, mutants) for (fam, i), ss in tasks)
-            for r, m in gen:
-                rows += r
-                mrows += m
-                bar.update()
-    bar.close()
+    bar = {"desc": "checks", "unit": "instance", "disable": not progress}
+    remote = scheduler is not None  # statements travel by id to dask workers
+    arglist = [(fam, i, seed, [s.id for s in ss] if remote else ss, solver, mutants)
+               for (fam, i), ss in tasks]
+    results = _execute(_run_group, arglist, jobs=jobs, backend=backend, scheduler=scheduler,
+                       plugins=plugins, bar=bar, batch_size=4)
+    for r, m in results:
+        rows += r
+        mrows += m
     order = {s.id: k for k, s in enumerate(stmts)}
     df = pd.DataFrame(rows, columns=CHECK_COLUMNS)
     df["_o"] = df["id"].map(order)
@@ -405,9 +519,10 @@ def check_problem(problem, ids=None, outer=None, name: str = "problem") -> pd.Da
     return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
 
 
-def _adv_one(s: Statement, family: str, seed: int, K: int, n: int, probes: int, restarts: int, maxfev: int,
-             out_dir: str | None, solver: str, starts: str = "boundary") -> dict:
+def _adv_one(s: Statement | str, family: str, seed: int, K: int, n: int, probes: int, restarts: int,
+             maxfev: int, out_dir: str | None, solver: str, starts: str = "boundary") -> dict:
     use_solver(solver)
+    s = _stmt(s)
     fam_salt = sum(map(ord, family))
     rng = np.random.default_rng([int(seed), sum(map(ord, s.id)), fam_salt])
     r = adversarial_search(s, rng, family=family, K=K, n=n, probes=probes, restarts=restarts, maxfev=maxfev,
@@ -430,31 +545,23 @@ def _adv_one(s: Statement, family: str, seed: int, K: int, n: int, probes: int, 
 
 def run_adversarial(ids=None, seed: int = 0, *, K: int = 3, n: int = 4, probes: int = 16, restarts: int = 1,
                     maxfev: int = 80, families: dict | None = None, out_dir: str | Path | None = None,
-                    jobs: int = 1, backend: str | None = None, solver: str = "auto",
-                    progress: bool = True, starts: str = "boundary") -> pd.DataFrame:
+                    jobs: int | None = None, backend: str | None = None, solver: str = "auto",
+                    progress: bool = True, starts: str = "boundary", scheduler: str | None = None,
+                    plugins=()) -> pd.DataFrame:
     """Adversarial search for each selected statement on each of its default families
     (:func:`robust_gates.simulations.adversarial.default_families`, or ``families[id]``); one row per
     statement x family (:data:`ADV_COLUMNS`), worst instances saved under ``out_dir``. ``starts``:
     ``"boundary"`` (instances of boundary families, zeros kept) or ``"random"`` (the v1 floored
-    parameter space); ``holds`` is False when the search found a certified refutation."""
+    parameter space); ``holds`` is False when the search found a certified refutation.
+    ``jobs``, ``backend``, ``scheduler`` and ``plugins`` as in :func:`run_suite` (with a remote
+    scheduler, ``out_dir`` is written by the workers: a folder they share)."""
     stmts = _select(ids)
     tasks = [(s, f) for s in stmts for f in (families or {}).get(s.id, default_families(s, starts))]
-    od = str(out_dir) if out_dir is not None else None
-    rows = []
-    bar = tqdm(total=len(tasks), desc="adversarial", unit="search", disable=not progress)
-    if jobs == 1:
-        for s, f in tasks:
-            rows.append(_adv_one(s, f, seed, K, n, probes, restarts, maxfev, od, solver, starts))
-            bar.update()
-    else:
-        with _backend(backend, jobs):
-            gen = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-                delayed(_adv_one)(s, f, seed, K, n, probes, restarts, maxfev, od, solver, starts)
-                for s, f in tasks)
-            for out in gen:
-                rows.append(out)
-                bar.update()
-    bar.close()
-    order = {(s.id, f): k for k, (s, f) in enumerate(tasks)}
-    rows.sort(key=lambda r: order[(r["id"], r["family"])])
+    od = str(Path(out_dir).resolve()) if out_dir is not None else None
+    bar = {"desc": "adversarial", "unit": "search", "disable": not progress}
+    remote = scheduler is not None
+    arglist = [(s.id if remote else s, f, seed, K, n, probes, restarts, maxfev, od, solver, starts)
+               for s, f in tasks]
+    rows = _execute(_adv_one, arglist, jobs=jobs, backend=backend, scheduler=scheduler,
+                    plugins=plugins, bar=bar)
     return pd.DataFrame(rows, columns=ADV_COLUMNS)

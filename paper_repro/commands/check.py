@@ -24,6 +24,9 @@ from pathlib import Path
 from ..errors import UserError
 from ._output import fresh_output_dir
 
+#: joblib backends (kept here so that --help needs no import of the sweep engine)
+BACKENDS = ("loky", "threading")
+
 NAME = "check"
 HELP = "check the paper's statements numerically on random and adversarial instances"
 
@@ -52,9 +55,15 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="domains in adversarial instances (default 3; --adv-starts random)")
     p.add_argument("--adv-n", type=int, default=4,
                    help="sample-space size of adversarial instances (default 4; --adv-starts random)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel workers (joblib; default 1)")
-    p.add_argument("--backend", choices=["loky", "threading", "dask", "ray"], default=None,
-                   help="joblib backend for --jobs > 1 (dask/ray when installed)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel workers: joblib processes on this machine (default 1), or with "
+                        "--scheduler local the dask worker processes (default 2)")
+    p.add_argument("--backend", choices=list(BACKENDS), default=None,
+                   help="joblib backend for --jobs > 1 on this machine (default loky)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the instances on a dask.distributed cluster: the scheduler's address "
+                        "(tcp://HOST:8786) or 'local' for a LocalCluster of --jobs worker processes; "
+                        "same rows, same order as a serial run")
     p.add_argument("--solver", default="auto", help="solver for the certified solves: auto (fast when "
                    "available), fast or reference")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
@@ -114,13 +123,20 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"unknown statement(s) {unknown}; registered: {sorted(STATEMENTS)}")
     if args.problem:
         return _run_problem(args, ids)
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs must be at least 1; got {args.jobs}")
+    if args.scheduler is not None:
+        if args.backend is not None:
+            raise UserError("--backend chooses joblib's backend on this machine; leave it out with "
+                            "--scheduler")
+        if args.jobs is not None and args.scheduler != "local":
+            raise UserError("--jobs sets the workers of --scheduler local only; a running cluster "
+                            "has the workers started with it")
     out = Path(args.out) if args.out is not None else fresh_output_dir("check")
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
     run = run_suite(ids, args.instances, args.seed, jobs=args.jobs, backend=args.backend, solver=args.solver,
-                    progress=progress, mutants=args.mutants)
+                    progress=progress, mutants=args.mutants, scheduler=args.scheduler, plugins=args.plugin)
     df = run.checks
     df.to_csv(out / "checks.csv", index=False)
     summary = summarize(df, run.mutants if args.mutants else None)
@@ -136,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         adv = run_adversarial(ids, args.seed, K=args.adv_K, n=args.adv_n, probes=args.adv_probes,
                               maxfev=args.adv_evals, out_dir=out / "worst", jobs=args.jobs,
                               backend=args.backend, solver=args.solver, progress=progress,
+                              scheduler=args.scheduler, plugins=args.plugin,
                               starts=args.adv_starts)
         adv.to_csv(out / "adversarial.csv", index=False)
         worst = adv.groupby("id", sort=False).agg(adv_searches=("family", "size"),

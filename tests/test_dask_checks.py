@@ -1,0 +1,93 @@
+"""`robust-gates check --scheduler` (SPEC section 3) on dask.distributed: the LocalCluster of
+``--scheduler local`` (two worker processes) gives checks.csv byte for byte as the serial run
+(apart from ``seconds``), user plugins load on the workers, and a scheduler that cannot be
+reached is a one-line user error."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from robust_gates.paper_repro.cli import main  # noqa: E402
+from robust_gates.simulations import checks  # noqa: E402
+from robust_gates.simulations.statements import STATEMENTS, unregister_statement  # noqa: E402
+
+#: a true user claim (values grow with Lambda), registered only where the plugin is loaded
+PLUGIN = '''
+from robust_gates.simulations.statements import Part, certified_solve, combine, fp_tol, statement
+
+@statement("NESTED-DASK", "planted", "V(Lambda) <= V(Lambda') for Lambda in Lambda'", ("nested",),
+           replace=True)
+def check(instance):
+    a, b = certified_solve(instance.problem), certified_solve(instance.outer)
+    return combine([Part("V(Lambda) <= V(Lambda')", a.value, b.value, "<=", a.gap + fp_tol(b.value))],
+                   gap=max(a.gap, b.gap))
+'''
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """``scheduler="local"``'s LocalCluster: two single-threaded worker processes, 1 GiB each, no
+    dashboard; the tests send work to it by its address."""
+    with checks.dask_client("local", workers=2, memory_limit="1GiB") as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        yield client.scheduler.address
+
+
+def _registered_ids() -> list[str]:
+    """Runs on a worker: the statement ids registered there."""
+    from robust_gates.simulations.statements import STATEMENTS
+
+    return sorted(STATEMENTS)
+
+
+def _checks_text(folder) -> str:
+    """checks.csv as written, without the timing column."""
+    return pd.read_csv(folder / "checks.csv").drop(columns="seconds").to_csv(index=False)
+
+
+def test_cluster_run_matches_serial_with_a_plugin(tmp_path, cluster):
+    """SPEC §3: the instances sent to a running scheduler (two worker processes that have never
+    seen the plugin) come back as the serial run's rows, in the same order."""
+    plugin = tmp_path / "nested_claim.py"
+    plugin.write_text(PLUGIN)
+    args = ["check", "--plugin", str(plugin), "--statement", "NESTED-DASK", "T2", "P1",
+            "--instances", "4", "--seed", "5", "--no-progress"]
+    try:
+        assert main([*args, "--out", str(tmp_path / "serial")]) == 0
+        with distributed.Client(cluster, timeout=10) as client:
+            before = client.run(_registered_ids)  # the workers have not seen the plugin
+        assert len(before) == 2 and not any("NESTED-DASK" in ids for ids in before.values())
+        assert main([*args, "--out", str(tmp_path / "dask"), "--scheduler", cluster]) == 0
+    finally:
+        if "NESTED-DASK" in STATEMENTS:
+            unregister_statement("NESTED-DASK")
+    serial, remote = _checks_text(tmp_path / "serial"), _checks_text(tmp_path / "dask")
+    assert remote == serial
+    df = pd.read_csv(tmp_path / "dask" / "checks.csv")
+    assert len(df) == 12 and set(df["id"]) == {"NESTED-DASK", "T2", "P1"}
+    assert (df["outcome"] == "holds").all()
+
+
+def test_mutant_rows_match_serial(cluster):
+    """SPEC §3: the mutant rows (``run_suite`` with mutants) also come back in the serial order."""
+    serial = checks.run_suite(["P1", "SC"], 3, seed=2, progress=False)
+    remote = checks.run_suite(["P1", "SC"], 3, seed=2, progress=False, scheduler=cluster)
+    for a, b in ((serial.checks, remote.checks), (serial.mutants, remote.mutants)):
+        cols = [c for c in a.columns if c != "seconds"]
+        assert len(a) and a[cols].to_csv(index=False) == b[cols].to_csv(index=False)
+
+
+def test_unreachable_scheduler_is_a_user_error(tmp_path, capsys, monkeypatch):
+    """SPEC §3 CLI contract: a scheduler that does not answer, or an address without a port,
+    exits 2 with one line naming the address; --jobs with a remote scheduler is refused."""
+    monkeypatch.setattr(checks, "CONNECT_TIMEOUT", 1.0)
+    base = ["check", "--statement", "P1", "--instances", "2", "--no-progress", "--out", str(tmp_path)]
+    for address in ("tcp://127.0.0.1:1", "no-port-here"):
+        assert main([*base, "--scheduler", address]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "cannot reach the dask scheduler" in err[0] and address in err[0]
+    assert main([*base, "--scheduler", "tcp://127.0.0.1:1", "--jobs", "3"]) == 2
+    assert "--scheduler local only" in capsys.readouterr().err
