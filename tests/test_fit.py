@@ -205,3 +205,76 @@ def test_cli_example_and_file(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert needle in err and err.count("\n") == 1
+
+
+def test_empirical_value_converges_at_every_sample_size():
+    """§4.6 done-when, as N grows: at N = 300, 3,000 and 10,000 samples per domain every empirical
+    game is certified (gap <= 1e-8), its value lies within 5 standard errors of the population
+    value (the per-sample loss's standard deviation at the population optimum w*, worst domain;
+    plus 1/N for the optimizer's bias), and the population value is never below the finite solver's
+    G_1 value; with these seeds the error at the largest N is below the error at the smallest."""
+    rng = np.random.default_rng(11)
+    K, n = 3, 8
+    D = rng.dirichlet(np.ones(n), size=K)
+    P = 0.6 * D + 0.4 * rng.dirichlet(np.ones(n), size=K)
+    for Lam in (Simplex(3), Box([0.1] * 3, [0.6] * 3)):
+        pop = mixture_weights(np.log(P).T, D, Lam)
+        g1 = solve(RobustProblem(D, P, Lam, payoff="cross_entropy"))
+        assert pop.gap <= GAP_TOL and pop.value >= g1.value - 1e-6
+        loss = -np.log(pop.weights @ P)  # per outcome, at w*
+        sd = np.sqrt(D @ loss**2 - (D @ loss) ** 2).max()
+        errors = []
+        for m in (300, 3000, 10000):
+            x = np.concatenate([rng.choice(n, size=m, p=D[k]) for k in range(K)])
+            emp = mixture_weights_from_samples(np.log(P).T[x], np.repeat(np.arange(K), m), Lam)
+            assert emp.gap <= GAP_TOL
+            errors.append(abs(emp.value - pop.value))
+            assert errors[-1] <= 5 * sd / np.sqrt(m) + 1.0 / m
+        assert errors[-1] < errors[0]
+
+
+def test_fit_end_to_end_with_sequence_sums_of_minus_1e5():
+    """Log-likelihoods near -1e5 (long documents): fit, contextual gate included, gives the same
+    constant weights and the same gate features as the data shifted back, and losses shifted by
+    exactly the offset; the certificate stays <= 1e-8."""
+    d = example_data(3, per_domain=60)
+    d.pop("features")
+    near = fit_data_from_dict(d)
+    far = fit_data_from_dict({**d, "loglik": d["loglik"] - 1e5})
+    r_near = fit(near, gate="softmax", seed=1, bootstrap=0, config=SMALL)
+    r_far = fit(far, gate="softmax", seed=1, bootstrap=0, config=SMALL)
+    assert r_far.constant.gap <= GAP_TOL
+    assert np.abs(r_far.constant.weights - r_near.constant.weights).max() <= 1e-6
+    assert abs(r_far.constant.value - 1e5 - r_near.constant.value) <= 1e-6
+    assert np.abs(r_far.gate.W - r_near.gate.W).max() <= 1e-6
+    key = ["method", "split", "domain"]
+    a = r_near.table.set_index(key)["loss"]
+    b = r_far.table.set_index(key)["loss"]
+    assert np.all(np.isfinite(b)) and np.abs((b - 1e5) - a).max() <= 1e-6
+
+
+def test_default_gate_features_are_normalized_and_label_free():
+    """The contextual gate's default features (issue 18: the experts' own normalized
+    log-likelihoods) are the log-posteriors under a uniform prior: each row is log-softmax over the
+    experts (invariant to adding a per-sample constant, e.g. the document's length), and they are a
+    function of the log-likelihoods alone: relabelling the domains leaves them unchanged."""
+    from robust_gates.simulations.fit import LOGPOST_CLIP, _raw_features
+
+    d = example_data(4, per_domain=40)
+    d.pop("features")
+    data = fit_data_from_dict(d)
+    F = _raw_features(data, "logposterior")
+    unclipped = F > LOGPOST_CLIP
+    rows = np.flatnonzero(unclipped.all(axis=1))
+    assert rows.size > 0
+    lse = np.log(np.exp(F[rows]).sum(axis=1))
+    assert np.abs(lse).max() <= 1e-12
+    shift = np.random.default_rng(0).normal(size=(data.N, 1)) * 1e3
+    assert np.abs(_raw_features(fit_data_from_dict({**d, "loglik": d["loglik"] + shift}), "logposterior")
+                  - F).max() <= 1e-9
+    relabel = fit_data_from_dict({**d, "domain": (np.asarray(d["domain"]) + 1) % 3})
+    assert np.array_equal(_raw_features(relabel, "logposterior"), F)
+    g1 = fit(data, gate="softmax", seed=2, bootstrap=0, config=SMALL).gate
+    g2 = fit(relabel, gate="softmax", seed=2, bootstrap=0, config=SMALL).gate
+    assert g1.features == "logposterior"
+    assert np.array_equal(g1.mean, g2.mean) and np.array_equal(g1.std, g2.std)
