@@ -76,7 +76,7 @@ def plot(df: pd.DataFrame):
             ax.plot(g.lam, g["mean"], color=color(col), ls=ls, marker="o", ms=1.8, lw=1.1, label=label)
             ax.fill_between(g.lam, g["lo"], g["hi"], color=color(col), alpha=0.18, lw=0)
         n = int(ex[ex.c == c].n_tasks.min())
-        ax.set_title(f"c = {c:g}" + (" (control)" if c == 0 else "") + f"; {n} task seeds")
+        ax.set_title(f"c = {c:g}" + (" (control)" if c == 0 else "") + f"; {n} task seed{'s' * (n != 1)}")
         ax.set_xlabel("lam (weight of domain 1)")
         ax.set_xlim(0, 1)
         ax.axhline(0, color="0.6", lw=0.6)
@@ -98,9 +98,10 @@ def plot(df: pd.DataFrame):
         _errorbar(a, g.c, g, "sky", "gate knowing lam", marker="^", dx=-0.024)
     a.axhline(0, color="0.5", lw=0.7, ls="-.")
     a.set_xlabel("conflict strength c")
-    a.set_ylabel(f"monolithic minus robust gate\n[{NATS}/token] (> 0: modular wins)")
+    a.set_ylabel(f"monolithic - gate [{NATS}/token]")
     a.set_title("(a) gap at lam = 0.5")
-    a.legend(fontsize=5, loc="upper left")
+    a.text(0.02, 0.98, "> 0: modular wins", transform=a.transAxes, va="top", fontsize=5.5, color="0.35")
+    a.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=1)
 
     cos = df[(df.quantity == "cos_late") & (df["T"] == T) & (df.lam == 0.5) & (df.method == "fixed")]
     for j, (size, (label, col)) in enumerate(_SIZES.items()):
@@ -111,7 +112,7 @@ def plot(df: pd.DataFrame):
     b.set_xlabel("conflict strength c")
     b.set_ylabel("cos(g_1, g_2), late half")
     b.set_title("(b) late cosine, lam = 0.5")
-    b.legend(fontsize=5)
+    b.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3)
 
     traj = df[(df.quantity == "cos_traj") & (df["T"] == T) & (df.method == "fixed")
               & (df["size"] == "matched")]
@@ -123,7 +124,7 @@ def plot(df: pd.DataFrame):
     tr.axhline(0, color="0.5", lw=0.7, ls="-.")
     tr.set_xlabel("training step")
     tr.set_ylabel("cos(g_1, g_2), bin mean")
-    tr.set_title("(c) cosine in training")
+    tr.set_title("(c) cosine, training")
     tr.legend(fontsize=5, title="matched, lam = 0.5", title_fontsize=5)
 
     cross = df[df.quantity == "crossing"]
@@ -131,11 +132,17 @@ def plot(df: pd.DataFrame):
         g = cross[cross["size"] == size].sort_values("T")
         if len(g):
             _errorbar(cr, g["T"], g, col, f"oracle {label}", dx=(j - 1) * 0.4)
+    if len(cross):
+        cr.set_xticks(sorted(cross["T"].unique()))
+    else:
+        cr.text(0.5, 0.5, "no crossing cells yet", ha="center", va="center", transform=cr.transAxes,
+                fontsize=6, color="0.4")
     cr.set_xlabel("sequence length T (c = 1)")
     cr.set_ylabel("lam distance from vertex")
-    cr.set_title("(d) oracle beats gate within")
+    cr.set_title("(d) oracle < gate within")
     cr.set_ylim(-0.02, 0.52)
-    cr.legend(fontsize=5)
+    if len(cross):
+        cr.legend(fontsize=5)
     for ax in axes[1][4:]:
         ax.set_axis_off()
     return fig
