@@ -152,7 +152,7 @@ def test_logits_are_normalized_only_when_asked():
     ({"samples": [[1, -2]]}, "negative token id"),
     ({"samples": [[1, 300]]}, "sample 0 holds token id 300, outside"),
     ({"samples": [[1, 20]], "models": lambda x: torch.log_softmax(torch.zeros(*x.shape, 8), -1)},
-     "token id 20 is outside the models' vocabulary of 8"),
+     "token id 20 is outside model 0's vocabulary of 8"),
     ({"samples": [[[1, 2]]]}, "1-D sequence"),
     ({"samples": [[1.5, 2]]}, "integer token ids"),
     ({"batch_size": 0}, "batch_size"),
@@ -201,3 +201,21 @@ def test_matrix_feeds_fit_through_npz_and_csv(tmp_path):
     assert a.constant.gap <= 1e-8 and b.constant.gap <= 1e-8
     assert np.abs(a.constant.weights - b.constant.weights).max() <= 1e-6
     assert fit_data_from_dict(d).tokens.tolist() == res.tokens.tolist()
+
+
+def test_default_windows_are_the_real_text_evaluation_windows():
+    """With ``context = ctx`` and the default stride, one long sample is scored exactly as the
+    real-text experiment scores its evaluation windows (``eval_windows``: ctx + 1 bytes, sharing one
+    byte), and the windows themselves give the experiment's own token log-probabilities."""
+    from robust_gates.paper_repro.neural.text_data import eval_windows
+    from robust_gates.paper_repro.neural.train import stack_token_logp
+
+    stack = _stack(9)
+    arr = np.random.default_rng(9).integers(0, 256, size=5 * CTX + 1).astype(np.uint8)
+    wins = eval_windows(arr, CTX + 1)
+    own = stack_token_logp(stack, wins).double().sum(dim=2).T.numpy()  # (N, M)
+    per_window = loglik_matrix(stack_members(stack), list(wins), context=CTX, progress=False)
+    assert np.abs(per_window.loglik - own).max() <= EXACT_TOL
+    whole = loglik_matrix(stack_members(stack), [arr], context=CTX, progress=False)
+    assert np.abs(whole.loglik[0] - own.sum(axis=0)).max() <= EXACT_TOL
+    assert whole.tokens[0] == arr.size - 1 == per_window.tokens.sum()

@@ -216,7 +216,7 @@ def loglik_matrix(models, samples, *, batch_size: int = 16, device="cpu", bos: i
     batches = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
 
     modes = [(mod, mod.training) for mod in modules if mod is not None]
-    totals, widths = None, None
+    totals = None
     try:
         for mod, _ in modes:
             mod.eval()
@@ -233,7 +233,10 @@ def loglik_matrix(models, samples, *, batch_size: int = 16, device="cpu", bos: i
                     mask[r, end - start - 1 - scored:end - start - 1] = True
                 xt = torch.from_numpy(x).to(dev)
                 inp = xt[:, :-1]
-                outs = []
+                tgt = xt[:, 1:].unsqueeze(0).unsqueeze(-1)
+                m = torch.from_numpy(mask).to(dev)
+                top = int(x.max())
+                cols = []
                 for j, model in enumerate(models):
                     out = model(inp)
                     if not isinstance(out, torch.Tensor):
@@ -243,6 +246,9 @@ def loglik_matrix(models, samples, *, batch_size: int = 16, device="cpu", bos: i
                     if out.dim() != 4 or tuple(out.shape[1:3]) != tuple(inp.shape):
                         raise ValueError(f"model {j} returned shape {tuple(out.shape)} for a batch of shape "
                                          f"{tuple(inp.shape)}; expected (B, T, V) or (M, B, T, V)")
+                    if top >= out.shape[-1]:
+                        raise ValueError(f"token id {top} is outside model {j}'s vocabulary of "
+                                         f"{out.shape[-1]} (its output size)")
                     if logits:
                         out = torch.log_softmax(out.float() if out.dtype in (torch.float16, torch.bfloat16)
                                                 else out, dim=-1)
@@ -252,22 +258,14 @@ def loglik_matrix(models, samples, *, batch_size: int = 16, device="cpu", bos: i
                             raise ValueError(f"model {j}'s outputs are not log-probabilities (logsumexp "
                                              f"over the vocabulary is off by {dev_max:.3g}); pass "
                                              "logits=True if it returns logits")
-                    outs.append(out)
-                V = min(o.shape[-1] for o in outs)
-                top = int(x.max())
-                if top >= V:
-                    raise ValueError(f"token id {top} is outside the models' vocabulary of {V} (outputs)")
-                if widths is None:
-                    widths = [o.shape[0] for o in outs]
-                    totals = torch.zeros(N, sum(widths), dtype=torch.float64)
-                tgt = xt[:, 1:].unsqueeze(0).unsqueeze(-1)
-                m = torch.from_numpy(mask).to(dev)
-                cols = []
-                for o in outs:
-                    lp = o.gather(3, tgt.expand(o.shape[0], -1, -1, -1)).squeeze(3)
-                    cols.append(torch.where(m, lp.double(), 0.0).sum(dim=2).T)  # (B, M)
+                    # gather at once, so that only one model's (M, B, T, V) output is held at a time
+                    lp = out.gather(3, tgt.expand(out.shape[0], -1, -1, -1)).squeeze(3)
+                    cols.append(torch.where(m, lp.double(), 0.0).sum(dim=2).T.cpu())  # (B, M)
+                    del out
+                if totals is None:
+                    totals = torch.zeros(N, sum(c.shape[1] for c in cols), dtype=torch.float64)
                 rows = torch.tensor([wins[w][0] for w in batch])
-                totals.index_add_(0, rows, torch.cat(cols, dim=1).cpu())
+                totals.index_add_(0, rows, torch.cat(cols, dim=1))
     finally:
         for mod, was_training in modes:
             mod.train(was_training)

@@ -357,7 +357,8 @@ def findings(table: pd.DataFrame, summary: dict) -> list[str]:
         f"The contextual softmax gate (log-posterior features) reaches "
         f"{v('softmax_gate', 'worst_simplex')} on the "
         f"worst domain including its log 3 normalization bound (minus the constant gate: {d2['bpb']:+.3f}, "
-        f"[{d2['ci_low']:+.3f}, {d2['ci_high']:+.3f}]); fit recommends the {summary['recommendation']} gate.",
+        f"[{d2['ci_low']:+.3f}, {d2['ci_high']:+.3f}]); fit recommends the {summary['recommendation']} gate "
+        "(decided on the test windows: the fit had no separate validation windows).",
     ]
     return lines
 
