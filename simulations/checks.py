@@ -133,6 +133,8 @@ def dask_client(scheduler: str, workers: int | None = None, memory_limit: str | 
 
         with LocalCluster(n_workers=workers or LOCAL_WORKERS, threads_per_worker=1, processes=True,
                           memory_limit=memory_limit, dashboard_address=None,
+                          # the scheduler's own HTTP routes on a free port, not on 8787
+                          scheduler_kwargs={"dashboard_address": ":0"},
                           silence_logs=logging.ERROR) as cluster, \
                 Client(cluster) as client:
             yield client

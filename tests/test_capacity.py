@@ -188,3 +188,21 @@ def test_dit_blahut_arimoto_lies_inside_its_own_tolerance():
     assert nats <= res.upper + 1e-12
     assert res.lower - nats <= 1e-5
     assert np.max(np.abs(lam - res.lam)) <= 1e-2
+
+
+def test_bench_capacity_vs_dit_rows(monkeypatch):
+    """Issue 17 bench: the dit row measures dit's error against the certified capacity and times
+    ours at that tolerance (our certified bracket no wider than dit's error); without dit the row
+    says it was skipped instead of failing."""
+    pytest.importorskip("dit")
+    from robust_gates.simulations.bench_scale import capacity_vs_dit, dit_table
+
+    row = capacity_vs_dit([(6, 300)], repeats=1).iloc[0]
+    assert row["status"] == "ok" and row["ratio"] > 0
+    assert row["gap"] <= row["tol"] and row["tol"] >= row["dit_error"]
+    assert abs(row["value"] - row["certified"]) <= row["tol"]
+    assert abs(row["dit_value"] - row["certified"]) <= row["dit_error"] + 1e-12
+    monkeypatch.setitem(__import__("sys").modules, "dit.algorithms.channelcapacity", None)
+    skipped = capacity_vs_dit([(6, 300)])
+    assert skipped["status"].iloc[0].startswith("skipped: dit not installed")
+    assert "ratio" not in dit_table(skipped).columns

@@ -91,3 +91,16 @@ def test_unreachable_scheduler_is_a_user_error(tmp_path, capsys, monkeypatch):
         assert len(err) == 1 and "cannot reach the dask scheduler" in err[0] and address in err[0]
     assert main([*base, "--scheduler", "tcp://127.0.0.1:1", "--jobs", "3"]) == 2
     assert "--scheduler local only" in capsys.readouterr().err
+
+
+def test_bench_sweep_rows(cluster):
+    """Issue 17 bench: the sweep part times the same checks serially and on the cluster, in the
+    same run, and records that both gave the same rows."""
+    from robust_gates.simulations.bench_scale import sweep_rate, sweep_table
+
+    df = sweep_rate(["P1", "T2"], 2, seed=1, scheduler=cluster)
+    assert df["mode"].tolist() == ["serial", "dask"] and df["workers"].tolist() == [1, 2]
+    assert df["same_rows"].all() and (df["checks"] == 4).all()
+    assert (df["checks_per_second"] > 0).all() and df["ratio"].iloc[0] == 1.0
+    assert df["ratio"].iloc[1] == df["checks_per_second"].iloc[1] / df["checks_per_second"].iloc[0]
+    assert list(sweep_table(df).columns)[:2] == ["mode", "workers"]

@@ -1,4 +1,5 @@
-"""``robust-gates bench``: time the fast solver against the reference, then alone at scale."""
+"""``robust-gates bench``: time the fast solver against the reference, then alone at scale;
+capacity against dit and the check sweep serial against dask (:mod:`robust_gates.simulations.bench_scale`)."""
 
 from __future__ import annotations
 
@@ -48,10 +49,25 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "64x1e4,256x1e4,1024x1e4; 'none' skips the part)")
     p.add_argument("--capacity", default="64x1e4",
                    help="KxN channels for capacity vs plain Blahut-Arimoto (default 64x1e4)")
+    p.add_argument("--dit", default="64x1e4,16x1e3",
+                   help="KxN channels for capacity vs dit's Blahut-Arimoto at equal accuracy (default "
+                        "64x1e4,16x1e3; 'none' skips; a row says so when dit is not installed)")
+    p.add_argument("--sweep", type=int, default=20,
+                   help="instances per statement for the check sweep, serial vs --scheduler local, "
+                        "every statement (default 20; 0 skips)")
+    p.add_argument("--workers", type=int, default=2, help="dask workers of the sweep part (default 2)")
+    p.add_argument("--json", action="store_true",
+                   help="print every row as JSON on stdout (the tables go to stderr)")
     p.add_argument("--out", default=None, help="write the tidy results as CSV here")
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
+    import sys
+
+    import pandas as pd
+
+    from robust_gates.simulations import bench_scale
     from robust_gates.simulations.bench_solvers import LARGE_SIZE, main
 
     compare = [(8, 1_000)] if args.quick else _pairs(args.compare)
@@ -66,7 +82,19 @@ def run(args: argparse.Namespace) -> int:
         many = [(32, 1_000)]
     else:
         many = [] if args.large_k.strip().lower() == "none" else _pairs(args.large_k)
-    main(compare, sizes, K_scale=args.K, seed=args.seed, tol=args.tol, scale_tol=args.scale_tol,
-         out=args.out, progress=not args.quick, pass_sizes=passes, capacity_sizes=channels,
-         large_k_sizes=many)
+    if args.sweep < 0 or args.workers < 1:
+        raise UserError(f"--sweep must be >= 0 and --workers >= 1; got {args.sweep}, {args.workers}")
+    dit = [] if args.dit.strip().lower() == "none" else _pairs(args.dit)
+    sweep_ids, sweep = (["P1", "T2", "SC"], min(args.sweep, 3)) if args.quick else (None, args.sweep)
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        df = main(compare, sizes, K_scale=args.K, seed=args.seed, tol=args.tol, scale_tol=args.scale_tol,
+                  out=None, progress=not args.quick, pass_sizes=passes, capacity_sizes=channels,
+                  large_k_sizes=many)
+        scale = bench_scale.main([(16, 1_000)] if args.quick and dit else dit, sweep_ids, sweep,
+                                 seed=args.seed, workers=args.workers)
+    df = pd.concat([df, scale], ignore_index=True)
+    if args.out:
+        df.to_csv(args.out, index=False)
+    if args.json:
+        print(df.to_json(orient="records"))
     return 0
