@@ -79,7 +79,7 @@ def _(c1, c2, diversity, error, half_width, lib, seed):
 
 @app.cell
 def _(centre, mo, np, summary):
-    _fmt = lambda v: np.array2string(np.asarray(v), precision=3, separator=", ", suppress_small=True)  # noqa: E731
+    _fmt = lambda v: np.array2string(np.asarray(v), precision=3, separator=", ", floatmode="fixed")  # noqa: E731
     _rs, _rb = summary["res_simplex"], summary["res_box"]
     if summary["perfect"]:
         _t3 = (f"**T3 (perfect experts):** the drop `V(simplex) - V(Lambda)` = "
