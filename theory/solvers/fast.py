@@ -41,6 +41,19 @@ primal value :math:`\max_{\lambda'\in\Lambda} \lambda'^\top\ell(q_\lambda) \ge V
 The best of each seen so far is kept, the loop stops when ``primal - dual <= tol`` and the
 final pair is certified independently by :func:`robust_gates.theory.certify` (SPEC section 2).
 
+Many weights (``K`` or the number of hull points in the hundreds or thousands): the QP of a
+Newton step goes first to a primal-dual active-set method (:mod:`._pdas`: bounds fixed in bulk,
+each round one pivoted LU on the free coordinates, accepted only at a verified KKT point), the
+primal method being the fallback; a set that keeps the generic parametrization (``x = lam``: the
+simplex, a box, a polytope) gets its support and start from one LP (:func:`_relative_interior`)
+instead of one LP per coordinate; the geometry is cached per problem; on large problems a
+Hessian may serve one more step (after a full step that cut the gap a hundredfold).
+
+Result: the gate mixes, at each ``x``, the experts attaining the lower and upper envelope
+(:class:`TwoExpertGate`), and :func:`certify_two_expert` recomputes :func:`certify`'s numbers from
+that form (the model ``t l + (1 - t) u`` in ``O(n)``, a fresh water-filling for ``phi``), so the
+certificate costs about two passes over ``D`` and no ``K x n`` product besides writing the gate.
+
 Cost: one evaluation is one ``lambda @ D`` product, a few O(n) water-filling passes over
 vectors and one ``D @ log q`` product (fused with the Hessian in cache-sized column blocks
 when the Hessian is wanted): about two streaming passes over ``D`` and no ``K x n``
@@ -69,7 +82,8 @@ from ._qp import _normalize_rows, active_set_qp
 from .registry import register_solver
 from .result import CertificateError, SolverError, SolveResult
 
-__all__ = ["solve_fast", "dual_ascent", "certified_result", "DualAscent", "dual_hessian"]
+__all__ = ["solve_fast", "dual_ascent", "certified_result", "DualAscent", "dual_hessian",
+           "TwoExpertGate", "certify_two_expert"]
 
 #: columns per block in the fused loss/Hessian pass (K x block stays in the L2 cache)
 CHUNK = 8192
@@ -354,6 +368,9 @@ class DualAscent:
     evaluations: int
     hessians: int
     seconds: float
+    #: the weights ``x`` of ``lam`` in the parametrization (``lam = B x`` normalized), a
+    #: membership witness the certificate verifies instead of solving a membership LP
+    weights: np.ndarray | None = None
 
 
 class _NoBar:
@@ -502,7 +519,7 @@ def dual_ascent(
     return DualAscent(
         lam=best_d.lam, model=best_p.q, primal=best_p.primal, dual=best_d.dual,
         gap=best_p.primal - best_d.dual, iterations=iterations, evaluations=oracle.evaluations,
-        hessians=oracle.hessians, seconds=time.perf_counter() - start,
+        hessians=oracle.hessians, seconds=time.perf_counter() - start, weights=best_d.x,
     )
 
 
@@ -656,13 +673,37 @@ class TwoExpertGate:
         return g
 
 
-def certify_two_expert(problem: RobustProblem, gate: TwoExpertGate, lam: np.ndarray):
+def _witnessed(problem: RobustProblem, lam: np.ndarray, weights: np.ndarray | None) -> bool:
+    r"""Whether ``weights`` prove ``lam`` in ``Lambda`` through its parametrization
+    :math:`\Lambda = \{Bx : x \in \Delta_m, Gx \le h\}`: ``x`` in the simplex, every row of
+    ``G x <= h`` to ``MEMBERSHIP_TOL`` (relative to the row's norm) and ``B x = lam`` to rounding.
+    A check of a point, not a search: an LP-based ``contains`` (a hull) is then not needed."""
+    from ..lambda_sets import MEMBERSHIP_TOL
+
+    if weights is None:
+        return False
+    par, *_ = _geometry(problem)
+    x = np.asarray(weights, dtype=np.float64)
+    if x.shape != (par.m,) or x.min() < 0 or abs(x.sum() - 1.0) > 1e-12:
+        return False
+    if par.G.shape[0]:
+        norms = np.maximum(np.linalg.norm(par.G, axis=1), 1e-300)
+        if np.max((par.G @ x - par.h) / norms) > MEMBERSHIP_TOL:
+            return False
+    mix = x if par.B is None else par.B @ x
+    return bool(np.max(np.abs(mix - lam)) <= 1e-12)
+
+
+def certify_two_expert(problem: RobustProblem, gate: TwoExpertGate, lam: np.ndarray,
+                       weights: np.ndarray | None = None):
     r"""The certificate of :func:`robust_gates.theory.certify` for a :class:`TwoExpertGate`, computed
     in ``O(n)`` beyond the products with ``D``: membership of the gate in :math:`G_1` (each column
     is ``t, 1 - t`` with ``t`` in ``[0, 1]``, so only the mass of the model needs a check), of
     ``lam`` in ``Lambda``, then ``primal = max_Lambda L(g, .)`` from the gate's own model and
-    ``dual = phi(lam)`` by a fresh water-filling. Nothing of the solver's iterates enters (only the
-    entropies cached on the problem). Same numbers as :func:`certify` up to rounding (tested)."""
+    ``dual = phi(lam)`` by a fresh water-filling. Nothing of the solver's iterates enters the
+    numbers (only the entropies cached on the problem). Membership of ``lam`` is checked through
+    the ``weights`` witness when given and valid (:func:`_witnessed`), else by
+    ``Lambda.contains``. Same numbers as :func:`certify` up to rounding (tested)."""
     from ..certificate import Certificate
     from ..lambda_sets import MEMBERSHIP_TOL
 
@@ -673,7 +714,7 @@ def certify_two_expert(problem: RobustProblem, gate: TwoExpertGate, lam: np.ndar
     if abs(mass - 1.0) > GATE_TOL:
         raise ValueError(f"the gated model has total mass {mass:.12g}, not 1 (gate not in G_1)")
     lam = np.asarray(lam, dtype=np.float64)
-    if not problem.Lambda.contains(lam, tol=MEMBERSHIP_TOL):
+    if not (_witnessed(problem, lam, weights) or problem.Lambda.contains(lam, tol=MEMBERSHIP_TOL)):
         raise ValueError(f"lam = {np.round(lam, 8).tolist()} is not in {problem.Lambda!r}")
     primal, worst = problem.worst_case(model)
     lam = np.clip(lam, 0.0, None)
@@ -702,7 +743,7 @@ def certified_result(
         model = gated_model(gate, problem.P)
     else:
         two = TwoExpertGate.from_model(problem, ascent.model)
-        cert, model = certify_two_expert(problem, two, ascent.lam)
+        cert, model = certify_two_expert(problem, two, ascent.lam, ascent.weights)
         gate = two.dense(problem.K)
     if not cert.gap <= tol:
         raise CertificateError(
