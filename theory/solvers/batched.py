@@ -3,7 +3,8 @@ r"""Many small robust games at once: :func:`solve_many`.
 A sweep over thousands of small instances (the check sweep, ``K`` and ``n`` in the tens) spends
 most of its time in Python overhead, not arithmetic: one solve is a few hundred calls of numpy on
 arrays of a few hundred entries. :func:`solve_many` stacks the problems that share a shape
-``(K, n)``, a payoff and ``Lambda = Simplex(K)`` (with ``K <= BATCH_MAX_K``), and runs SPEC algorithm 2 on the whole
+``(K, n)``, a payoff and a ``Lambda`` that is the whole simplex of mixtures (its parametrization
+has no inequalities; ``K <= BATCH_MAX_K``), and runs SPEC algorithm 2 on the whole
 stack with array operations over the batch axis:
 
 * the exact water-filling best response by safeguarded Newton on ``t`` for every problem at once
@@ -27,15 +28,16 @@ certificate below ``tol``, and a problem no solver can certify raises as it woul
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..lambda_sets import Simplex
 from ..problem import RobustProblem
-from .fast import SAFETY, TwoExpertGate
+from .fast import SAFETY, TwoExpertGate, _check_options, _geometry
+from .registry import SOLVERS
 from .result import SolverError, SolveResult
 
 __all__ = ["solve_many", "BATCH_MAX_K"]
@@ -47,7 +49,13 @@ _ARMIJO = 1e-4
 
 
 def _stackable(problem: RobustProblem) -> bool:
-    return isinstance(problem.Lambda, Simplex) and problem.K <= BATCH_MAX_K
+    """Whether ``Lambda`` is the whole simplex of mixtures, as its parametrization says
+    (``x = lam``, no inequalities, every coordinate weighed); the parametrization is the fast
+    solver's cached one, so a problem solved alone afterwards does not compute it again."""
+    if problem.K > BATCH_MAX_K:
+        return False
+    par, _, _, support, _, _ = _geometry(problem)
+    return par.B is None and par.G.shape[0] == 0 and bool(np.all(support))
 
 
 # --------------------------------------------------------------------------- batched pieces
@@ -278,10 +286,9 @@ def solve_many(problems: Iterable[RobustProblem], solver: str = "fast", *, tol: 
     solved one by one by ``solver`` (a name in
     :data:`~robust_gates.theory.solvers.registry.SOLVERS`) with the same options; its errors
     propagate as they would for that problem alone."""
-    from . import solve  # the registry's dispatcher (imported late: this module is part of it)
-    from .fast import _check_options
-
     _check_options(tol, max_iter)
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; choose one of {sorted(SOLVERS)}")
     problems = list(problems)
     for p in problems:
         if not isinstance(p, RobustProblem):
@@ -314,7 +321,8 @@ def solve_many(problems: Iterable[RobustProblem], solver: str = "fast", *, tol: 
             )
     for i, p in enumerate(problems):
         if results[i] is None:
-            results[i] = solve(p, solver=solver, tol=tol, max_iter=max_iter, verbose=verbose)
+            res = SOLVERS[solver](p, tol=tol, max_iter=max_iter, verbose=verbose)
+            results[i] = dataclasses.replace(res, tol=float(tol))
     if any(r is None for r in results):  # pragma: no cover - every branch above fills its slot
         raise SolverError("solve_many left a problem without a result")
     return results
