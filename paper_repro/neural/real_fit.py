@@ -2,7 +2,8 @@ r"""``robust-gates fit`` on real experts: the real-text experiment's three byte-
 
 One run (``robust-gates fit --real-text [--quick | --tiny] [--out DIR]``, or :func:`main`) does
 the real-text experiment (:mod:`.real`: the same stages, checkpoints and tables, so the experts
-and the trained routers are exactly that experiment's) and then a ``fit`` stage:
+and the trained routers are exactly that experiment's; only its gradient-cosine measurement is
+skipped, leaving that table empty) and then a ``fit`` stage:
 
 1. **The matrix.** The experiment's evaluation windows (``ctx + 1`` consecutive bytes; ``ctx``
    bytes scored per window, consecutive windows sharing one byte) of the ``valid`` and ``test``
@@ -274,9 +275,15 @@ def _compare(data, data_box, scores: dict, bootstrap: int, seed: int):
 # the run
 
 
+def _no_gradient_cosine(run, done) -> pd.DataFrame:
+    """The real experiment's gradient-cosine measurement is not needed here: an empty table."""
+    return pd.DataFrame(columns=["method", "size", "domain_a", "domain_b", "cos", "windows"])
+
+
 def _stages(settings: FitSettings, run, *, corpus=None, cache_dir=None) -> list[Stage]:
-    return [*_real._stages(run, corpus=corpus, cache_dir=cache_dir),
-            Stage("fit", partial(_fit_stage, settings))]
+    stages = [Stage(s.name, _no_gradient_cosine) if s.name == "gradient_cosine" else s
+              for s in _real._stages(run, corpus=corpus, cache_dir=cache_dir)]
+    return [*stages, Stage("fit", partial(_fit_stage, settings))]
 
 
 def _finish(run, done) -> Outputs:
@@ -298,7 +305,7 @@ def main(config=_real.FULL, out_dir: str | Path | None = None, *, seed: int = 0,
     from .runner import output_dir
 
     settings = settings if isinstance(settings, FitSettings) else FitSettings(**settings)
-    out = Path(out_dir) if out_dir is not None else output_dir("real-fit", config.name)
+    out = output_dir("real-fit", config.name, out_dir)  # refuses the shipped folder
     stages = partial(_stages, settings, corpus=corpus, cache_dir=cache_dir)
     experiment = replace(_real.EXPERIMENT, stages=stages, finish=_finish)
     res = run_experiment(experiment, config, out, seed=seed, device=device, progress=progress, draw=draw,
