@@ -106,13 +106,17 @@ def _shipped_counterexamples() -> list[Finding]:
         table = check_problem(load_problem(path), name=path.name)
         sid = {i.lower().replace("-", ""): i for i in table["id"]}.get(path.stem.split("_")[0], "")
         kinds = {(m.statement, m.name): m.kind for m in mutants_of(sid)}
+        texts = {m.name: m.text for m in mutants_of(sid)}
         hit = table[(table["kind"] == "mutant") & (table["outcome"] == "refuted") & (table["id"] == sid)]
         hit = hit[[kinds.get((sid, n)) == "clause" and n.startswith("v1") for n in hit["name"]]]
         rel = f"{_COUNTEREXAMPLES}/{path.name}"
+        own = table[(table["id"] == sid) & (table["kind"] == "part")]
+        verdict = ("the corrected statement holds on this file" if len(own) and (own["outcome"] == "holds").all()
+                   else "the corrected statement does not hold on this file either")
         for row in hit.itertuples():
-            out.append(Finding("refuted clause", row.id, row.name,
-                               f"lhs = {row.lhs:.6g} {row.relation} rhs = {row.rhs:.6g} fails "
-                               f"(slack {row.slack:.3g})", rel))
+            out.append(Finding("refuted clause", row.id, texts.get(row.name, row.name),
+                               f"the clause claims lhs {row.relation} rhs; here lhs = {row.lhs:.6g}, "
+                               f"rhs = {row.rhs:.6g} (slack {row.slack:.3g}); {verdict}", rel))
         broken = table[table["outcome"].isin(["refuted", "error"]) & (table["kind"] != "mutant")]
         for row in broken.itertuples():
             out.append(Finding("refuted", row.id, f"{row.name} {row.note}".strip(),
@@ -142,8 +146,9 @@ def _findings(summary: pd.DataFrame | None, results: Path) -> list[Finding]:
             on_side = [n for n in nums if n[4] is not None]
             agree = sum(bool(n[4]) for n in on_side)
             found.append(Finding("measured", row.id, "measured only, never asserted",
-                                 f"{agree} of {len(on_side)} numbers on the side the claim predicts; "
-                                 f"{row.instances} runs, {row.errors} errors"))
+                                 f"{agree} of {len(on_side)} numbers on the side the claim predicts"
+                                 + (f"; {row.errors} of {row.instances} measurements raised an error"
+                                    if row.errors else "")))
     return found
 
 
@@ -461,7 +466,7 @@ def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
                 found: pd.DataFrame | None = None, measured: dict | None = None) -> Path:
     esc = html.escape
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>robust-gates report</title>",
-             "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;line-height:1.45}"
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
              "table{border-collapse:collapse;font-size:0.9em;margin:.5em 0}td,th{border:1px solid #ccc;"
              "padding:3px 6px}th{background:#f3f3f3}figure{margin:1.5em 0}img{max-width:100%}"
              ".missing{color:#a33}h3.refuted,h3.error{color:#a33}h3.inconclusive{color:#a60}"
