@@ -14,15 +14,17 @@ either with joblib on this machine (``jobs`` processes, ``backend`` one of :data
 with ``scheduler``, on a dask.distributed cluster (:func:`dask_client`: a scheduler's address, or
 ``"local"`` for a ``LocalCluster`` of ``jobs`` worker processes, 2 by default). Every path gives
 the same rows in the same order for the same seed (only the ``seconds`` columns differ): each
-task builds its instance from ``(family, seed, index)`` alone and the results are put back in
-task order. On dask workers the statements travel by id, and the ``plugins`` (files or module
-names that register statements) are loaded on each worker before its first task, from the file's
-text sent along, so the workers need no shared file system.
+task builds its instance from ``(family, seed, index)`` alone, runs with BLAS on one thread (a
+sum split over threads rounds differently), and the results are put back in task order. On
+dask workers the statements travel by id, and the ``plugins`` (files or module names that
+register statements) are loaded on each worker before its first task, from the file's text
+sent along, so the workers need no shared file system.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import sys
@@ -180,10 +182,38 @@ def _load_plugins(payloads) -> None:
         _LOADED_PLUGINS.add(key)
 
 
+#: this process's BLAS libraries (threadpoolctl), found at the first task
+_BLAS = None
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS on one thread: a sum split over threads rounds differently, so every engine runs the
+    checks single-threaded and gets the serial run's numbers to the last bit (the instances are
+    small; parallelism comes from running many of them)."""
+    global _BLAS
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover (a dependency; without it, results may differ by ulps)
+        yield
+        return
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    with _BLAS.limit(limits=1, user_api="blas"):
+        yield
+
+
+def _single_threaded(fn, *args):
+    with _one_blas_thread():
+        return fn(*args)
+
+
 def _on_worker(args: tuple, fn, plugins) -> object:
-    """One dask task: load the plugins once per worker process, then ``fn(*args)``."""
+    """One dask task: load the plugins once per worker process, then ``fn(*args)`` (BLAS on one
+    thread)."""
     _load_plugins(plugins)
-    return fn(*args)
+    with _one_blas_thread():
+        return fn(*args)
 
 
 def _execute(fn, arglist: list[tuple], *, jobs: int | None, backend: str | None, scheduler: str | None,
@@ -206,13 +236,16 @@ def _execute(fn, arglist: list[tuple], *, jobs: int | None, backend: str | None,
         return out
     with tqdm(total=len(arglist), **bar) as pbar:
         if (jobs or 1) == 1:
-            for k, args in enumerate(arglist):
-                out[k] = fn(*args)
-                pbar.update()
+            with _one_blas_thread():
+                for k, args in enumerate(arglist):
+                    out[k] = fn(*args)
+                    pbar.update()
             return out
-        with _backend(backend, jobs):
+        threads = (backend or "loky") == "threading"
+        with _backend(backend, jobs), (_one_blas_thread() if threads else contextlib.nullcontext()):
             gen = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=batch_size)(
-                delayed(_indexed)(k, fn, args) for k, args in enumerate(arglist))
+                delayed(_indexed)(k, fn if threads else functools.partial(_single_threaded, fn), args)
+                for k, args in enumerate(arglist))
             for k, res in gen:
                 out[k] = res
                 pbar.update()

@@ -104,3 +104,21 @@ def test_bench_sweep_rows(cluster):
     assert (df["checks_per_second"] > 0).all() and df["ratio"].iloc[0] == 1.0
     assert df["ratio"].iloc[1] == df["checks_per_second"].iloc[1] / df["checks_per_second"].iloc[0]
     assert list(sweep_table(df).columns)[:2] == ["mode", "workers"]
+
+
+def test_blas_threads_do_not_change_the_numbers(cluster):
+    """Regression (a 200-instance sweep, seed 0): these checks round differently when BLAS splits
+    its sums over two threads, so serial and dask rows differed in the last bits; every engine
+    now runs the checks with BLAS on one thread and the values agree exactly."""
+    args = [("perfect_nested", 169, 0, ["T3"], "auto", False),
+            ("gate_softmax", 176, 0, ["GB2"], "auto", False)]
+    quiet = {"disable": True}
+    serial = checks._execute(checks._run_group, args, jobs=1, backend=None, scheduler=None,
+                             plugins=(), bar=quiet)
+    remote = checks._execute(checks._run_group, args, jobs=None, backend=None, scheduler=cluster,
+                             plugins=(), bar=quiet)
+    threads = checks._execute(checks._run_group, args, jobs=2, backend="threading", scheduler=None,
+                              plugins=(), bar=quiet)
+    fields = ("lhs", "rhs", "slack", "margin", "gap")
+    values = [[tuple(rows[0][f] for f in fields) for rows, _ in out] for out in (serial, remote, threads)]
+    assert values[0] == values[1] == values[2]
