@@ -186,3 +186,17 @@ def test_shipped_study_is_consistent():
     assert set(info["tune"]["lr"].values()) <= set(info["config"]["lr_grid"])
     fig = FIGURES["fig5_study"].plot(ci)
     assert len(fig.axes) == 8
+
+
+def test_findings_text_and_decoupling(tiny):
+    """The findings text quotes the intervals table (the gap at lam = 0.5 for every c) and the
+    summary's decoupling correlations, which are correlations (in [-1, 1])."""
+    text = S.shipped_findings(tiny.out_dir)
+    assert text.startswith("Figure 5 study (complete;")
+    ci = tiny.intervals
+    r = ci[(ci.quantity == "gap") & (ci.method == "fixed") & (ci["size"] == "matched") & (ci.lam == 0.5)
+           & (ci.c == 1.0) & (ci["T"] == S.TINY.seq_len)].iloc[0]
+    assert f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]" in text
+    for size in S.SIZES:
+        d = tiny.summary["decoupling"][size]
+        assert -1 <= d["pearson_cos_late_vs_gap"] <= 1 and d["points"] == 2 * len(S.TINY.conflicts)

@@ -739,8 +739,14 @@ def shipped_findings(results_dir: str | Path = SHIPPED_DIR) -> str:
             d = dec[s]
             a, w = d["pearson_cos_late_vs_gap"], d["pearson_within_c"]
             (alo, ahi), (wlo, whi) = d["pearson_cos_late_vs_gap_ci"], d["pearson_within_c_ci"]
-            out.append(f"- {s}: across c {a:+.2f} [{alo:+.2f}, {ahi:+.2f}]; within c {w:+.2f} "
-                       f"[{wlo:+.2f}, {whi:+.2f}] ({d['points']} points, {d['n_tasks']} task seeds)")
+
+            def num(x, lo, hi, n=d["n_tasks"]):
+                if not np.isfinite(x):
+                    return "n/a"
+                return f"{x:+.2f}" + (f" [{lo:+.2f}, {hi:+.2f}]" if n >= 2 and np.isfinite(lo) else "")
+
+            out.append(f"- {s}: across c {num(a, alo, ahi)}; within c {num(w, wlo, whi)} "
+                       f"({d['points']} points, {d['n_tasks']} task seed{'s' * (d['n_tasks'] != 1)})")
     cr = ci[ci.quantity == "crossing"].sort_values(["size", "T"])
     if len(cr):
         out.extend(["", "**Oracle beats the robust gate within this lam distance of a vertex (c = 1)**", "",
