@@ -373,3 +373,23 @@ def test_tv_ball_instances_that_stalled_a_qp_rewrite(seed, K, n, experts):
     ref = solve_reference(problem)
     assert fast.gap <= 1e-9 and problem.Lambda.contains(fast.lam, tol=1e-12)
     assert abs(fast.value - ref.value) <= 1e-6
+
+
+def test_unweighed_uncovered_domain_gets_exact_zero():
+    """Fuzz find (ROBUST_GATES_FUZZ=long, also on the commit before issue 17's work): box_hi = 0 on
+    a domain with mass where no expert has any. The QP left that domain a weight of 3e-21, times
+    its infinite loss an infinite phi, and no result; Lambda never weighs it, so it gets exactly 0
+    and the game is certified (SPEC section 2)."""
+    D = np.array([[0.0642725201547037, 0.03236436873357023, 0.9033631111117261, 0.0],
+                  [0.0, 0.0, 1.0, 0.0],
+                  [0.0001520723422003645, 0.4998479276577996, 0.0, 0.5]])
+    P = np.array([[0.2525142734257493, 0.0510793280401621, 0.6964063985340886, 0.0],
+                  [0.19465777902386097, 0.09342391184464505, 0.7119183091314939, 0.0],
+                  [0.04671154616936021, 0.750697332068034, 0.2025911217626057, 0.0]])
+    problem = RobustProblem(D, P, Box(np.zeros(3), np.array([1.0, 1.0, 0.0])))
+    res = solve_fast(problem, tol=FAST_TOL)
+    assert res.lam[2] == 0.0 and problem.Lambda.contains(res.lam)
+    cert = certify(problem, res.gate, res.lam)
+    assert -ROUND_TOL <= cert.gap <= FAST_TOL
+    ref = solve_reference(problem)
+    assert abs(res.value - ref.value) <= VALUE_TOL + ref.gap

@@ -195,6 +195,7 @@ class _Oracle:
         self.par = par
         self.B = par.B
         self.relevant = relevant
+        self.all_relevant = bool(np.all(relevant))
         norms = np.linalg.norm(par.G, axis=1) if par.G.shape[0] else np.zeros(0)
         self._G = par.G / np.where(norms > 0, norms, 1.0)[:, None]
         self._h = par.h / np.where(norms > 0, norms, 1.0)
@@ -232,6 +233,10 @@ class _Oracle:
     def lam_of(self, x: np.ndarray) -> np.ndarray:
         lam = x if self.B is None else self.B @ x
         lam = np.clip(lam, 0.0, None)
+        if not self.all_relevant:
+            # a domain no mixture of Lambda weighs gets exactly 0, not the QP's rounding (3e-21
+            # times an infinite loss made phi infinite: fuzz, box_hi = 0 on an uncovered domain)
+            lam = np.where(self.relevant, lam, 0.0)
         return lam / lam.sum()
 
     def __call__(self, x: np.ndarray, t0: float | None, want_hessian: bool):
