@@ -111,7 +111,8 @@ def _shipped_counterexamples() -> list[Finding]:
         hit = hit[[kinds.get((sid, n)) == "clause" and n.startswith("v1") for n in hit["name"]]]
         rel = f"{_COUNTEREXAMPLES}/{path.name}"
         own = table[(table["id"] == sid) & (table["kind"] == "part")]
-        verdict = ("the corrected statement holds on this file" if len(own) and (own["outcome"] == "holds").all()
+        holds = bool(len(own)) and bool((own["outcome"] == "holds").all())
+        verdict = ("the corrected statement holds on this file" if holds
                    else "the corrected statement does not hold on this file either")
         for row in hit.itertuples():
             out.append(Finding("refuted clause", row.id, texts.get(row.name, row.name),
@@ -295,7 +296,8 @@ def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
         if c in out:
             out[c] = out[c].map(lambda v: "" if pd.isna(v) else ("0" if abs(v) <= FP_TOL else f"{v:.3g}"))
     if "worst_slack" in out:
-        out["worst_slack"] = out["worst_slack"].map(lambda v: "" if pd.isna(v) or v == float("inf") else f"{v:.3g}")
+        out["worst_slack"] = out["worst_slack"].map(
+            lambda v: "" if pd.isna(v) or v == float("inf") else f"{v:.3g}")
     for c in ("passed", "failed", "inconclusive", "worst_slack", "tightest_margin", "median_margin"):
         if c in out:
             out[c] = out[c].astype(object)
@@ -308,7 +310,8 @@ def _statement_lines(summary: pd.DataFrame) -> list[tuple[str, str, str, str]]:
     """``(id, section, statement, LaTeX formula)`` per row, for the list under the table."""
     from robust_gates.simulations.statements.prose import FORMULAS
 
-    return [(r.id, r.section, getattr(r, "statement", ""), FORMULAS.get(r.id, "")) for r in summary.itertuples()]
+    return [(r.id, r.section, getattr(r, "statement", ""), FORMULAS.get(r.id, ""))
+            for r in summary.itertuples()]
 
 
 def _mathml(latex: str, display: bool = False) -> str:
@@ -443,7 +446,8 @@ def _findings_html(found: pd.DataFrame | None, measured: dict | None = None) -> 
                     parts.append(_measured_frame(rows).to_html(index=False, classes="measured", border=0,
                                                                justify="left"))
             continue
-        rows = ["<table class='findings'><tr><th>statement</th><th>what</th><th>numbers</th><th>file</th></tr>"]
+        rows = ["<table class='findings'><tr><th>statement</th><th>what</th><th>numbers</th>"
+                "<th>file</th></tr>"]
         for f in g.itertuples():
             rows.append(f"<tr><td>{esc(f.statement)}</td><td>{esc(f.what)}</td><td>{esc(f.numbers)}</td>"
                         f"<td>{_link(f.file)}</td></tr>")
@@ -457,7 +461,8 @@ def _glossary_html() -> str:
 
     esc = html.escape
     rows = ["<table class='glossary'><tr><th>symbol</th><th>definition</th><th>meaning</th></tr>"]
-    rows += [f"<tr><td>{_mathml(sym)}</td><td>{_mathml(d)}</td><td>{esc(m)}</td></tr>" for sym, d, m in GLOSSARY]
+    rows += [f"<tr><td>{_mathml(sym)}</td><td>{_mathml(d)}</td><td>{esc(m)}</td></tr>"
+             for sym, d, m in GLOSSARY]
     rows.append("</table>")
     return "".join(rows)
 
@@ -466,7 +471,8 @@ def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
                 found: pd.DataFrame | None = None, measured: dict | None = None) -> Path:
     esc = html.escape
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>robust-gates report</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
+             "line-height:1.45}"
              "table{border-collapse:collapse;font-size:0.9em;margin:.5em 0}td,th{border:1px solid #ccc;"
              "padding:3px 6px}th{background:#f3f3f3}figure{margin:1.5em 0}img{max-width:100%}"
              ".missing{color:#a33}h3.refuted,h3.error{color:#a33}h3.inconclusive{color:#a60}"
@@ -477,7 +483,8 @@ def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
              "</style></head><body>",
              "<h1>robust-gates report</h1>",
              f"<p>{esc(_INTRO)} Read it here: <a href='{_STATEMENTS_DOC}'><code>{_STATEMENTS_DOC}</code></a> "
-             "(its recorded sweep: <a href='docs/statements_sweep.json'><code>docs/statements_sweep.json</code></a>). "
+             "(its recorded sweep: <a href='docs/statements_sweep.json'><code>docs/statements_sweep.json"
+             "</code></a>). "
              "Contents: <a href='#findings'>Findings</a>, <a href='#notation'>Notation</a>, "
              "<a href='#statements'>Statements</a>, <a href='#figures'>Figures</a>, "
              "<a href='#environment'>Environment</a>.</p>",

@@ -3,10 +3,11 @@ r"""Counterexample search: minimize a statement's (or a mutant's) slack over ins
 Two kinds of starting points (``starts``):
 
 ``"boundary"`` (the default)
-    Probe instances are drawn from instance families (:func:`robust_gates.simulations.instances.make_instance`);
-    by default from the statement's **boundary families** (:func:`default_families`: exact zeros,
-    under-covering experts, dependent and duplicated domains, ``Lambda`` on a face, a segment or a
-    point, entries near ``1e-300``, ``K`` up to 16). Nelder-Mead then searches around the best
+    Probe instances are drawn from instance families
+    (:func:`robust_gates.simulations.instances.make_instance`); by default from the statement's
+    **boundary families** (:func:`default_families`: exact zeros, under-covering experts,
+    dependent and duplicated domains, ``Lambda`` on a face, a segment or a point, entries near
+    ``1e-300``, ``K`` up to 16). Nelder-Mead then searches around the best
     probes in a :class:`LocalSpace`: the probe's domains and experts are multiplied entry-wise by
     ``exp(theta)`` and renormalized, so every exact zero stays zero (and every ``1e-300`` entry stays
     of that order) while the other entries move; ``Lambda`` is kept. ``theta`` is a random

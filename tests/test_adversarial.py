@@ -73,8 +73,8 @@ def test_boundary_starts_refute_v1_clauses(sid, mutant, family, budget):
 def test_random_starts_stay_above_the_floor():
     """`starts="random"` is the v1 search: every probability is floored, so exact zeros (where the
     v1 clauses fail) are out of its reach; within the same budget it does not refute the LF clause."""
-    r = adversarial_search("LF", np.random.default_rng([0, 1]), family="dirichlet", mutant="v1 uniqueness clause",
-                           probes=8, maxfev=8, starts="random")
+    r = adversarial_search("LF", np.random.default_rng([0, 1]), family="dirichlet",
+                           mutant="v1 uniqueness clause", probes=8, maxfev=8, starts="random")
     assert r.starts == "random" and not r.refuted
     assert r.worst.problem.D.min() >= PROB_FLOOR * 0.5 and r.worst.problem.P.min() > 0
 

@@ -26,8 +26,8 @@ from robust_gates.simulations.statements.document import (
 )
 from robust_gates.simulations.statements.mutants import mutants_of
 
-SPEC_V2 = ("L0", "P1", "T1", "T1-M", "T2", "T3", "T3-G", "LF", "I2", "MB", "MA", "PoM", "JG", "SC", "DH", "GB",
-           "GB2", "SD")
+SPEC_V2 = ("L0", "P1", "T1", "T1-M", "T2", "T3", "T3-G", "LF", "I2", "MB", "MA", "PoM", "JG", "SC", "DH",
+           "GB", "GB2", "SD")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,8 @@ def test_recorded_sweep_covers_every_statement(generated):
     sweep, _, _, _ = generated
     assert sweep["command"] == "robust-gates check --all --mutants --instances 200 --seed 0"
     rows = {r["id"]: r for r in sweep["summary"]}
-    assert set(STATEMENTS) <= set(rows), "re-record: python -m robust_gates.simulations.statements.document --sweep"
+    assert set(STATEMENTS) <= set(rows), (
+        "re-record: python -m robust_gates.simulations.statements.document --sweep")
     for sid, s in STATEMENTS.items():
         if s.kind == "measured":
             assert rows[sid]["status"] == "measured"

@@ -39,9 +39,10 @@ import pandas as pd
 from . import prose
 from .registry import STATEMENTS
 
-__all__ = ["ORDER", "ROOT", "DOCUMENT", "SWEEP_FILE", "COUNTEREXAMPLES", "README", "SWEEP_INSTANCES", "SWEEP_SEED",
-           "ordered_ids", "record_sweep", "load_sweep", "counterexample_rows", "render_document",
-           "render_readme_table", "update_readme", "main", "TABLE_BEGIN", "TABLE_END", "V1_CLAUSES"]
+__all__ = ["ORDER", "ROOT", "DOCUMENT", "SWEEP_FILE", "COUNTEREXAMPLES", "README", "SWEEP_INSTANCES",
+           "SWEEP_SEED", "ordered_ids", "record_sweep", "load_sweep", "counterexample_rows",
+           "render_document", "render_readme_table", "update_readme", "main", "TABLE_BEGIN", "TABLE_END",
+           "V1_CLAUSES"]
 
 #: the SPEC v2 ids in the order of the paper (the document's order)
 ORDER = ("L0", "P1", "T1", "T1-M", "T2", "T3", "T3-G", "LF", "I2", "MB", "MA", "PoM", "JG", "SC", "DH", "GB",
@@ -200,7 +201,8 @@ def _status(sid: str, sweep: dict, counter: list[dict], link_prefix: str) -> str
     s = STATEMENTS[sid]
     row = _summary_rows(sweep).get(sid)
     if row is None:
-        text = "not in the recorded sweep (re-record it: `python -m robust_gates.simulations.statements.document --sweep`)"
+        text = ("not in the recorded sweep (re-record it: "
+                "`python -m robust_gates.simulations.statements.document --sweep`)")
     elif s.kind == "measured":
         text = "**measured** (numbers reported, never asserted)"
         if row.get("errors"):
@@ -246,12 +248,12 @@ def _searches(sid: str, sweep: dict) -> list[str]:
         return []
     name = rows[0]["mutant"]
     budget = sweep["adversarial"]
-    lines = [f"**Searches for the {name}** (recorded; adversarial budget {budget['probes']} probe instances and "
-             f"{budget['evals_per_part']} Nelder-Mead evaluations per part and family):", ""]
+    lines = [f"**Searches for the {name}** (recorded; adversarial budget {budget['probes']} probe "
+             f"instances and {budget['evals_per_part']} Nelder-Mead evaluations per part and family):", ""]
     f = sweep.get("first_refutation", {}).get(f"{sid}:{name}")
     if f:
-        lines.append(f"- random sweep (`check --all`, every family in turn): first refuted at the statement's "
-                     f"instance {f['sweep_instance']} (family `{f['family']}`);")
+        lines.append("- random sweep (`check --all`, every family in turn): first refuted at the "
+                     f"statement's instance {f['sweep_instance']} (family `{f['family']}`);")
     for r in rows:
         start = "boundary starts" if r["starts"] == "boundary" else "random starts (v1, floored at 1e-6)"
         res = (f"refuted at evaluation {r['first_refutation']}" if r["refuted"]
@@ -266,11 +268,13 @@ def _measured_table(sid: str, sweep: dict) -> list[str]:
     lines = []
     if sid == "SD" and sweep.get("sd_exact_max_log_ratio") is not None:
         lines += [f"Exact part, over the recorded sweep's instances: the largest "
-                  f"$\\lvert\\log P_r-\\log\\sum_kw_kP_k\\rvert$ is {_fmt(sweep['sd_exact_max_log_ratio'])}.", ""]
+                  f"$\\lvert\\log P_r-\\log\\sum_kw_kP_k\\rvert$ is "
+                  f"{_fmt(sweep['sd_exact_max_log_ratio'])}.", ""]
     if not nums:
         return lines
     lines += ["**Measured numbers** (recorded with the sweep; *predicted* is the side the statement "
-              "predicts):", "", "| quantity | value | predicted | on the predicted side |", "|---|---|---|---|"]
+              "predicts):", "", "| quantity | value | predicted | on the predicted side |",
+              "|---|---|---|---|"]
     for name, value, rel, ref in nums:
         pred = f"{rel} {_fmt(ref)}" if rel else ""
         agrees = ""
@@ -309,7 +313,8 @@ def render_document(sweep: dict | None = None, counter: list[dict] | None = None
                 f"- **Status:** {_status(sid, sweep, counter, '../')}",
                 f"- **Check:** `{_module_of(sid)}` on the families "
                 + ", ".join(f"`{f}`" for f in s.families), "",
-                f"**Registered statement** (the one-line form `robust-gates check --list` prints): {_cell(s.text)}",
+                "**Registered statement** (the one-line form `robust-gates check --list` prints): "
+                + _cell(s.text),
                 ""]
         body = prose.BODIES.get(sid)
         out += [body.strip(), ""] if body else ["_No hand-written derivation for this id yet._", ""]
@@ -328,7 +333,8 @@ def render_document(sweep: dict | None = None, counter: list[dict] | None = None
                               else "**a part of the statement fails on it too**."))
             out.append("")
     out += ["---", "", "## Summary of status", "",
-            f"From the recorded sweep (`{sweep.get('command', 'not recorded')}`) and the counterexample files.", "",
+            f"From the recorded sweep (`{sweep.get('command', 'not recorded')}`) and the counterexample "
+            "files.", "",
             "| id | paper section | kind | status | instances held | mutants refuted | tightest margin |",
             "|---|---|---|---|---|---|---|"]
     summ = _summary_rows(sweep)
@@ -342,11 +348,12 @@ def render_document(sweep: dict | None = None, counter: list[dict] | None = None
         status = r.get("status", "not recorded")
         clauses = [c for c in counter if c["id"] == sid]
         if clauses:
-            status += "; " + "; ".join(f"{_cell(c['name'])} refuted ([`{Path(c['file']).name}`](../{c['file']}))"
-                                        for c in clauses)
+            status += "; " + "; ".join(
+                f"{_cell(c['name'])} refuted ([`{Path(c['file']).name}`](../{c['file']}))" for c in clauses)
         out.append(f"| {sid} | {sec} | {s.kind} | {status} | {held} | {mut} | {tms} |")
     out += ["", "A margin of 0 means an inequality of the statement is attained on some instance (up to the "
-            "$10^{-9}$ rounding floor): the check is sharp there. Measured statements have no pass count.", ""]
+            "$10^{-9}$ rounding floor): the check is sharp there. Measured statements have no pass "
+            "count.", ""]
     return "\n".join(out)
 
 
@@ -355,7 +362,8 @@ def render_readme_table(sweep: dict | None = None, counter: list[dict] | None = 
     sweep = load_sweep() if sweep is None else sweep
     counter = counterexample_rows() if counter is None else counter
     summ = _summary_rows(sweep)
-    lines = [TABLE_BEGIN, "", "| id | paper section | statement | status |", "|----|---------------|-----------|--------|"]
+    lines = [TABLE_BEGIN, "", "| id | paper section | statement | status |",
+             "|----|---------------|-----------|--------|"]
     for sid in ordered_ids():
         s, r = STATEMENTS[sid], summ.get(sid)
         if r is None:
@@ -387,9 +395,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m robust_gates.simulations.statements.document",
                                 description="write docs/statements.md and the README's statements table "
                                             "from the registry, the prose and the recorded sweep")
-    p.add_argument("--out", default=str(DOCUMENT), help="where to write the document (default docs/statements.md)")
-    p.add_argument("--readme", default=str(README), help="README whose statements table to update ('' to skip)")
-    p.add_argument("--sweep", action="store_true", help="re-record docs/statements_sweep.json first (minutes)")
+    p.add_argument("--out", default=str(DOCUMENT),
+                   help="where to write the document (default docs/statements.md)")
+    p.add_argument("--readme", default=str(README),
+                   help="README whose statements table to update ('' to skip)")
+    p.add_argument("--sweep", action="store_true",
+                   help="re-record docs/statements_sweep.json first (minutes)")
     p.add_argument("--jobs", type=int, default=1, help="parallel workers for --sweep")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files are stale")
     args = p.parse_args(argv)
@@ -406,7 +417,8 @@ def main(argv=None) -> int:
         except (OSError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    stale = [str(path) for path, text in targets if not path.exists() or path.read_text(encoding="utf-8") != text]
+    stale = [str(path) for path, text in targets
+             if not path.exists() or path.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
             print(f"stale: {path}", file=sys.stderr)

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (Markdown tables and display formulas cannot be wrapped)
 r"""The hand-written part of the statement document (``docs/statements.md``).
 
 :mod:`.document` writes the document from the registry (ids, paper sections, one-line statements,
