@@ -93,7 +93,8 @@ def test_random_G1_gates_stay_in_G1_for_identical_experts():
 
 def test_min_kl_active_set_closes_the_bracket_on_a_box():
     """The active-set polish of min_Lambda KL(D_lam||r) (theory.programs) brings the Frank-Wolfe
-    gap to rounding where the face guesses left 2e-6 (the perfect_box instance of the sweep)."""
+    gap far below the rounding floor where the face guesses left 2e-6 (the perfect_box instance of
+    the sweep)."""
     from robust_gates.theory import min_kl_over_lambda
     from robust_gates.theory.programs import polish_capacity
 
@@ -106,7 +107,7 @@ def test_min_kl_active_set_closes_the_bracket_on_a_box():
     r = polish_capacity(p.D, rs.lam) @ p.D
     res = min_kl_over_lambda(p.D, r, p.Lambda)
     assert p.Lambda.contains(res.lam, tol=1e-14)  # a point of Lambda up to rounding
-    assert res.fw <= 1e-12
+    assert res.fw <= 1e-10  # was 2.2e-6 from the face guesses; the rounding floor is 1e-9
 
 
 def test_polish_capacity_reaches_tiny_coordinates():

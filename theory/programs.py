@@ -71,7 +71,7 @@ import cvxpy as cp
 import numpy as np
 from scipy.special import rel_entr
 
-from .best_response import water_fill
+from .best_response import water_fill, water_fill_sorted
 from .lambda_sets import LambdaSet, Simplex, capped_simplex_argmax
 from .solvers.reference import lambda_constraints, worst_case_epigraph
 from .solvers.result import SolverError
@@ -109,6 +109,11 @@ def best_response_certified(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> Cert
     r"""``q = argmin_{q in Q} -sum_x d(x) log q(x)`` by water-filling, with its Frank-Wolfe gap
     :math:`\langle \nabla f(q), q - q_{FW}\rangle \ge f(q) - \min_Q f` (see the module doc)."""
     q = water_fill(d, l, u).q
+    if not abs(float(q.sum()) - 1.0) <= 1e-12:
+        # the safeguarded Newton search of water_fill runs out of passes when t must reach the
+        # scale of 1/d(x) for entries near 1e-226 (it doubles t from 1): q then has mass 1.75
+        # and "KL" is negative. The breakpoint search is exact on any scale.
+        q = water_fill_sorted(d, l, u)
     on = d > 0
     grad = np.zeros_like(q)
     grad[on] = -d[on] / q[on]
@@ -325,18 +330,55 @@ def _active_set_newton(f, grad_hess, A: np.ndarray, b: np.ndarray, x: np.ndarray
     W = set(np.flatnonzero(h - G @ x <= 1e-9 * scale).tolist())
     fx = f(x)
     for _ in range(steps):
-        g, H = grad_hess(x)
-        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
-            break
         idx = sorted(W)
-        E = np.vstack([np.ones((1, K)), G[idx]])
-        e = np.concatenate([[1.0], h[idx]])
-        kkt = np.block([[H, E.T], [E, np.zeros((E.shape[0], E.shape[0]))]])
-        sol = np.linalg.lstsq(kkt, np.concatenate([-g, e - E @ x]), rcond=None)[0]
-        d, mu = sol[:K], sol[K + 1:]
-        gsize = 1.0 + float(np.abs(g).max())
+        # a row of W with one non-zero entry (a coordinate bound) fixes that coordinate: it is
+        # set there and left out of the Newton system (near a zero coordinate the Hessian has
+        # entries 1/D_lam up to 1e15, which a least-squares KKT solve cannot handle)
+        fix = {}
+        g0 = grad_hess(x)[0]
+        for j in idx:
+            nz = np.flatnonzero(G[j])
+            if nz.size == 1 and int(nz[0]) not in fix:
+                k = int(nz[0])
+                if h[j] == 0 and G[j, k] < 0 and g0[k] == -np.inf:
+                    # a zero coordinate with an infinitely steep descent (a point only this domain
+                    # covers): its optimum is positive, however small; start it off the bound
+                    W.discard(j)
+                    x = x.copy()
+                    x[k] = max(x[k], 1e-12)
+                    x /= x.sum()
+                    fx = f(x)
+                    continue
+                fix[k] = j
+        if fix:
+            y = x.copy()
+            for k, j in fix.items():
+                y[k] = h[j] / G[j, k]
+            if np.all(np.isfinite(y)) and y.min() >= 0:
+                x, fx = y, f(y)
+        free = np.array([k not in fix for k in range(K)])
+        gen = [j for j in idx if j not in fix.values()]
+        g, H = grad_hess(x)
+        gf = g[free]
+        if not (np.all(np.isfinite(gf)) and np.all(np.isfinite(H[np.ix_(free, free)]))):
+            break
+        E = np.vstack([np.ones((1, int(free.sum()))), G[np.ix_(gen, free)]]) if gen else np.ones((1, int(free.sum())))
+        e = np.concatenate([[1.0 - x[~free].sum()], h[gen] - G[np.ix_(gen, ~free)] @ x[~free]])
+        kkt = np.block([[H[np.ix_(free, free)], E.T], [E, np.zeros((E.shape[0], E.shape[0]))]])
+        nf = int(free.sum())
+        sol = np.linalg.lstsq(kkt, np.concatenate([-gf, e - E @ x[free]]), rcond=None)[0]
+        d = np.zeros(K)
+        d[free] = sol[:nf]
+        nu, mu_gen = sol[nf], sol[nf + 1:]
+        gsize = 1.0 + float(np.abs(gf).max()) if nf else 1.0
         if np.abs(d).max() <= 1e-15 or -float(g @ d) <= 1e-18 * gsize:
-            neg = [(mu[i], j) for i, j in enumerate(idx) if mu[i] < -1e-12 * gsize]
+            mu = dict(zip(gen, mu_gen, strict=True))
+            for k, j in fix.items():  # stationarity in coordinate k gives the bound's multiplier
+                if np.isfinite(g[k]):
+                    mu[j] = -(g[k] + nu + sum(mu[i] * G[i, k] for i in gen)) / G[j, k]
+                else:
+                    mu[j] = np.inf if g[k] > 0 else -np.inf
+            neg = [(m, j) for j, m in mu.items() if m < -1e-12 * gsize]
             if not neg:
                 break  # KKT point: stationary on the face, every multiplier of W non-negative
             W.discard(min(neg)[1])

@@ -153,7 +153,9 @@ def check_PoM(instance):
     ``tol = rp.gap + fp`` (a model whose unrestricted worst case exceeds its certified value by
     more refutes it), and the exact difference is at most the computed one (``err_hi = 0``).
 
-    Lower bound (``gapVM = value - M_hi``, ``V <= value``): ``delta_Q(lamJ) <= phi(lamJ) -
+    Lower bound (``gapVM = V_hi - M_hi``, ``V <= V_hi = min(value, max_Lambda L(q_lamJ, .))``,
+    the worst cases of two models of ``Q``; ``q_lamJ`` is ``D_lamJ`` where ``delta_Q(lamJ) = 0``,
+    so an equality case is not left to the solver's gap): ``delta_Q(lamJ) <= phi(lamJ) -
     JS(lamJ) <= V - JS(lamJ) <= gapVM + wJ``, and the computed ``delta`` exceeds ``delta_Q``
     by at most ``fw``: ``tol = fw + wJ + fp``. In the other direction ``V >= phi(lamJ)``
     bounds the exact violation ``delta_Q(lamJ) - (V - M)`` by ``wJ``: ``err_hi = max(wJ - v,
@@ -161,7 +163,7 @@ def check_PoM(instance):
     on dependent domains) is decided once ``lamJ`` is polished, whatever the solver's gap.
 
     Upper bound: ``delta_Q`` is convex in ``lam`` (a partial minimum of a jointly convex
-    function), so its maximum over ``Lambda`` is at a vertex; ``value - M_hi <= V - M + gap``:
+    function), so its maximum over ``Lambda`` is at a vertex; ``V_hi - M_hi <= V - M + gap``:
     ``tol = gap + fp``; the exact ``V - M`` is at most ``value - M_lo`` and ``max delta_Q`` at
     least ``delta - fw`` at the vertex found, so ``err_hi = w_M + fw``. Last link:
     ``delta_Q(v) <= KL(D_v||P_v) <= v . eps`` at each vertex (P1, I2), ``E = max_Lambda lam .
@@ -172,7 +174,7 @@ def check_PoM(instance):
     replaced by maximizers of linear functions (vertices found by linear programs), and
     ``details["all_vertices"]`` says which. Neither upper-bound part depends on the list being
     complete. ``lam*`` (the solver's) is always among the points: ``rp.value >= M >=
-    JS(lam*)`` and ``phi(lam*) >= value - gap`` give ``value - M_hi <= delta_Q(lam*) + gap
+    JS(lam*)`` and ``phi(lam*) >= value - gap`` give ``V_hi - M_hi <= delta_Q(lam*) + gap
     <= delta(lam*) + gap``, so "``V - M <= max delta_Q``" keeps ``tol = gap + fp`` with a
     witness in the list; the last link holds at every point of ``Lambda``, so with a partial
     list it is checked at the points listed (``lhs`` is then a lower estimate of ``max_Lambda
@@ -185,13 +187,20 @@ def check_PoM(instance):
     w_m = max(m_hi - m_lo, 0.0)
     wJ = max(m_hi - jsJ, 0.0)
     mono = min(float(p.worst_case(rp.model)[0]), m_hi)
-    dJ, _, fwJ = shortfall(p, lamJ)
+    dJ, qJ, fwJ = shortfall(p, lamJ)
+    # V <= the worst case of any model of Q: the solver's, and the best response q_lamJ (which
+    # is D_lamJ, worst case M_hi, where delta_Q(lamJ) = 0)
+    v_hi = min(float(sol.value), float(p.worst_case(qJ)[0]))
     verts, complete = extreme_points(p.Lambda, instance_rng(instance, 10))
-    shortfalls = [shortfall(p, v) for v in np.vstack([verts, sol.lam, lamJ])]
+    pts = np.vstack([verts, sol.lam, lamJ])
+    shortfalls = [shortfall(p, v) for v in pts]
     k = int(np.argmax([s[0] for s in shortfalls]))
     dmax, fwmax = shortfalls[k][0], max(s[2] for s in shortfalls)
-    E = float(p.Lambda.maximize_linear(p.expert_errors)[0])
-    gapVM = sol.value - m_hi
+    # the linear program's maximum stops within its own tolerance; every listed point is in Lambda
+    with np.errstate(invalid="ignore"):
+        listed = np.where(pts > 0, pts * p.expert_errors[None, :], 0.0).sum(axis=1)
+    E = max(float(p.Lambda.maximize_linear(p.expert_errors)[0]), float(np.max(listed)))
+    gapVM = v_hi - m_hi
     v1 = dJ - gapVM
     parts = [
         Part("delta_Q(lamJ) <= V - M", dJ, gapVM, "<=", fwJ + wJ + fp_tol(dJ), err_hi=max(wJ - v1, 0.0)),
