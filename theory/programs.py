@@ -291,6 +291,7 @@ def _active_set_polish(objective, Lam: LambdaSet, x: np.ndarray, steps: int = 80
         with np.errstate(all="ignore"):
             A, b = Lam.inequalities()
             y = _active_set_newton(*objective, A, b, np.asarray(x, dtype=float), steps)
+        y = _balance_tiny(objective, A, b, y)
     except (np.linalg.LinAlgError, FloatingPointError, ValueError):
         return x
     for z in (y, None):
@@ -301,6 +302,59 @@ def _active_set_polish(objective, Lam: LambdaSet, x: np.ndarray, steps: int = 80
                 return x
         if abs(z.sum() - 1) <= 1e-14 and z.min() >= 0 and bool(np.all(A @ z <= b + 1e-15)):
             return z
+    return x
+
+
+def _balance_tiny(objective, A: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+    r"""Coordinates ``k`` with ``0 < x_k < 1e-9`` whose slope is infinite at 0 (``t log t``
+    near the bound: the minimum is strictly inside, possibly far below any step's scale) are set
+    where the optimality condition holds: mass ``t`` is exchanged with the largest coordinate
+    ``j`` and ``t`` is found by bisection in ``log t`` on ``g_k - g_j = 0`` (monotone in ``t``:
+    its derivative is ``H_kk - 2 H_kj + H_jj >= 0`` by convexity). A move that leaves
+    ``Lambda`` or raises ``f`` beyond rounding is not kept (callers bracket over their points)."""
+    f, grad_hess = objective
+    x = x.copy()
+    for k in np.flatnonzero((x > 0) & (x < 1e-9)):
+        z = x.copy()
+        z[k] = 0.0
+        if grad_hess(z)[0][k] != -np.inf:
+            continue
+        # the partner: the largest coordinate that can give up mass inside Lambda
+        j = -1
+        for c in np.argsort(-x):
+            if c == k:
+                continue
+            y = x.copy()
+            y[c] -= min(1e-6, 0.5 * x[c])
+            y[k] += min(1e-6, 0.5 * x[c])
+            if A.shape[0] == 0 or np.all(A @ y <= b + 1e-15):
+                j = int(c)
+                break
+        if j < 0:
+            continue
+
+        def at(t, k=k, j=j):
+            y = x.copy()
+            y[j] -= t - x[k]
+            y[k] = t
+            return y
+
+        def phi(t, k=k, j=j):
+            g = grad_hess(at(t))[0]
+            return g[k] - g[j]
+
+        lo, hi = -690.0, float(np.log(min(1e-6, 0.5 * x[j])))
+        if not (phi(np.exp(lo)) < 0 < phi(np.exp(hi))):
+            continue
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            if phi(np.exp(mid)) < 0:
+                lo = mid
+            else:
+                hi = mid
+        y = at(float(np.exp(0.5 * (lo + hi))))
+        if y.min() >= 0 and (A.shape[0] == 0 or np.all(A @ y <= b + 1e-15)) and f(y) <= f(x) + 1e-14 * max(1.0, abs(f(x))):
+            x = y
     return x
 
 
@@ -359,6 +413,14 @@ def _active_set_newton(f, grad_hess, A: np.ndarray, b: np.ndarray, x: np.ndarray
         free = np.array([k not in fix for k in range(K)])
         gen = [j for j in idx if j not in fix.values()]
         g, H = grad_hess(x)
+        lift = [(k, j) for k, j in fix.items() if h[j] == 0 and G[j, k] < 0 and g[k] == -np.inf]
+        if lift:  # set at 0 the slope is infinite: start those coordinates off the bound
+            for k, j in lift:
+                W.discard(j)
+                x[k] = 1e-12
+            x = x / x.sum()
+            fx = f(x)
+            continue
         gf = g[free]
         if not (np.all(np.isfinite(gf)) and np.all(np.isfinite(H[np.ix_(free, free)]))):
             break
@@ -387,6 +449,14 @@ def _active_set_newton(f, grad_hess, A: np.ndarray, b: np.ndarray, x: np.ndarray
         room = h - G @ x
         block = [(max(room[j], 0.0) / Gd[j], j) for j in range(G.shape[0]) if j not in W and Gd[j] > 1e-300]
         tmax, jmax = min(block) if block else (np.inf, -1)
+        if 0 <= jmax and tmax < 1.0 and h[jmax] == 0 and np.count_nonzero(G[jmax]) == 1 and G[jmax].min() < 0:
+            k = int(np.flatnonzero(G[jmax])[0])
+            z = x.copy()
+            z[k] = 0.0
+            if grad_hess(z)[0][k] == -np.inf and x[k] > 0:
+                # the slope is infinite at this bound (t log t near 0), so the minimum lies
+                # strictly inside, maybe far below the step's scale: go halfway, keep it free
+                tmax, jmax = 0.5 * tmax, -1
         t = min(1.0, tmax)
         while t > 1e-14:
             y = x + t * d
