@@ -292,7 +292,8 @@ def _relative_interior(A: np.ndarray, b: np.ndarray, K: int) -> tuple[np.ndarray
     r"""A point of :math:`\{\lambda \in \Delta_K : A\lambda \le b\}` weighing every coordinate that
     some point of the set weighs, and that set of coordinates, from one linear program:
 
-    .. math:: \max \mathbf 1^	op s \quad	ext{s.t.}\quad A y \le b	au,\ \mathbf 1^	op y = 	au,              0 \le s \le 1,\ s \le y,\ y \ge 0,\ 	au \ge 0
+    .. math:: \max \mathbf 1^\top s \quad\text{s.t.}\quad A y \le b\tau,\ \mathbf 1^\top y = \tau,\
+              0 \le s \le 1,\ s \le y,\ y \ge 0,\ \tau \ge 0
 
     (``y = tau lam``). A coordinate in the support of some ``lam`` of the set reaches ``s_k = 1``
     for ``tau`` large enough, and all of them at once at a relative-interior point, so the optimum
@@ -306,7 +307,6 @@ def _relative_interior(A: np.ndarray, b: np.ndarray, K: int) -> tuple[np.ndarray
     if r == 0:
         return np.full(K, 1.0 / K), np.ones(K, dtype=bool)
     I = identity(K, format="csr")
-    Z = csr_matrix((K, K))
     cost = np.r_[np.zeros(K), -np.ones(K), 0.0]
     for margin in (1e-9, 0.0):
         bm = b - margin * (1.0 + np.abs(b))
