@@ -278,6 +278,8 @@ def _neg_js_objective(D: np.ndarray, B: np.ndarray | None = None):
         m = (Bm @ y) @ D
         on = m > 0
         g = 1.0 - rel_entr(D, m[None, :]).sum(axis=1)
+        if B is not None:  # a domain no point of the hull weighs: its (maybe infinite) slope is moot
+            g = np.where(np.abs(Bm).sum(axis=1) > 0, g, 0.0)
         H = (D[:, on] / m[on]) @ D[:, on].T
         return Bm.T @ g, Bm.T @ H @ Bm
 
@@ -408,7 +410,10 @@ def _active_set_newton(f, grad_hess, A: np.ndarray, b: np.ndarray, x: np.ndarray
             y = x.copy()
             for k, j in fix.items():
                 y[k] = h[j] / G[j, k]
-            if np.all(np.isfinite(y)) and y.min() >= 0:
+            rest = np.array([k not in fix for k in range(K)])
+            if rest.any() and y[rest].sum() > 0:  # the free coordinates carry the rest of the mass
+                y[rest] *= (1.0 - y[~rest].sum()) / y[rest].sum()
+            if np.all(np.isfinite(y)) and y.min() >= 0 and abs(y.sum() - 1.0) <= 1e-14:
                 x, fx = y, f(y)
         free = np.array([k not in fix for k in range(K)])
         gen = [j for j in idx if j not in fix.values()]

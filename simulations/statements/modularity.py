@@ -8,7 +8,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import rel_entr
 
-from robust_gates.theory import Simplex, SolverError, jensen_shannon, minimax_all_distributions
+from robust_gates.theory import (
+    Simplex,
+    SolverError,
+    best_response_certified,
+    jensen_shannon,
+    minimax_all_distributions,
+)
 
 from .mutants import part_mutant
 from .probes import (
@@ -91,23 +97,38 @@ def check_MB(instance):
            "V(Lambda) <= max_Lambda JS_lam + max_Lambda sum_k lam_k eps_k, so every single model q has "
            "max_Lambda L(q) - V(Lambda) >= KL(D_lamJ||q) - max_Lambda sum_k lam_k eps_k.", ALL_FAMILIES)
 def check_MA(instance):
-    """``E = max_Lambda lam @ eps`` (exact LP), ``value_p`` = perfect-expert value on ``Lambda``
-    (``>= max JS`` by weak duality), ``lamJ`` its ``lam*``. Part 1: ``value <= V + gap`` so
-    ``tol = gap + fp``. Part 2: I1 gives ``max_Lambda L(q) >= JS(lamJ) + KL(D_lamJ||q) >=
-    max JS - gap_p + KL(D_lamJ||q)``; with ``V >= value - gap``: ``tol = gap + gap_p + fp``."""
+    """``E = max_Lambda lam @ eps`` (LP, raised to the best listed point), ``[M_lo, M_hi]`` the
+    certified bracket of ``max_Lambda JS`` at ``lamJ``, the perfect-expert ``lam*`` polished
+    (:func:`.probes.max_js_bracket`), ``wJ = M_hi - JS(lamJ)``; ``V_hi = min(value,
+    max_Lambda L(q_lamJ, .))`` (worst cases of two models of ``Q``: the solver's and the best
+    response at ``lamJ``) is an upper bound of ``V``. Part 1: ``V_hi <= M_hi + E``; a true claim
+    gives ``V_hi - M_hi - E <= V + gap - max JS - E <= gap`` (``tol = gap + fp``), and the exact
+    violation ``V - max JS - E`` is at most the computed one plus ``M_hi - M_lo`` (``err_hi``).
+    Part 2: I1 gives ``max_Lambda L(q) >= JS(lamJ) + KL(D_lamJ||q)`` and ``V <= max JS + E <=
+    JS(lamJ) + wJ + E``, so with ``lhs = max L(q) - value`` (``value >= V``): ``tol = gap + wJ +
+    fp``; the exact left side is at least the computed one, so the exact violation is at most the
+    computed one (``err_hi = 0``): a bound attained with equality (perfect experts, ``q =
+    D_lamJ``) is decided at rounding level, not at the solvers' gaps."""
     p = instance.problem
     rng = instance_rng(instance, 6)
     sol = certified_solve(p)
     rp = certified_solve(perfect_game(p))
+    lamJ, m_lo, m_hi = max_js_bracket(p.D, p.Lambda, rp)
+    wJ = max(m_hi - jensen_shannon(lamJ, p.D), 0.0)
     E = float(p.Lambda.maximize_linear(p.expert_errors)[0])
-    parts = [Part("V(Lambda) <= max JS + max lam.eps", sol.value, rp.value + E, "<=",
-                  sol.gap + fp_tol(sol.value))]
-    rJ = rp.lam @ p.D
+    with np.errstate(invalid="ignore"):
+        E = max(E, float(np.sum(np.where(lamJ > 0, lamJ * p.expert_errors, 0.0))),
+                float(np.sum(np.where(sol.lam > 0, sol.lam * p.expert_errors, 0.0))))
+    qJ, _ = best_response_certified(lamJ @ p.D, p.l, p.u)
+    v_hi = min(float(sol.value), worst_case(p, qJ))
+    parts = [Part("V(Lambda) <= max JS + max lam.eps", v_hi, m_hi + E, "<=",
+                  sol.gap + fp_tol(v_hi), err_hi=max(m_hi - m_lo, 0.0))]
+    rJ = lamJ @ p.D
     worst = None
-    for q in single_models(p, rng):
+    for q in [*single_models(p, rng), rJ]:
         lhs = worst_case(p, q) - sol.value
         part = Part("max L(q) - V >= KL(D_lamJ||q) - max lam.eps", lhs, float(rel_entr(rJ, q).sum()) - E,
-                    ">=", sol.gap + rp.gap + fp_tol(sol.value))
+                    ">=", sol.gap + wJ + fp_tol(sol.value), err_hi=0.0)
         worst = part if worst is None or part.slack < worst.slack else worst
     parts.append(worst)
     return combine(parts, gap=max(sol.gap, rp.gap), solver=sol.solver, max_eps=E)
