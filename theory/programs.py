@@ -293,7 +293,7 @@ def _active_set_polish(objective, Lam: LambdaSet, x: np.ndarray, steps: int = 80
         with np.errstate(all="ignore"):
             A, b = Lam.inequalities()
             y = _active_set_newton(*objective, A, b, np.asarray(x, dtype=float), steps)
-        y = _balance_tiny(objective, A, b, y)
+            y = _balance_tiny(objective, A, b, y)
     except (np.linalg.LinAlgError, FloatingPointError, ValueError):
         return x
     for z in (y, None):
