@@ -44,6 +44,20 @@ is ``inf`` if that solution puts mass outside ``S``). Certificate: the objective
 ``lambda`` with gradient :math:`\partial_k = \sum_x D_k(x) (\log(D_\lambda(x)/r(x)) + 1)`, so
 the Frank-Wolfe gap :math:`\mathrm{fw} = \nabla^\top\lambda + \max_{\lambda' \in \Lambda}
 (-\nabla)^\top\lambda'` gives :math:`\mathrm{value} - \mathrm{fw} \le \min \le \mathrm{value}`.
+The conic solution is accurate to about ``1e-8``, and the Frank-Wolfe gap is first order in
+that error, so it is polished: Newton steps on guessed faces, and a primal active-set Newton
+method (:func:`_active_set_newton`) that repairs a wrong guess of the optimal face, with the
+coordinates whose optimum is astronomically small (slope ``-inf`` at 0, a ``t log t``
+behaviour) set by a bisection in ``log t`` (:func:`_balance_tiny`). The bracket keeps the best
+upper and lower bounds over all the points, so a polish can only narrow it.
+
+**Brackets of the perfect-expert values.** :func:`js_bracket` brackets :math:`\max_\Lambda
+JS_\lambda(D)` from any point of ``Lambda`` (``JS`` there, and the worst case of the model
+:math:`D_\lambda`), :func:`polish_max_js` moves a solver's ``lam*`` toward the maximizer by
+the same active-set method, and :func:`polish_capacity` does so on the simplex, also when the
+capacity-achieving mixture has coordinates far below any solver's accuracy. The checks use
+these brackets where a bound is attained with equality, so that its decision does not hang on
+a solver's certificate gap.
 
 **Best single model** (:func:`minimax_all_distributions`, SPEC MB). Over *all* distributions
 on the ``n`` points (no expert envelope),
