@@ -531,8 +531,12 @@ def _pearson(x, y) -> float:
 
 
 def _within(x, y, c) -> float:
-    """Pearson correlation of ``x`` and ``y`` after subtracting their mean at each ``c``."""
+    """Pearson correlation of ``x`` and ``y`` after subtracting their mean at each ``c``; ``nan``
+    unless some ``c`` has at least 3 points (with 2 per ``c`` the centred points are mirror
+    pairs and the correlation says nothing)."""
     x, y, c = (np.asarray(v, float) for v in (x, y, c))
+    if max(np.unique(c, return_counts=True)[1], default=0) < 3:
+        return float("nan")
     rx, ry = x.copy(), y.copy()
     for v in np.unique(c):
         m = c == v
