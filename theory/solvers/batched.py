@@ -3,8 +3,8 @@ r"""Many small robust games at once: :func:`solve_many`.
 A sweep over thousands of small instances (the check sweep, ``K`` and ``n`` in the tens) spends
 most of its time in Python overhead, not arithmetic: one solve is a few hundred calls of numpy on
 arrays of a few hundred entries. :func:`solve_many` stacks the problems that share a shape
-``(K, n)``, a payoff and a ``Lambda`` that is the whole simplex of mixtures (its parametrization
-has no inequalities; ``K <= BATCH_MAX_K``), and runs SPEC algorithm 2 on the whole
+``(K, n)``, a payoff and a ``Lambda`` that is the whole simplex of mixtures (the generic
+parametrization with no inequalities; ``K <= BATCH_MAX_K``), and runs SPEC algorithm 2 on the whole
 stack with array operations over the batch axis:
 
 * the exact water-filling best response by safeguarded Newton on ``t`` for every problem at once
@@ -35,8 +35,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ..lambda_sets import LambdaSet
 from ..problem import RobustProblem
-from .fast import SAFETY, TwoExpertGate, _check_options, _geometry
+from .fast import SAFETY, TwoExpertGate, _check_options
 from .registry import SOLVERS
 from .result import SolverError, SolveResult
 
@@ -49,13 +50,14 @@ _ARMIJO = 1e-4
 
 
 def _stackable(problem: RobustProblem) -> bool:
-    """Whether ``Lambda`` is the whole simplex of mixtures, as its parametrization says
-    (``x = lam``, no inequalities, every coordinate weighed); the parametrization is the fast
-    solver's cached one, so a problem solved alone afterwards does not compute it again."""
-    if problem.K > BATCH_MAX_K:
+    """Whether ``Lambda`` is the whole simplex of mixtures: a set with the generic
+    parametrization (``x = lam`` with its inequalities) and no inequalities. Asked of the set's
+    interface, in microseconds (the full parametrization of a simplex costs ``K`` linear
+    maximizations, more than a stacked solve)."""
+    Lam = problem.Lambda
+    if problem.K > BATCH_MAX_K or type(Lam).parametrization is not LambdaSet.parametrization:
         return False
-    par, _, _, support, _, _ = _geometry(problem)
-    return par.B is None and par.G.shape[0] == 0 and bool(np.all(support))
+    return Lam.inequalities()[0].shape[0] == 0
 
 
 # --------------------------------------------------------------------------- batched pieces
