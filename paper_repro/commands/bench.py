@@ -52,9 +52,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dit", default="64x1e4,16x1e3",
                    help="KxN channels for capacity vs dit's Blahut-Arimoto at equal accuracy (default "
                         "64x1e4,16x1e3; 'none' skips; a row says so when dit is not installed)")
-    p.add_argument("--sweep", type=int, default=20,
+    p.add_argument("--sweep", type=int, default=None,
                    help="instances per statement for the check sweep, serial vs --scheduler local, "
-                        "every statement (default 20; 0 skips)")
+                        "every statement (default 20; 0 skips; with --quick only if given: P1, T2 "
+                        "and SC on at most 3 instances, since starting the cluster takes seconds)")
     p.add_argument("--workers", type=int, default=2, help="dask workers of the sweep part (default 2)")
     p.add_argument("--json", action="store_true",
                    help="print every row as JSON on stdout (the tables go to stderr)")
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         many = [(32, 1_000)]
     else:
         many = [] if args.large_k.strip().lower() == "none" else _pairs(args.large_k)
+    if args.sweep is None:
+        args.sweep = 0 if args.quick else 20
     if args.sweep < 0 or args.workers < 1:
         raise UserError(f"--sweep must be >= 0 and --workers >= 1; got {args.sweep}, {args.workers}")
     dit = [] if args.dit.strip().lower() == "none" else _pairs(args.dit)
@@ -96,5 +99,5 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         df.to_csv(args.out, index=False)
     if args.json:
-        print(df.to_json(orient="records"))
+        print(df.to_json(orient="records", double_precision=15))
     return 0
