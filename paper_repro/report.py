@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import html
 import platform
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -262,6 +263,62 @@ def experiment_provenance(fig_id: str, results: Path) -> tuple[str, bool] | None
     return "unknown (no summary beside the table)", False
 
 
+def _experiment_sections() -> list[tuple[str, str, str]]:
+    """``(title, markdown, html)`` for the shipped neural studies' findings: the Figure 5 study
+    (its own markdown tables, marked PARTIAL while cells are missing) and the real-text ``fit``
+    demonstration. Read from the shipped tables, so the report needs no torch; a missing or
+    unreadable table gives a one-line note instead of a section."""
+    sections = []
+    try:
+        from robust_gates.paper_repro.neural import fig5_study
+
+        md = fig5_study.shipped_findings()
+        sections.append(("Figure 5 as a study (shipped tables)", md, _md_to_html(md)))
+    except Exception as err:  # noqa: BLE001 - the report states what is missing and goes on
+        note = f"Figure 5 study not shown: {type(err).__name__}: {err}"
+        sections.append(("Figure 5 as a study", f"_{note}_", f"<p class='missing'>{html.escape(note)}</p>"))
+    try:
+        from robust_gates.paper_repro.neural import real_fit
+
+        frag = real_fit.real_fit_section()
+        md = ("The certified constant gate and the contextual gate fitted by `robust-gates fit` on the "
+              "real-text experts, against that experiment's trained routers: see the HTML report.")
+        sections.append(("Fitting the real-text experts (robust-gates fit --real-text)", md, frag))
+    except Exception as err:  # noqa: BLE001
+        note = f"real-text fit not shown: {type(err).__name__}: {err}"
+        sections.append(("Fitting the real-text experts", f"_{note}_",
+                         f"<p class='missing'>{html.escape(note)}</p>"))
+    return sections
+
+
+def _md_to_html(md: str) -> str:
+    """The small markdown subset the studies write (pipe tables, **bold** lines, paragraphs)."""
+    esc = html.escape
+    out, rows = [], []
+
+    def inline(text: str) -> str:
+        return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", esc(text))
+
+    def flush():
+        if rows:
+            body = [r for r in rows if not re.fullmatch(r"\|?[\s|:-]+\|?", r)]
+            cells = [[c.strip() for c in r.strip().strip("|").split("|")] for r in body]
+            head = "".join(f"<th>{inline(c)}</th>" for c in cells[0])
+            trs = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
+            out.append(f"<table><tr>{head}</tr>{trs}</table>")
+            rows.clear()
+
+    for line in md.splitlines():
+        if line.lstrip().startswith("|"):
+            rows.append(line)
+            continue
+        flush()
+        if line.strip():
+            out.append(f"<p>{inline(line)}</p>")
+    flush()
+    return "\n".join(out)
+
+
 def _label_experiment_figures(figs: pd.DataFrame, results: Path) -> pd.DataFrame:
     """Append to each neural figure's caption the configuration its data came from, with a
     warning when it is not the full run (issue: a smoke run must never pass for the paper's)."""
@@ -407,6 +464,9 @@ def _write_markdown(path: Path, summary, checks_note, figs: pd.DataFrame, env: d
             lines += [f"### {row.id}: {row.title}", "", f"![{row.title}]({rel})", "", row.caption, ""]
         else:
             lines += [f"### {row.id}: {row.title}", "", f"_Not drawn: {row.message}_", ""]
+    lines += ["## Experiments", ""]
+    for title, md, _ in _experiment_sections():
+        lines += [f"### {title}", "", md, ""]
     lines += ["## Environment", "", "| item | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in env.items()]
     path.write_text("\n".join(lines) + "\n")
@@ -487,7 +547,7 @@ def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
              "</code></a>). "
              "Contents: <a href='#findings'>Findings</a>, <a href='#notation'>Notation</a>, "
              "<a href='#statements'>Statements</a>, <a href='#figures'>Figures</a>, "
-             "<a href='#environment'>Environment</a>.</p>",
+             "<a href='#experiments'>Experiments</a>, <a href='#environment'>Environment</a>.</p>",
              "<h2 id='findings'>Findings</h2>", f"<p class='note'>{esc(_FINDINGS_NOTE)}</p>",
              _findings_html(found, measured),
              "<h2 id='notation'>Notation</h2>",
@@ -512,6 +572,10 @@ def _write_html(path: Path, summary, checks_note, figs: pd.DataFrame, env: dict,
                          f"<figcaption>{esc(row.caption)}</figcaption></figure>")
         else:
             parts.append(f"<p class='missing'>Not drawn: {esc(row.message)}</p>")
+    parts.append("<h2 id='experiments'>Experiments</h2>")
+    for title, _, frag in _experiment_sections():
+        heading = "" if frag.lstrip().startswith("<h3") else f"<h3>{esc(title)}</h3>"
+        parts.append(heading + frag)
     parts.append("<h2 id='environment'>Environment</h2><table>")
     parts += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in env.items()]
     parts.append("</table></body></html>")
