@@ -228,7 +228,8 @@ def build_report(cfg: ReportConfig) -> Path:
 
 
 #: figure id -> the summary JSON an experiment writes beside that figure's table
-_EXPERIMENT_SUMMARIES = {"fig5": "fig5_summary.json", "real_text": "real_summary.json"}
+_EXPERIMENT_SUMMARIES = {"fig5": "fig5_summary.json", "real_text": "real_summary.json",
+                         "fig5_study": "fig5_study_summary.json"}
 
 
 def experiment_provenance(fig_id: str, results: Path) -> tuple[str, bool] | None:
