@@ -79,6 +79,7 @@ its parametrization), ``lam`` = :math:`\lambda`, ``fw`` = Frank-Wolfe gap.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import cvxpy as cp
@@ -166,7 +167,9 @@ def min_kl_over_lambda(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, start: np.n
     opts = {} if accuracy is None else {"tol_gap_abs": accuracy, "tol_gap_rel": accuracy,
                                         "tol_feas": accuracy, "tol_ktratio": min(accuracy, 1e-6)}
     try:
-        prob.solve(solver="CLARABEL", **opts)
+        with warnings.catch_warnings():  # an inaccurate solve is judged by its status below
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            prob.solve(solver="CLARABEL", **opts)
     except cp.error.SolverError as exc:
         raise SolverError(f"min KL over Lambda failed: {exc}") from None
     if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or lam.value is None:
@@ -349,7 +352,7 @@ def _balance_tiny(objective, A: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.
         if j < 0:
             continue
 
-        def at(t, k=k, j=j):
+        def at(t, k=k, j=j, x=x):
             y = x.copy()
             y[j] -= t - x[k]
             y[k] = t
@@ -369,7 +372,8 @@ def _balance_tiny(objective, A: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.
             else:
                 hi = mid
         y = at(float(np.exp(0.5 * (lo + hi))))
-        if y.min() >= 0 and (A.shape[0] == 0 or np.all(A @ y <= b + 1e-15)) and f(y) <= f(x) + 1e-14 * max(1.0, abs(f(x))):
+        feasible = y.min() >= 0 and (A.shape[0] == 0 or np.all(A @ y <= b + 1e-15))
+        if feasible and f(y) <= f(x) + 1e-14 * max(1.0, abs(f(x))):
             x = y
     return x
 
@@ -443,7 +447,8 @@ def _active_set_newton(f, grad_hess, A: np.ndarray, b: np.ndarray, x: np.ndarray
         gf = g[free]
         if not (np.all(np.isfinite(gf)) and np.all(np.isfinite(H[np.ix_(free, free)]))):
             break
-        E = np.vstack([np.ones((1, int(free.sum()))), G[np.ix_(gen, free)]]) if gen else np.ones((1, int(free.sum())))
+        ones = np.ones((1, int(free.sum())))
+        E = np.vstack([ones, G[np.ix_(gen, free)]]) if gen else ones
         e = np.concatenate([[1.0 - x[~free].sum()], h[gen] - G[np.ix_(gen, ~free)] @ x[~free]])
         kkt = np.block([[H[np.ix_(free, free)], E.T], [E, np.zeros((E.shape[0], E.shape[0]))]])
         nf = int(free.sum())
@@ -660,7 +665,9 @@ def minimax_all_distributions(D: np.ndarray, Lam: LambdaSet) -> np.ndarray:
     epigraph = worst_case_epigraph(loss, Lam)
     prob = cp.Problem(cp.Minimize(epigraph.objective), [cp.sum(q) == 1, epigraph.coupling])
     try:
-        prob.solve(solver="CLARABEL")
+        with warnings.catch_warnings():  # an inaccurate solve is refused by its status below
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            prob.solve(solver="CLARABEL")
     except cp.error.SolverError as exc:
         raise SolverError(f"single-model minimax failed: {exc}") from None
     if prob.status != cp.OPTIMAL or q.value is None:
