@@ -95,12 +95,10 @@ def test_min_kl_active_set_closes_the_bracket_on_a_box():
     """The active-set polish of min_Lambda KL(D_lam||r) (theory.programs) brings the Frank-Wolfe
     gap far below the rounding floor where the face guesses left 2e-6 (the perfect_box instance of
     the sweep)."""
-    from robust_gates.theory import min_kl_over_lambda
-    from robust_gates.theory.programs import polish_capacity
-
-    from robust_gates.simulations.statements.solving import certified_solve
     from robust_gates.simulations.statements.probes import perfect_game
-    from robust_gates.theory import Simplex
+    from robust_gates.simulations.statements.solving import certified_solve
+    from robust_gates.theory import Simplex, min_kl_over_lambda
+    from robust_gates.theory.programs import polish_capacity
 
     p = make_instance("perfect_box", 1, 45).problem
     rs = certified_solve(perfect_game(p, Simplex(p.K)))
@@ -114,11 +112,10 @@ def test_polish_capacity_reaches_tiny_coordinates():
     """perfect_sparse seed 1 index 104: the capacity-achieving lam* has coordinates far below any
     solver's accuracy; the polish (held coordinates, multiplicative shrink) closes the capacity
     certificate max_k KL(D_k||D_lam) - JS_lam from 3e-5 to below 1e-12."""
-    from robust_gates.theory.programs import capacity_gap, polish_capacity
-
     from robust_gates.simulations.statements.probes import perfect_game
     from robust_gates.simulations.statements.solving import certified_solve
     from robust_gates.theory import Simplex
+    from robust_gates.theory.programs import capacity_gap, polish_capacity
 
     p = make_instance("perfect_sparse", 1, 104).problem
     rs = certified_solve(perfect_game(p, Simplex(p.K)))

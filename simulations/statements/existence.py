@@ -184,7 +184,8 @@ def check_T1M(instance):
         Part("min_g max_lam M >= pairwise JS > 0", sol.value, pair, ">=", fp_tol(pair)),
         Part("max_lam min_g M == 0", maxmin, 0.0, "==", fwmax + fp_tol(maxmin)),
         Part("constant gate lam has M = 0", const, 0.0, "==", fp_tol(const)),
-        Part("max over lam of M(g*, .) at a vertex", vertex_excess, 0.0, "<=", fp_tol(kmax), floor=fp_tol(kmax)),
+        Part("max over lam of M(g*, .) at a vertex", vertex_excess, 0.0, "<=", fp_tol(kmax),
+             floor=fp_tol(kmax)),
     ]
     return combine(parts, gap=sol.gap, solver=sol.solver, C=sol.value, pairwise_js=pair)
 

@@ -77,7 +77,8 @@ def _check_nested(inner, outer) -> None:
         pts = inner.vertices()
     except ValueError:  # too many active sets to enumerate
         A, b = outer.inequalities()
-        if not all(inner.maximize_linear(a)[0] <= bi + 1e-7 * max(1.0, abs(bi)) for a, bi in zip(A, b, strict=True)):
+        if not all(inner.maximize_linear(a)[0] <= bi + 1e-7 * max(1.0, abs(bi))
+                   for a, bi in zip(A, b, strict=True)):
             raise ValueError("the instance is not nested: Lambda leaves an inequality of Lambda'") from None
         return
     if not all(outer.contains(v, tol=1e-9) for v in pts):
