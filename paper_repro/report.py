@@ -281,7 +281,8 @@ def _experiment_sections() -> list[tuple[str, str, str]]:
     try:
         from robust_gates.paper_repro.neural import real_fit
 
-        frag = real_fit.real_fit_section()
+        # the fragment's findings quote commands in markdown backticks
+        frag = re.sub(r"`([^`<>]+)`", r"<code>\1</code>", real_fit.real_fit_section())
         md = ("The certified constant gate and the contextual gate fitted by `robust-gates fit` on the "
               "real-text experts, against that experiment's trained routers: see the HTML report.")
         sections.append(("Fitting the real-text experts (robust-gates fit --real-text)", md, frag))
@@ -298,7 +299,8 @@ def _md_to_html(md: str) -> str:
     out, rows = [], []
 
     def inline(text: str) -> str:
-        return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", esc(text))
+        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", esc(text))
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
 
     def flush():
         if rows:
@@ -309,14 +311,23 @@ def _md_to_html(md: str) -> str:
             out.append(f"<table><tr>{head}</tr>{trs}</table>")
             rows.clear()
 
+    items: list[str] = []
     for line in md.splitlines():
         if line.lstrip().startswith("|"):
             rows.append(line)
             continue
         flush()
+        if line.startswith("- "):
+            items.append(f"<li>{inline(line[2:])}</li>")
+            continue
+        if items:
+            out.append("<ul>" + "".join(items) + "</ul>")
+            items.clear()
         if line.strip():
             out.append(f"<p>{inline(line)}</p>")
     flush()
+    if items:
+        out.append("<ul>" + "".join(items) + "</ul>")
     return "\n".join(out)
 
 
