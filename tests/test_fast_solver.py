@@ -393,3 +393,20 @@ def test_unweighed_uncovered_domain_gets_exact_zero():
     assert -ROUND_TOL <= cert.gap <= FAST_TOL
     ref = solve_reference(problem)
     assert abs(res.value - ref.value) <= VALUE_TOL + ref.gap
+
+
+def test_fast_returns_a_gap_within_tol_instead_of_stalling():
+    """Issue #21 item 1: a box of perfect experts (sweep seed perfect_face 0-2402065275-1587)
+    where Newton stalls at gap 5.04e-10, above the loop's safety target 0.5 tol but within
+    tol = 1e-9: the solver must return the certified pair, not raise "stalled"."""
+    D = np.array([[0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0],
+                  [0.6530305536532947, 0.0017704571714610821, 0.258081832173374,
+                   0.08711715700187031]])
+    prob = RobustProblem(D, D, Box([0.9547633365735291, 0.0, 0.0],
+                                   [1.0, 0.04523666342647088, 0.000470405865864027]))
+    fast = solve_fast(prob, tol=1e-9)
+    cert = certify(prob, fast.gate, fast.lam)
+    assert 0.0 <= cert.gap <= 1e-9
+    assert prob.Lambda.contains(fast.lam, tol=INSIDE_TOL)
+    ref = solve_reference(prob, tol=1e-7)  # the conic solvers do not reach 1e-9 here
+    assert abs(fast.value - ref.value) <= ref.gap + fast.gap + 1e-12
