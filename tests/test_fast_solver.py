@@ -410,3 +410,23 @@ def test_fast_returns_a_gap_within_tol_instead_of_stalling():
     assert prob.Lambda.contains(fast.lam, tol=INSIDE_TOL)
     ref = solve_reference(prob, tol=1e-7)  # the conic solvers do not reach 1e-9 here
     assert abs(fast.value - ref.value) <= ref.gap + fast.gap + 1e-12
+
+
+def test_fast_polytope_certificate_never_negative():
+    """Issue #21 item 1: a polytope of perfect experts (K = 8, sweep seed perfect_polytope
+    0-597067487-684) on which the linear maximization over Lambda, at HiGHS's default
+    tolerances, stopped 3e-9 below the maximum: the certificate gap came out -1.7e-9 (a primal
+    below V). The returned mixture must be in Lambda, the gap in [0, tol], and the primal at
+    least the loss of every mixture we can exhibit in Lambda (the returned one included)."""
+    from pathlib import Path
+
+    from robust_gates.simulations import load_problem
+
+    prob = load_problem(Path(__file__).parent / "data" / "fast_polytope_lp_tolerance.json")
+    fast = solve_fast(prob, tol=1e-9)
+    A, b = prob.Lambda.inequalities()
+    assert np.max(A @ fast.lam - b) <= INSIDE_TOL and fast.lam.min() >= 0
+    cert = certify(prob, fast.gate, fast.lam)
+    assert 0.0 <= cert.gap <= 1e-9
+    losses = prob.losses(fast.model)
+    assert cert.primal >= float(fast.lam @ losses) - 1e-15

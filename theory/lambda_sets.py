@@ -265,12 +265,25 @@ class LambdaSet(ABC):
         return self._maximize_finite(c)
 
     def _maximize_finite(self, c: np.ndarray) -> tuple[float, np.ndarray]:
-        """``maximize_linear`` for a finite ``c``: the LP over the inequalities (HiGHS)."""
+        """``maximize_linear`` for a finite ``c``: the LP over the inequalities (HiGHS).
+
+        The objective is shifted and scaled to the range ``[0, 1]`` (the maximizer is unchanged
+        on the simplex) and solved with tight feasibility tolerances: with HiGHS's defaults (1e-7
+        on reduced costs) losses that differ by ~1e-9 stopped at a vertex 3e-9 below the maximum,
+        so a certificate's primal fell below ``V`` (issue #21, sweep polytope 0-597067487-684)."""
         A, b = self.inequalities()
+        lo, span = float(np.min(c)), float(np.ptp(c))
+        cs = (c - lo) / span if span > 0 else np.zeros_like(c)
         res = linprog(
-            -c, A_ub=A if A.shape[0] else None, b_ub=b if A.shape[0] else None,
+            -cs, A_ub=A if A.shape[0] else None, b_ub=b if A.shape[0] else None,
             A_eq=np.ones((1, self.K)), b_eq=[1.0], bounds=(0, None), method="highs",
+            options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
         )
+        if res.status != 0:  # the tight tolerances not met: HiGHS's own defaults
+            res = linprog(
+                -cs, A_ub=A if A.shape[0] else None, b_ub=b if A.shape[0] else None,
+                A_eq=np.ones((1, self.K)), b_eq=[1.0], bounds=(0, None), method="highs",
+            )
         if res.status != 0:
             raise RuntimeError(f"linear maximization over {self!r} failed: {res.message}")
         lam = np.clip(res.x, 0.0, None)
