@@ -430,3 +430,21 @@ def test_fast_polytope_certificate_never_negative():
     assert 0.0 <= cert.gap <= 1e-9
     losses = prob.losses(fast.model)
     assert cert.primal >= float(fast.lam @ losses) - 1e-15
+
+
+def test_fast_perfect_sparse_capacity_weights_near_zero():
+    """Issue #21 item 1: perfect sparse experts (instance perfect_sparse, seed (1, 1862178980,
+    104), K = 8, n = 11) whose capacity-achieving mixture keeps weights ~1e-18 (a domain point
+    covered only by those experts, so the robust model there is ~1e-20). The regularization
+    floor scaled by the largest curvature (~1e15) damped the ascent to a gap 5.6e-4 after 200
+    steps, and the two-expert gate rounded that 1e-20 to 0 (infinite loss). Must certify to
+    1e-9 and agree with the Blahut-Arimoto capacity."""
+    from robust_gates.simulations.instances import make_instance
+
+    prob = make_instance("perfect_sparse", 1, 104).problem
+    fast = solve_fast(prob, tol=1e-9)
+    cert = certify(prob, fast.gate, fast.lam)
+    assert 0.0 <= cert.gap <= 1e-9
+    assert prob.Lambda.contains(fast.lam, tol=INSIDE_TOL)
+    cap = capacity(prob.D)
+    assert cap.lower - 1e-9 <= fast.value <= cap.upper + 1e-9

@@ -449,8 +449,13 @@ def dual_ascent(
             g, Hx = oracle.model(pt, H)
             fw = max(pt.primal - pt.dual, 0.0)
             scale = float(np.max(np.abs(np.diag(Hx)))) if Hx.size else 0.0
-            reg = max(reg_c * fw, 1e-13 * (1.0 + scale))
-            M = -Hx + reg * np.eye(Hx.shape[0])
+            # the rounding floor of the regularization is per coordinate (relative to its own
+            # curvature): a weight that must stay ~1e-18 (a domain covered only by it, perfect
+            # sparse experts) has curvature ~1e15, and a floor scaled by the largest diagonal
+            # entry damped every other coordinate's step into linear convergence (issue #21)
+            diag = np.abs(np.diag(Hx)) if Hx.size else np.zeros(0)
+            reg = max(reg_c * fw, 1e-13)
+            M = -Hx + np.diag(reg + 1e-13 * diag)
             if oracle.null is not None:
                 M += max(reg, 1e-8 * (1.0 + scale)) * oracle.null
             y = pdas_qp(M, g, pt.x, Gn, hn) if M.shape[0] > PDAS_SIZE else None
@@ -472,7 +477,10 @@ def dual_ascent(
                         recent.append(cand)
                     if cand.primal < best_p.primal:
                         best_p = cand
-                    if cand.inside and (cand.dual > best_d.dual or not best_d.inside):
+                    # a dual point only where every relevant loss is finite (a weight that must
+                    # stay ~1e-18 is not rounded to 0: its lam keeps a finite capacity certificate)
+                    if cand.inside and cand.finite and (cand.dual > best_d.dual
+                                                        or not best_d.inside):
                         best_d = cand
                     if best_p.primal - best_d.dual <= target:
                         break
@@ -650,6 +658,10 @@ class TwoExpertGate:
     kmin: np.ndarray
     kmax: np.ndarray
     t: np.ndarray
+    #: the weight of ``kmax``, ``(q - l) / (u - l)`` computed directly (``1 - t`` when not given):
+    #: a model ~1e-20 above ``l = 0`` has ``t = 1`` in floating point, and ``1 - t`` would lose it
+    #: (a zero where the robust model is positive, an infinite loss: issue #21, perfect_sparse)
+    s: np.ndarray | None = None
 
     @classmethod
     def from_model(cls, problem: RobustProblem, q: np.ndarray) -> TwoExpertGate:
@@ -665,13 +677,22 @@ class TwoExpertGate:
         t = np.ones(problem.n)
         np.divide(u - q, width, out=t, where=pos)
         np.clip(t, 0.0, 1.0, out=t)
-        return cls(kmin, kmax, t)
+        s = np.zeros(problem.n)
+        np.divide(q - l, width, out=s, where=pos)
+        np.clip(s, 0.0, 1.0, out=s)
+        return cls(kmin, kmax, t, s)
+
+    @property
+    def upper_weight(self) -> np.ndarray:
+        """The weight of ``kmax`` at each ``x``."""
+        return 1.0 - self.t if self.s is None else self.s
 
     def model(self, problem: RobustProblem) -> np.ndarray:
-        """``P_g(x) = t(x) P_kmin(x) + (1 - t(x)) P_kmax(x) = t(x) l(x) + (1 - t(x)) u(x)``
+        """``P_g(x) = t(x) P_kmin(x) + s(x) P_kmax(x) = t(x) l(x) + s(x) u(x)``, ``s = 1 - t``
+        (to rounding; see :attr:`s`)
         (``P_kmin(x)`` is ``l(x)`` bit for bit: that is how ``kmin`` was chosen). The gate's own
         model, not the solver's ``q``."""
-        return self.t * problem.l + (1.0 - self.t) * problem.u
+        return self.t * problem.l + self.upper_weight * problem.u
 
     def dense(self, K: int) -> np.ndarray:
         n = self.t.shape[0]
@@ -679,7 +700,7 @@ class TwoExpertGate:
         flat = g.reshape(-1)
         cols = np.arange(n)
         flat[self.kmin * n + cols] = self.t
-        flat[self.kmax * n + cols] += 1.0 - self.t
+        flat[self.kmax * n + cols] += self.upper_weight
         g.flags.writeable = False
         return g
 
@@ -718,8 +739,10 @@ def certify_two_expert(problem: RobustProblem, gate: TwoExpertGate, lam: np.ndar
     from ..certificate import Certificate
     from ..lambda_sets import MEMBERSHIP_TOL
 
-    if not (np.all(gate.t >= 0.0) and np.all(gate.t <= 1.0)):
-        raise ValueError("gate weights outside [0, 1]")
+    w = gate.upper_weight
+    if not (np.all(gate.t >= 0.0) and np.all(gate.t <= 1.0) and np.all(w >= 0.0)
+            and np.all(w <= 1.0) and np.max(np.abs(gate.t + w - 1.0), initial=0.0) <= GATE_TOL):
+        raise ValueError("gate weights outside [0, 1] or not summing to 1 at some x")
     model = gate.model(problem)
     mass = float(model.sum())
     if abs(mass - 1.0) > GATE_TOL:
