@@ -85,10 +85,10 @@ def water_fill(
 
     The root is kept in a bracket ``[lo, hi]`` with ``hi`` the largest breakpoint ``u/d``
     (where every point of the support is clipped at ``u``); when a Newton step leaves the
-    bracket, or (after a few passes) fails to halve it, the bracket is bisected in
-    ``log t``, so levels that span hundreds of decades (entries near 1e-300) are reached in
-    a few dozen passes. Should the passes still run out, the level is taken from the exact
-    breakpoint search of :func:`water_fill_sorted`. The returned ``q`` always has mass 1 up to
+    bracket, or (after a few passes) fails to halve it, the bracket is bisected in ``log t``, so levels that span
+    hundreds of decades (entries near 1e-300) are reached in a few dozen passes. Should the
+    passes still run out, the level is taken from the exact breakpoint search of
+    :func:`water_fill_sorted`. The returned ``q`` always has mass 1 up to
     ``max(tol, 1e-12, 8 n eps)``; a ``ValueError`` is raised otherwise (never a wrong ``q``).
     """
     d = np.asarray(d, dtype=np.float64)
