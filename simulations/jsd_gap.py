@@ -59,6 +59,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import entr, logsumexp, rel_entr
 
+from robust_gates.theory._validate import check_distributions
+
 __all__ = [
     "MarkovChain", "token_mixture", "state_marginals", "chain_kl", "stationary", "dobrushin",
     "LinearGrowth", "linear_growth", "EnumeratedLevels", "enumerate_levels", "log_sequence_probs",
@@ -84,14 +86,8 @@ class MarkovChain:
         if V < 2 or trans.shape != (V, V):
             raise ValueError(f"a chain needs init of shape (V,) with V >= 2 and trans of shape (V, V); "
                              f"got {init.shape} and {trans.shape}")
-        for name, a in (("init", init[None, :]), ("trans", trans)):
-            if not np.all(np.isfinite(a)) or a.min() < 0:
-                raise ValueError(f"the chain's {name} has negative or non-finite entries")
-            bad = np.abs(a.sum(axis=1) - 1) > _ROW_TOL
-            if bad.any():
-                r = int(np.argmax(bad))
-                raise ValueError(f"row {r} of the chain's {name} sums to {a[r].sum():.12g}; rows must be "
-                                 "probability vectors")
+        check_distributions(init[None, :], "the chain's init", "rows", tol=_ROW_TOL)
+        check_distributions(trans, "the chain's trans", "rows", tol=_ROW_TOL)
         init.setflags(write=False)
         trans.setflags(write=False)
         object.__setattr__(self, "init", init)

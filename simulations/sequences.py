@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import entr
 
+from robust_gates.theory._validate import check_distributions
+
 __all__ = [
     "MAX_SEQUENCES", "NGram", "random_chain", "enumerate_sequences", "sequence_index",
     "conditionals", "prefix_probabilities", "sequence_probabilities", "prefix_marginals",
@@ -76,13 +78,7 @@ class NGram:
             if a.shape != (self.V ** j, self.V):
                 raise ValueError(f"table {j} has shape {a.shape}; an n-gram over V = {self.V} "
                                  f"needs shape ({self.V ** j}, {self.V}) there")
-            if not np.all(np.isfinite(a)) or a.min() < 0:
-                raise ValueError(f"table {j} has negative or non-finite entries")
-            bad = np.abs(a.sum(axis=1) - 1) > _ROW_TOL
-            if bad.any():
-                r = int(np.argmax(bad))
-                raise ValueError(f"row {r} of table {j} sums to {a[r].sum():.6g}; every row must "
-                                 "be a probability vector")
+            check_distributions(a, f"table {j}", "its rows", tol=_ROW_TOL)
             a.setflags(write=False)
         object.__setattr__(self, "tables", tabs)
 
