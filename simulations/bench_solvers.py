@@ -493,8 +493,8 @@ def main(compare_sizes=COMPARE_SIZES, scale_sizes=SCALE_SIZES, K_scale: int = 16
                   "solve = ascent + result (gate, certificate, copies), the set's setup apart:")
             print(large_k_table(df).to_string(index=False, float_format=_fmt))
         if (df["part"] == "capacity").any():
-            print(f"\ncapacity (squared-extrapolation Blahut-Arimoto) vs plain Blahut-Arimoto, "
-                  f"same bound gap {tol:g}; ratio = plain seconds / ours:")
+            print("\ncapacity (squared extrapolation plus Newton polish on the support) vs plain "
+                  f"Blahut-Arimoto, same bound gap {tol:g}; ratio = plain seconds / ours:")
             print(capacity_table(df).to_string(index=False, float_format=_fmt))
     if out:
         df.to_csv(out, index=False)
