@@ -11,8 +11,11 @@ A fit file is an ``.npz`` archive or a table pandas can read (``.csv``, ``.tsv``
 ``features`` (optional; tables: ``features_<name>`` columns)
     ``N x d`` features for the contextual gate;
 ``split`` (optional)
-    ``train``, ``valid`` or ``test`` per sample; without it a seeded 70/30 train/test split,
-    stratified by domain, is drawn;
+    ``train``, ``valid`` or ``test`` per sample. The fit follows one rule: the gates are fitted on
+    ``train``, the recommendation between them is decided on ``valid``, and ``test`` is only
+    reported. A split missing from the input is carved out of ``train``, within every domain and
+    from the seed: each missing split takes a quarter of the domain's ``train`` samples (so no
+    split at all gives 50/25/25). :attr:`FitData.carved` names the carved splits;
 ``tokens`` (optional)
     ``N`` positive token (or byte) counts, for per-token losses;
 Lambda keys (optional, ``.npz`` only; for a table pass a separate file to ``lambda_file``)
@@ -49,8 +52,9 @@ _KNOWN = {"loglik", "domain", "features", "split", "tokens", "expert_names", "do
 class FitData:
     """Validated input of :func:`robust_gates.simulations.fit.fit` (module docstring).
 
-    ``split`` always holds one of :data:`SPLITS` per sample (drawn from the seed when the input had
-    none; ``split_given`` says which); ``features`` and ``tokens`` may be ``None``.
+    ``split`` holds one of :data:`SPLITS` per sample, and every domain has samples in all three;
+    ``split_given`` says whether the input had a split and ``carved`` which splits were carved out
+    of ``train`` from the seed (module docstring); ``features`` and ``tokens`` may be ``None``.
     """
 
     loglik: np.ndarray
@@ -62,6 +66,7 @@ class FitData:
     expert_names: tuple[str, ...] = ()
     domain_names: tuple[str, ...] = ()
     split_given: bool = True
+    carved: tuple[str, ...] = ()
     source: str = field(default="", repr=False)
 
     @property
@@ -154,38 +159,48 @@ def fit_data_from_dict(d: dict, *, seed: int = 0, Lambda: LambdaSet | None = Non
             raise ValueError("'tokens' must be positive counts")
     given = "split" in d
     if given:
-        split = np.asarray(d["split"]).astype(str)
-        if split.shape != (N,):
-            raise ValueError(f"'split' must hold one label per sample ({N}); got shape {split.shape}")
+        split = np.asarray(d["split"])
+        if split.dtype.kind not in "USO" or split.shape != (N,):
+            raise ValueError(f"'split' must hold one label (train, valid or test) per sample ({N}); "
+                             f"got shape {split.shape} of dtype {split.dtype}")
+        split = split.astype(str)
         bad = sorted(set(split.tolist()) - set(SPLITS))
         if bad:
             raise ValueError(f"'split' labels must be {', '.join(SPLITS)}; found {bad[0]!r}")
         if not (split == "train").any():
             raise ValueError("'split' has no 'train' samples to fit on")
-        if not np.isin(split, ("valid", "test")).any():
-            raise ValueError("'split' has no 'valid' or 'test' samples to evaluate on")
-        for k in range(K):
-            if not (split[dom == k] == "train").any():
-                raise ValueError(f"domain {k} has no 'train' samples")
     else:
-        split = _random_split(dom, K, seed)
+        split = np.full(N, "train")
+    split = split.astype("<U5")
+    carved = tuple(s for s in ("valid", "test") if not (split == s).any())
+    split = _carve(split, dom, K, seed, carved)
+    for k in range(K):
+        for s in SPLITS:
+            if not (split[dom == k] == s).any():
+                raise ValueError(f"domain {k} has no {s!r} samples; every domain needs samples in "
+                                 "train, valid and test (a split missing altogether is carved from train)")
     return FitData(loglik=a, domain=dom.astype(np.int64), Lambda=Lambda, split=split, features=feats,
                    tokens=tokens, expert_names=_names(d.get("expert_names"), J, "expert_", "expert_names"),
                    domain_names=_names(d.get("domain_names"), K, "domain_", "domain_names"),
-                   split_given=given, source=source)
+                   split_given=given, carved=carved, source=source)
 
 
-def _random_split(dom: np.ndarray, K: int, seed: int, train: float = 0.7) -> np.ndarray:
-    """A 70/30 train/test split within every domain, drawn from ``seed`` (each side non-empty)."""
+def _carve(split: np.ndarray, dom: np.ndarray, K: int, seed: int, missing: tuple[str, ...]) -> np.ndarray:
+    """Carve each ``missing`` split out of ``train`` within every domain, from ``seed``: a quarter
+    of the domain's ``train`` samples each (at least one), leaving at least one to fit on."""
+    if not missing:
+        return split
+    split = split.copy()
     rng = np.random.default_rng([seed, 18])
-    split = np.full(dom.size, "test", dtype="<U5")
     for k in range(K):
-        idx = rng.permutation(np.flatnonzero(dom == k))
-        if idx.size < 2:
-            raise ValueError(f"domain {k} has {idx.size} sample; a held-out split needs at least 2 "
-                             "per domain")
-        n_train = min(max(1, int(round(train * idx.size))), idx.size - 1)
-        split[idx[:n_train]] = "train"
+        idx = rng.permutation(np.flatnonzero((dom == k) & (split == "train")))
+        need = 1 + len(missing)
+        if idx.size < need:
+            raise ValueError(f"domain {k} has {idx.size} 'train' sample(s); carving the missing "
+                             f"{' and '.join(missing)} split(s) from them needs at least {need}")
+        take = min(max(1, int(round(idx.size / 4))), (idx.size - 1) // len(missing))
+        for i, s in enumerate(missing):
+            split[idx[i * take:(i + 1) * take]] = s
     return split
 
 

@@ -147,17 +147,55 @@ def test_fit_end_to_end_and_determinism():
 
 def test_fit_per_token_and_no_split():
     """Per-token losses divide each domain's summed loss by its tokens; without a split a seeded
-    70/30 split is drawn (the same for the same seed)."""
+    50/25/25 train/valid/test split is drawn within every domain (the same for the same seed)."""
     d = example_data(2, per_domain=40)
     d.pop("split")
     data = fit_data_from_dict(d, seed=3)
-    assert not data.split_given and set(data.split) == {"train", "test"}
+    assert not data.split_given and data.carved == ("valid", "test")
+    for k in range(3):
+        counts = {s: int(((data.domain == k) & (data.split == s)).sum()) for s in ("train", "valid", "test")}
+        assert counts == {"train": 20, "valid": 10, "test": 10}
     assert (fit_data_from_dict(d, seed=3).split == data.split).all()
+    assert (fit_data_from_dict(d, seed=4).split != data.split).any()
     res = fit(data, per_token=True, bootstrap=0)
     row = res.table[(res.table.method == "constant_gate") & (res.table.split == "train")
                      & (res.table.domain == "worst_case")]
     assert abs(row["loss"].iloc[0] - res.constant.value) <= 1e-9
     assert abs(row["loss"].iloc[0] - row["loss_per_token"].iloc[0]) <= 1e-9
+
+
+def test_fit_on_train_choose_on_valid_report_test():
+    """The rule: gates fitted on train, the recommendation decided on valid, test only reported.
+    With a train/test input, valid is carved from train (a quarter per domain, from the seed) and
+    the selection reads it; rewriting every test log-likelihood changes the test rows but neither
+    the fitted gates nor the recommendation."""
+    d = example_data(7, per_domain=60)
+    d["split"] = np.where(d["split"] == "valid", "train", d["split"])  # train/test only
+    data = fit_data_from_dict(d, seed=1)
+    assert data.split_given and data.carved == ("valid",)
+    assert set(data.split[np.asarray(d["split"]) == "test"]) == {"test"}
+    for k in range(3):
+        n_train = int(((np.asarray(d["split"]) == "train") & (data.domain == k)).sum())
+        assert int(((data.split == "valid") & (data.domain == k)).sum()) == round(n_train / 4)
+    res = fit(data, gate="softmax", seed=2, bootstrap=0, config=SMALL)
+    s = res.summary
+    assert (s["fit_split"], s["selection_split"], s["heldout_split"]) == ("train", "valid", "test")
+    assert s["carved_from_train"] == ["valid"]
+    t = res.table
+    v = t[(t.split == "valid") & (t.domain == "worst_case")].set_index("method")["loss"]
+    assert s["selection_worst_case"]["constant_gate"] == v["constant_gate"]
+    assert res.recommendation == ("softmax" if v["softmax_gate"] < v["constant_gate"] else "constant")
+    assert "valid worst case" in res.reason
+    test = np.asarray(d["split"]) == "test"
+    rng = np.random.default_rng(0)
+    moved = d["loglik"].copy()
+    moved[test] += rng.normal(size=(test.sum(), 3)) * 50  # nothing like the other splits
+    res2 = fit(fit_data_from_dict({**d, "loglik": moved}, seed=1), gate="softmax", seed=2, bootstrap=0,
+               config=SMALL)
+    assert np.array_equal(res2.constant.weights, res.constant.weights)
+    assert np.array_equal(res2.gate.W, res.gate.W) and res2.recommendation == res.recommendation
+    assert res2.summary["selection_worst_case"] == s["selection_worst_case"]
+    assert res2.summary["heldout_worst_case"]["constant_gate"] != s["heldout_worst_case"]["constant_gate"]
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -167,7 +205,7 @@ def test_fit_per_token_and_no_split():
      "-inf under every"),
     ({"loglik": np.zeros((4, 2)), "domain": [0, 2, 0, 2]}, "domain 1 has no samples"),
     ({"loglik": np.zeros((4, 2)), "domain": [0, 1, 0, 1], "colour": 1}, "unknown keys"),
-    ({"loglik": np.zeros((4, 2)), "domain": [0, 1, 0, 1], "split": ["train"] * 4}, "no 'valid' or 'test'"),
+    ({"loglik": np.zeros((4, 2)), "domain": [0, 1, 0, 1], "split": ["train"] * 4}, "needs at least 3"),
     ({"loglik": np.zeros((4, 2)), "domain": [0, 1, 0, 1], "box_lo": [0.1, 0.1]}, "box_hi"),
 ])
 def test_bad_inputs(bad, message):

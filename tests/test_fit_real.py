@@ -57,10 +57,11 @@ def test_schema_certificates_and_consistency(tiny):
     assert list(t.columns) == list(real_fit.TABLE_COLUMNS)
     rows = [*T.DOMAINS, "worst_simplex", "worst_box", "average"]
     assert set(t.method) == set(real_fit.METHOD_LABELS)
-    assert len(t) == len(real_fit.METHOD_LABELS) * 2 * len(rows)
-    assert set(t.domain) == set(rows) and set(t.split) == {"valid", "test"}
+    assert len(t) == len(real_fit.METHOD_LABELS) * 3 * len(rows)
+    assert set(t.domain) == set(rows) and set(t.split) == {"valid_fit", "valid_select", "test"}
     test = t[t.split == "test"]
     assert test[["ci_low", "ci_high"]].notna().all().all()
+    assert t[t.split != "test"][["ci_low", "ci_high"]].isna().all().all()
     assert ((test.ci_low <= test.bpb + 1e-12) & (test.bpb <= test.ci_high + 1e-12)).all()
     s = json.loads((out / real_fit.FIT_JSON_FILE).read_text())
     for lam in ("simplex", "box"):
@@ -90,14 +91,62 @@ def test_summary_rows_follow_from_domain_rows(tiny):
 
 
 def test_constant_gate_is_minimax_on_its_training_windows(tiny):
-    """On the windows it was fitted on (valid), the certified constant gate's worst domain is no
-    worse than any other constant mixture's: the uniform one (the Bayes router at whole-window
-    level) and every single expert."""
+    """On the windows it was fitted on (the fit half of valid), the certified constant gate's worst
+    domain is no worse than any other constant mixture's: the uniform one (the Bayes router at
+    whole-window level) and every single expert."""
     res, _ = tiny
     t = res.table
-    v = t[(t.split == "valid") & (t.domain == "worst_simplex")].set_index("method").bpb
+    v = t[(t.split == "valid_fit") & (t.domain == "worst_simplex")].set_index("method").bpb
     assert v["constant_gate"] <= v["bayes_router"] + 1e-9
     assert v["constant_gate"] <= v["best_single_expert"] + 1e-9
+
+
+def test_fit_select_test_rule(tiny):
+    """The valid windows are split into a fit half and a selection half (here by runs of
+    consecutive windows: the synthetic corpus lists no documents); the recommendation follows the
+    selection half's worst domains, which are the table's valid_select rows; test is only reported."""
+    res, _ = tiny
+    s, t = res.summary, res.table
+    n_valid = t[(t.split == "valid_fit") & (t.method == "constant_gate")].set_index("domain").n_windows
+    n_sel = t[(t.split == "valid_select") & (t.method == "constant_gate")].set_index("domain").n_windows
+    for d, h in s["samples"]["halves"].items():
+        assert h["unit"] == "block of consecutive windows"
+        assert h["windows_fit"] == n_valid[d] > 0 and h["windows_select"] == n_sel[d] > 0
+        assert h["units_fit"] > 0 and h["units_select"] > 0
+    sel = t[(t.split == "valid_select") & (t.domain == "worst_simplex")].set_index("method").bpb
+    w = s["selection"]["worst_case_bpb"]
+    for m in ("constant_gate", "softmax_gate"):
+        assert abs(w[m] - sel[m]) <= 1e-6  # the table rounds to 1e-6
+    assert s["recommendation"] == ("softmax" if w["softmax_gate"] < w["constant_gate"] else "constant")
+    assert "selection half" in s["reason"] and "test" not in s["reason"]
+    assert f"{w['constant_gate']:.3f}" in s["findings"][3]
+
+
+def test_valid_halves_follow_documents():
+    """On the interpreter's corpus the helper finds where every valid document starts (each start
+    follows the joining newline), and the halves keep every document's windows together; the same
+    seed gives the same halves."""
+    from types import SimpleNamespace
+
+    corpus = T.load_corpus()
+    cfg = real.QUICK
+    windows = {"valid": [T.eval_windows(corpus.data[d]["valid"], cfg.ctx + 1, cfg.eval_cap)
+                         for d in corpus.domains]}
+    setup = SimpleNamespace(domains=corpus.domains, windows=windows, corpus=corpus)
+    masks, info = real_fit._selection_halves(setup, cfg, 0)
+    again, _ = real_fit._selection_halves(setup, cfg, 0)
+    for k, d in enumerate(corpus.domains):
+        arr = corpus.data[d]["valid"]
+        starts = real_fit._document_starts(corpus, d, "valid")
+        assert len(starts) == len(corpus.documents[d]["valid"]) and starts[0] == 0
+        assert (arr[starts[1:] - 1] == ord("\n")).all()
+        first = real_fit._window_starts(arr.size, cfg.ctx + 1, cfg.eval_cap)
+        assert np.array_equal(arr[first[:, None] + np.arange(cfg.ctx + 1)], windows["valid"][k])
+        doc = np.searchsorted(starts, first, side="right") - 1
+        for i in np.unique(doc):
+            assert len(set(masks[k][doc == i].tolist())) == 1  # a document is never split
+        assert info[d]["unit"] == "document" and 0 < masks[k].sum() < masks[k].size
+        assert np.array_equal(masks[k], again[k])
 
 
 def test_findings_trace_to_the_table(tiny):

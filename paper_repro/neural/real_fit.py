@@ -12,11 +12,17 @@ skipped, leaving that table empty) and then a ``fit`` stage:
    ``loglik[i, j] = log P_j(window_i)`` in nats. As a check, the experts' columns are compared
    with the experiment's own token log-probabilities of the same windows
    (``consistency.loglik_vs_experiment_nats`` in the JSON).
-2. **The fit.** :func:`robust_gates.simulations.fit.fit` with the ``valid`` windows as its
-   ``train`` split (the experiment's routers are fitted on ``valid`` too) and the ``test`` windows
-   held out, per-token losses: the certified constant gate for ``Lambda`` = the simplex and for
-   the experiment's box, and the softmax contextual gate (default features: the experts'
-   log-posteriors) for the simplex.
+2. **The fit.** The ``valid`` windows are split in two by document (a window belongs to the
+   document its first byte lies in; the documents are shuffled from the seed and dealt to the half
+   with fewer windows so far; where the corpus does not say where its documents start, runs of
+   consecutive windows stand in for them): :func:`robust_gates.simulations.fit.fit` fits both
+   gates on the *fit half* (``valid_fit``; its ``train`` split), decides between them on the
+   *selection half* (``valid_select``; its ``valid`` split) and only reports the ``test``
+   windows, which neither the fit nor the choice saw. Losses per token (byte): the certified
+   constant gate for ``Lambda`` = the simplex and for the experiment's box, and the softmax
+   contextual gate (default features: the experts' log-posteriors) for the simplex. The
+   experiment's own routers were trained on random windows of the whole ``valid`` split, so
+   they saw both halves; ``test`` is held out from everything.
 3. **The comparison** on the ``test`` windows, in bits per byte, with percentile bootstrap
    intervals (windows resampled within each domain; the same draws for every method, so
    differences are paired): the fitted gates; the experiment's trained robust routers
@@ -27,7 +33,8 @@ skipped, leaving that table empty) and then a ``fit`` stage:
    the per-domain best expert (an oracle told the domain) and the two monolithic models.
 
 Outputs (besides the real experiment's own files): ``real_fit.csv`` (tidy: ``method, kind, split,
-domain, bpb, ci_low, ci_high, n_windows``; ``domain`` is a domain's name, ``worst_simplex``,
+domain, bpb, ci_low, ci_high, n_windows``; ``split`` is ``valid_fit``, ``valid_select`` or
+``test``, intervals on ``test`` only; ``domain`` is a domain's name, ``worst_simplex``,
 ``worst_box`` or ``average``), ``real_fit.json`` (configuration, the certified constant gates,
 the contextual gate, paired differences with intervals, consistency checks, the findings lines)
 and ``real_fit.png``. :func:`real_fit_section` turns a folder holding those into an HTML
@@ -121,14 +128,94 @@ class _FitOutcome:
 # the fit stage
 
 
-def _samples(setup):
-    """The evaluation windows of ``valid`` then ``test``, domain by domain, with labels."""
+#: labels of the fit's splits in the tables: the valid windows' fit half, their selection half, test
+SPLIT_LABELS = {"train": "valid_fit", "valid": "valid_select", "test": "test"}
+#: pseudo-documents per domain when the corpus does not say where its documents start
+_BLOCKS = 20
+
+
+def _window_starts(size: int, length: int, cap: int | None) -> np.ndarray:
+    """First byte of each window :func:`.text_data.eval_windows` cuts from a split of ``size`` bytes."""
+    step = length - 1
+    n = (size - 1) // step
+    idx = np.arange(n)
+    if cap is not None and n > cap:
+        idx = np.unique(np.linspace(0, n - 1, cap).round().astype(int))
+    return idx * step
+
+
+def _document_starts(corpus, domain: str, split: str) -> np.ndarray | None:
+    """Byte offsets at which the documents of ``domain``'s ``split`` start in its joined array
+    (documents in the corpus's order, joined by one newline), re-read from the installation; None
+    when the corpus lists no documents or the lengths do not add up to the stored bytes."""
+    from . import text_data as _td
+
+    names = (corpus.documents.get(domain) or {}).get(split) or []
+    if not names:
+        return None
+    roots = corpus.info.get("roots", {})
+    try:
+        files = {rel: f for rel, f in _td.list_documents(domain, stdlib=roots.get("python"),
+                                                         include=roots.get("c"))}
+        lengths = [len(_td._decode(domain, rel, files[rel], {"latin1_fallbacks": 0}).encode("utf-8"))
+                   for rel in names]
+    except (KeyError, OSError, ValueError, _td.MissingDomainError):
+        return None
+    lengths = np.array(lengths, dtype=np.int64)
+    if lengths.sum() + len(lengths) - 1 != corpus.data[domain][split].size:
+        return None
+    return np.r_[0, np.cumsum(lengths + 1)[:-1]]
+
+
+def _selection_halves(setup, cfg, seed: int) -> tuple[list[np.ndarray], dict]:
+    """Split every domain's valid windows into a fit half (``True``) and a selection half, by
+    document: a window belongs to the document its first byte lies in; the documents are taken in
+    an order drawn from ``seed`` and each goes to the half with fewer windows so far. Where the
+    corpus does not say where documents start (or a domain's windows lie in one document),
+    ``_BLOCKS`` runs of consecutive windows stand in for documents. Returns the per-domain masks and
+    a description for the JSON."""
+    rng = np.random.default_rng([seed, 18, 5])
+    masks, info = [], {}
+    for d, wins in zip(setup.domains, setup.windows["valid"], strict=True):
+        arr = setup.corpus.data[d]["valid"]
+        n = len(wins)
+        starts = _window_starts(arr.size, cfg.ctx + 1, cfg.eval_cap)
+        doc_starts = _document_starts(setup.corpus, d, "valid")
+        unit = "document"
+        ok = starts.size == n and all(np.array_equal(arr[s0:s0 + cfg.ctx + 1], w) for s0, w in
+                                      zip(starts[[0, -1]], wins[[0, -1]], strict=True))
+        if doc_starts is not None and ok:
+            doc = np.searchsorted(doc_starts, starts, side="right") - 1
+            if np.unique(doc).size < 2:
+                doc_starts = None
+        if doc_starts is None or not ok:
+            unit = "block of consecutive windows"
+            doc = np.arange(n) * min(_BLOCKS, n) // n
+        ids = np.unique(doc)
+        counts = {i: int((doc == i).sum()) for i in ids}
+        fit_docs, sizes = set(), [0, 0]
+        for i in rng.permutation(ids):
+            half = 0 if sizes[0] <= sizes[1] else 1
+            sizes[half] += counts[i]
+            if half == 0:
+                fit_docs.add(i)
+        mask = np.isin(doc, list(fit_docs))
+        masks.append(mask)
+        info[d] = {"unit": unit, "units_fit": len(fit_docs), "units_select": int(ids.size - len(fit_docs)),
+                   "windows_fit": int(mask.sum()), "windows_select": int((~mask).sum())}
+    return masks, info
+
+
+def _samples(setup, halves: list[np.ndarray]):
+    """The evaluation windows of ``valid`` then ``test``, domain by domain, with the fit's split
+    labels: ``train`` (the valid windows' fit half), ``valid`` (their selection half), ``test``."""
     samples, dom, split = [], [], []
-    for s, label in (("valid", "train"), ("test", "test")):
+    for s in ("valid", "test"):
         for k, wins in enumerate(setup.windows[s]):
             samples += list(wins)
             dom += [k] * len(wins)
-            split += [label] * len(wins)
+            split += (np.where(halves[k], "train", "valid").tolist() if s == "valid"
+                      else ["test"] * len(wins))
     return samples, np.array(dom), np.array(split)
 
 
@@ -157,7 +244,8 @@ def _fit_stage(settings: FitSettings, run, done) -> _FitOutcome:
     cfg, setup = run.config, done["data"]
     domains = list(setup.domains)
     K = len(domains)
-    samples, dom, split = _samples(setup)
+    halves, selection = _selection_halves(setup, cfg, run.seed)
+    samples, dom, split = _samples(setup, halves)
     common = dict(context=cfg.ctx, batch_size=settings.loglik_batch, device=run.device, progress=run.progress)
     small = loglik_matrix(stack_members(done["smaller"].stack, list(range(K + 1))), samples,
                           names=[f"expert_{d}" for d in domains] + ["monolithic_smaller"], **common)
@@ -204,17 +292,26 @@ def _fit_stage(settings: FitSettings, run, done) -> _FitOutcome:
         "experiment": "real-fit", "config": asdict(cfg), "fit_settings": asdict(settings), "seed": run.seed,
         "device": run.device, "domains": domains,
         "samples": {"what": f"evaluation windows of {cfg.ctx + 1} bytes ({cfg.ctx} scored)",
-                    "fit_on": "valid", "held_out": "test",
-                    "windows": {s: {d: int(((split == lab) & (dom == k)).sum())
-                                        for k, d in enumerate(domains)}
-                                for s, lab in (("valid", "train"), ("test", "test"))}},
+                    "fit_on": "valid_fit: the fit half of the valid windows (split by document, see halves)",
+                    "selected_on": "valid_select: the other half of the valid windows",
+                    "held_out": "test: reported only, never used to fit or to choose",
+                    "halves": selection,
+                    "windows": {lab: {d: int(((split == s) & (dom == k)).sum())
+                                      for k, d in enumerate(domains)}
+                                for s, lab in SPLIT_LABELS.items()}},
         "constant_gate": {"simplex": {**res.constant.to_dict(), "weights_by_expert": dict(zip(
             domains, res.constant.weights.tolist(), strict=True))},
             "box": {**res_box.constant.to_dict(), "lambda": setup.box.to_dict(),
                     "weights_by_expert": dict(zip(domains, res_box.constant.weights.tolist(), strict=True))}},
-        "constant_gate_units": "value, lower_bound, gap and losses in nats per byte on the valid windows",
-        "softmax_gate": res.summary["softmax_gate"], "recommendation": res.recommendation,
-        "reason": res.reason,
+        "constant_gate_units": "value, lower_bound, gap and losses in nats per byte on the valid_fit windows",
+        "softmax_gate": res.summary["softmax_gate"],
+        "softmax_gate_units": "worst cases in nats per byte (train: valid_fit, selection: valid_select, "
+                              "heldout: test), including the log 3 normalization bound",
+        "selection": {"split": "valid_select", "lambda": "simplex",
+                      "worst_case_bpb": {m: res.summary["selection_worst_case"][m] / LN2
+                                         for m in ("constant_gate", "softmax_gate")}},
+        "recommendation": res.recommendation,
+        "reason": _reason(res),
         "experiment_routers": {k: v for k, v in done["routers"].gates.items()},
         "paired_differences_test_bpb": diffs,
         "consistency": {"loglik_vs_experiment_nats": check_loglik,
@@ -222,6 +319,15 @@ def _fit_stage(settings: FitSettings, run, done) -> _FitOutcome:
                         "router_bpb_vs_experiment_table": check_router},
     }
     return _FitOutcome(table, summary)
+
+
+def _reason(res) -> str:
+    """Why ``fit`` recommends its gate, in bits per byte on the selection half."""
+    w = {m: res.summary["selection_worst_case"][m] / LN2 for m in ("constant_gate", "softmax_gate")}
+    rel = "below" if res.recommendation == "softmax" else "not below"
+    return (f"on the selection half of the valid windows (valid_select) the contextual gate's worst "
+            f"domain, {w['softmax_gate']:.4f} bits per byte including its log 3 normalization bound, is "
+            f"{rel} the constant gate's {w['constant_gate']:.4f}")
 
 
 def _compare(data, data_box, scores: dict, bootstrap: int, seed: int):
@@ -234,15 +340,16 @@ def _compare(data, data_box, scores: dict, bootstrap: int, seed: int):
                    per_token=True, heldout=("test",))
     box = box[box.domain == "worst_case"].assign(domain="worst_box")
     t = pd.concat([simplex.replace({"domain": {"worst_case": "worst_simplex"}}), box], ignore_index=True)
-    t["split"] = t["split"].map({"train": "valid", "test": "test"})
+    t["split"] = t["split"].map(SPLIT_LABELS)
     for c in ("loss", "ci_low", "ci_high"):
         t[c] = t[c] / LN2
     t = t.rename(columns={"loss": "bpb", "n_samples": "n_windows"})
     t["kind"] = t["method"].map(lambda m: METHOD_LABELS[m][1])
     order = {m: i for i, m in enumerate(METHOD_LABELS)}
     dorder = {d: i for i, d in enumerate([*data.domain_names, *_SUMMARY_ROWS])}
+    sorder = {v: i for i, v in enumerate(SPLIT_LABELS.values())}
     t = t.sort_values(["split", "method", "domain"], key=lambda s: s.map(
-        order if s.name == "method" else dorder if s.name == "domain" else {"valid": 0, "test": 1}))
+        order if s.name == "method" else dorder if s.name == "domain" else sorder))
     t = t[list(TABLE_COLUMNS)].reset_index(drop=True)
     # paired differences: the same within-domain draws for both methods
     rng = np.random.default_rng([seed, 18, 4])
@@ -335,6 +442,13 @@ def _cell(t: pd.DataFrame, method: str, domain: str, split: str = "test") -> pd.
     return t[(t.method == method) & (t.domain == domain) & (t.split == split)].iloc[0]
 
 
+def _halves_unit(summary: dict) -> str:
+    """What the valid windows were split by: ``document`` (or the stand-in's name)."""
+    halves = summary.get("samples", {}).get("halves", {})
+    units = sorted({h["unit"] for h in halves.values()}) or ["document"]
+    return " / ".join(units)
+
+
 def findings(table: pd.DataFrame, summary: dict) -> list[str]:
     """Three to five sentences on the ``test`` split, every number read from ``table`` or the
     summary's paired differences (so they trace to the shipped files)."""
@@ -348,9 +462,12 @@ def findings(table: pd.DataFrame, summary: dict) -> list[str]:
     d1 = diffs["constant_gate_minus_robust_gate"]["worst_simplex"]
     d2 = diffs["softmax_gate_minus_constant_gate"]["worst_simplex"]
     cfg = summary["run"]["label"] if "run" in summary else summary["config"]["name"]
+    sel = summary["selection"]["worst_case_bpb"]
+    by = _halves_unit(summary)
     lines = [
         f"On the real-text experiment's three experts ({cfg} configuration), the certified constant gate "
-        f"fitted by `robust-gates fit` to their log-likelihoods of held-out windows puts weights "
+        f"fitted by `robust-gates fit` to their log-likelihoods of half the validation windows (split by "
+        f"{by}) puts weights "
         + ", ".join(f"{k} {x:.3f}" for k, x in w.items())
         + f" (certificate gap {summary['constant_gate']['simplex']['gap']:.1e} nats/byte).",
         f"Test worst domain, bits per byte with 95% bootstrap intervals: constant gate "
@@ -361,11 +478,12 @@ def findings(table: pd.DataFrame, summary: dict) -> list[str]:
         f"{-d1['bpb']:+.3f} bits per byte (paired 95% interval "
         f"[{-d1['ci_high']:+.3f}, {-d1['ci_low']:+.3f}]); "
         f"averages: constant gate {v('constant_gate', 'average')}, router {v('robust_gate', 'average')}.",
-        f"The contextual softmax gate (log-posterior features) reaches "
-        f"{v('softmax_gate', 'worst_simplex')} on the "
-        f"worst domain including its log 3 normalization bound (minus the constant gate: {d2['bpb']:+.3f}, "
-        f"[{d2['ci_low']:+.3f}, {d2['ci_high']:+.3f}]); fit recommends the {summary['recommendation']} gate "
-        "(decided on the test windows: the fit had no separate validation windows).",
+        f"fit recommends the {summary['recommendation']} gate, decided on the other half of the validation "
+        f"windows (worst domain: contextual gate {sel['softmax_gate']:.3f}, including its log 3 "
+        f"normalization bound, against constant gate {sel['constant_gate']:.3f}); on the test windows, "
+        f"used for neither fitting nor choosing, the contextual gate reaches "
+        f"{v('softmax_gate', 'worst_simplex')} (minus the constant gate: {d2['bpb']:+.3f}, paired "
+        f"[{d2['ci_low']:+.3f}, {d2['ci_high']:+.3f}]).",
     ]
     return lines
 
@@ -393,9 +511,15 @@ def plot(table: pd.DataFrame, summary: dict | None = None):
             ax.set_xlabel(f"{title}, bits per byte (test)")
             ax.grid(axis="y", color="0.92", lw=0.6)
         axes[0].set_yticks(y, [METHOD_LABELS[m][0] for m in methods], fontsize=6)
-        where = "" if summary is None else f"{summary.get('run', {}).get('label', '')} configuration; "
-        fig.suptitle(f"fit on the real-text experts vs the experiment's routers ({where}95% bootstrap "
-                     "intervals; dotted: the certified constant gate)", fontsize=7.5)
+        where = "" if summary is None else f" ({summary.get('run', {}).get('label', '')} configuration)"
+        how = ""
+        if summary is not None and "selection" in summary:
+            gate = {"softmax": "contextual", "constant": "constant"}[summary["recommendation"]]
+            how = (f"gates fitted on half the validation windows (by {_halves_unit(summary)}), chosen on "
+                   f"the other half: {gate} gate recommended\n")
+        fig.suptitle(f"fit on the real-text experts vs the experiment's routers{where}\n{how}test windows "
+                     "(used for neither), 95% bootstrap intervals; dotted: the certified constant gate",
+                     fontsize=7.5)
     return fig
 
 
@@ -437,7 +561,10 @@ def real_fit_section(results_dir: str | Path | None = None) -> str:
     out.write("<h3>Bring your own experts: <code>fit</code> on the real-text experts</h3>\n")
     out.write("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in summary["findings"]) + "</ul>\n")
     out.write(f"<p>Test split, bits per byte, 95% bootstrap intervals over windows "
-              f"({summary['fit_settings']['bootstrap']} replicates); gates fitted on the valid windows. "
+              f"({summary['fit_settings']['bootstrap']} replicates). The gates were fitted on one half of "
+              f"the validation windows (split by {html.escape(_halves_unit(summary))}) and the "
+              "recommendation chosen on the other half; the test windows were used for neither (the "
+              "experiment's routers were trained on windows drawn from the whole validation split). "
               f"Configuration: {html.escape(label)}, seed {summary['seed']}, {summary['device']}. "
               f"Checks: the helper's log-likelihoods match the experiment's to "
               f"{cons['loglik_vs_experiment_nats']:.1e} nats per window; the causal Bayes router equals "
