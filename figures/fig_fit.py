@@ -73,7 +73,8 @@ def plot(df: pd.DataFrame):
     bx.grid(axis="y", color="0.9", lw=0.6)
     bx.set_xlabel("loss (nats)")
     bx.set_title(f"per domain ({split} split)")
-    bx.legend(fontsize=6, ncol=min(4, len(domains) + 1), loc="lower center", bbox_to_anchor=(0.5, 1.06))
+    # below the axis, as on the left: above it the legend would crowd the title
+    bx.legend(fontsize=6, ncol=min(4, len(domains) + 1), loc="upper center", bbox_to_anchor=(0.5, -0.16))
     return fig
 
 

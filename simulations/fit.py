@@ -173,6 +173,21 @@ def train_contextual_gate(data: FitData, *, rng: np.random.Generator, config: Pr
     return ContextualGate(W_bar, mean, std, kind, gate0.mass_bound, lam_bar, pd.DataFrame(rows))
 
 
+# --------------------------------------------------------------------------- infinite losses
+def _combine(weights: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """``weights @ losses`` over the last axis of ``losses`` (``(..., K)``; ``weights`` ``(M, K)``
+    non-negative) with ``0 * inf = 0``: an expert that cannot produce a sample (``loglik = -inf``)
+    has an infinite loss there, which counts only where it carries weight. Returns ``(..., M)``."""
+    w = weights.reshape((1,) * (losses.ndim - 1) + weights.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.where(w > 0, w * losses[..., None, :], 0.0).sum(axis=-1)
+
+
+def _worst(gens: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """The worst case over Lambda (its generators ``gens``) of ``losses`` (``(..., K)``)."""
+    return _combine(gens, losses).max(axis=-1)
+
+
 # --------------------------------------------------------------------------- baselines
 def _mixture_score(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
@@ -196,7 +211,7 @@ def method_scores(data: FitData, constant: MixtureWeights, gate: ContextualGate 
             out["softmax_gate_score"] = raw
     out["uniform_mixture"] = _mixture_score(a, np.full(J, 1.0 / J))
     out["bayes_router"] = out["uniform_mixture"].copy()
-    worst = [data.Lambda.maximize_linear(train_losses[:, j])[0] for j in range(J)]
+    worst = _worst(data.Lambda.generators(), train_losses.T)  # one per expert
     best = int(np.argmin(worst))
     out["best_single_expert"] = -a[:, best]
     per_domain = np.argmin(train_losses, axis=1)
@@ -237,17 +252,18 @@ def evaluate(data: FitData, scores: dict[str, np.ndarray], *, rng: np.random.Gen
             loss = _domain_losses(sc, dom, K, sw)
             per_tok = None if tok is None else _domain_losses(sc, dom, K, tok)
             vals = {**{data.domain_names[k]: loss[k] for k in range(K)},
-                    "worst_case": float(np.max(gens @ loss)), "average": float(loss.mean())}
+                    "worst_case": float(_worst(gens, loss)), "average": float(loss.mean())}
             ptv = None if per_tok is None else {
                 **{data.domain_names[k]: per_tok[k] for k in range(K)},
-                "worst_case": float(np.max(gens @ per_tok)), "average": float(per_tok.mean())}
+                "worst_case": float(_worst(gens, per_tok)), "average": float(per_tok.mean())}
             ci = {}
             if draws is not None:
                 bl = np.stack([_domain_losses(sc[d], dom[d], K, sw[d]) for d in draws])  # B x K
                 boot = {**{data.domain_names[k]: bl[:, k] for k in range(K)},
-                        "worst_case": (bl @ gens.T).max(axis=1), "average": bl.mean(axis=1)}
+                        "worst_case": _worst(gens, bl), "average": bl.mean(axis=1)}
                 q = (1 - level) / 2
-                ci = {name: np.quantile(v, [q, 1 - q]) for name, v in boot.items()}
+                with np.errstate(invalid="ignore"):  # an infinite loss has an infinite interval
+                    ci = {name: np.quantile(v, [q, 1 - q]) for name, v in boot.items()}
             for name, v in vals.items():
                 lo, hi = ci.get(name, (np.nan, np.nan))
                 n = int(idx.size) if name in ("worst_case", "average") else int(
@@ -294,7 +310,8 @@ def fit(data: FitData, *, gate: str = "constant", seed: int = 0, bootstrap: int 
     rho = domain_weights(data.domain[train], data.K, data.tokens[train] if per_token else None)
     constant = mixture_weights(data.loglik[train], rho, data.Lambda)
     a_train = data.loglik[train]
-    train_losses = np.stack([rho @ -a_train[:, j] for j in range(data.J)], axis=1)  # K x J
+    train_losses = _combine(rho, -a_train.T)  # J x K (an expert's -inf counts where rho weighs it)
+    train_losses = train_losses.T  # K x J
     ctx = None
     if gate == "softmax":
         ctx = train_contextual_gate(data, rng=np.random.default_rng([seed, 1]), config=config,

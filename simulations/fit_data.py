@@ -270,6 +270,14 @@ def _read_table(path: Path) -> dict:
     if other:
         raise ValueError(f"{path}: unknown columns {sorted(map(str, other))}; allowed are loglik_*, "
                          "features_*, domain, split, tokens")
+    for c in [*ll_cols, *feat_cols, *(["tokens"] if "tokens" in df else [])]:
+        if df[c].dtype.kind not in "fiub":
+            bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
+            raise ValueError(f"{path}: column {c!r} must hold numbers; sample {bad.index[0]} holds "
+                             f"{str(bad.iloc[0])!r}")
+    for c in ("domain", "split"):
+        if c in df and df[c].isna().any():
+            raise ValueError(f"{path}: column {c!r} is empty for sample {int(np.argmax(df[c].isna()))}")
     d: dict = {"loglik": df[ll_cols].to_numpy(dtype=np.float64),
                "expert_names": [str(c)[len("loglik_"):] for c in ll_cols]}
     if "domain" in df:

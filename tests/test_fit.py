@@ -207,11 +207,66 @@ def test_fit_on_train_choose_on_valid_report_test():
     ({"loglik": np.zeros((4, 2)), "domain": [0, 1, 0, 1], "colour": 1}, "unknown keys"),
     ({"loglik": np.zeros((4, 2)), "domain": [0, 1, 0, 1], "split": ["train"] * 4}, "needs at least 3"),
     ({"loglik": np.zeros((4, 2)), "domain": [0, 1, 0, 1], "box_lo": [0.1, 0.1]}, "box_hi"),
+    ({"loglik": np.array([[0.0, np.inf]] * 4), "domain": [0, 1, 0, 1]}, r"loglik\[0, 1\] is inf"),
+    ({"loglik": np.zeros((4, 2)), "domain": []}, "one label per sample"),
+    ({"loglik": np.zeros((4, 2)), "domain": [0, 1, 0, 1], "split": [0, 1, 2, 0]}, "one label"),
+    ({"loglik": np.zeros((6, 2)), "domain": [0, 1] * 3, "split": ["train", "train", "valid", "test", "test",
+                                                              "test"]}, "domain 1 has no 'valid'"),
+    ({"loglik": np.zeros((4, 2)), "domain": [0, 1, 0, 1], "A": [[1.0, 0.0]]}, "needs both A and b"),
+    ({"loglik": np.zeros((4, 2)), "domain": [0, 1, 0, 1], "vertices": [[0.7, 0.7]]}, "sums to 1.4"),
 ])
 def test_bad_inputs(bad, message):
     """STYLE errors: bad input raises ValueError with a sentence naming the problem."""
     with pytest.raises(ValueError, match=message):
         fit_data_from_dict(bad)
+
+
+def test_experts_that_cannot_produce_a_sample():
+    """``loglik = -inf`` (documented as allowed): an expert that gives zero probability to every
+    sample, or to a whole domain, gets weight 0, the fit stays certified, no warning is raised and
+    every loss in the table stays finite (the best single expert is never the one that cannot
+    produce a domain); a worst case over Lambda counts an infinite loss only where Lambda weighs
+    it (0 * inf = 0, never nan)."""
+    import warnings
+
+    d = example_data(8, per_domain=40)
+    for col, rows in ((2, slice(None)), (0, np.asarray(d["domain"]) == 0)):
+        a = d["loglik"].copy()
+        a[rows, col] = -np.inf
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = fit(fit_data_from_dict({**d, "loglik": a}), gate="softmax", seed=0, bootstrap=20,
+                      config=SMALL)
+        assert res.constant.gap <= GAP_TOL and res.constant.weights[col] <= 1e-12
+        assert np.isfinite(res.table["loss"]).all()  # every method, split and domain
+        held = res.table[res.table.split == "test"]
+        assert np.isfinite(held[["ci_low", "ci_high"]].to_numpy()).all()
+    # an expert with -inf on one held-out sample: infinite loss where it is used, never nan
+    from robust_gates.simulations.fit import _worst
+
+    losses = np.array([[1.0, np.inf, 2.0], [1.0, 2.0, 3.0]])
+    assert np.array_equal(_worst(np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), losses), [2.0, 3.0])
+    assert np.array_equal(_worst(np.eye(3), losses), [np.inf, 3.0])
+
+
+def test_table_inputs_name_the_bad_cell(tmp_path):
+    """Tables: a non-number in a loglik, tokens or features column and an empty domain or split
+    cell are named (column and sample); an empty loglik cell is nan and named as such."""
+    from robust_gates.simulations.fit_data import load_fit_data
+
+    cases = {
+        "loglik_a,loglik_b,domain\n-1,-2,a\nx,-4,b\n": "'loglik_a' must hold numbers; sample 1 holds 'x'",
+        "loglik_a,loglik_b,domain,tokens\n-1,-2,a,3\n-3,-4,b,many\n": "column 'tokens' must hold numbers",
+        "loglik_a,loglik_b,domain,features_f\n-1,-2,a,zz\n-3,-4,b,1\n": "column 'features_f'",
+        "loglik_a,loglik_b,domain\n-1,-2,\n-3,-4,b\n": "column 'domain' is empty for sample 0",
+        "loglik_a,loglik_b,domain,split\n-1,-2,a,train\n-3,-4,b,\n": "column 'split' is empty for sample 1",
+        "loglik_a,loglik_b,domain\n-1,,a\n-3,-4,b\n": r"loglik\[0, 1\] is nan",
+    }
+    for i, (text, message) in enumerate(cases.items()):
+        path = tmp_path / f"t{i}.csv"
+        path.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            load_fit_data(path)
 
 
 def test_cli_example_and_file(tmp_path, capsys):
