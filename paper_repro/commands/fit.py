@@ -206,7 +206,8 @@ def _report(res, data) -> None:
     s = res.summary
     unit = s["loss_unit"]
     print(f"{data.N} samples, {data.J} experts, {data.K} domains, Lambda: {data.Lambda!r}; "
-          f"split {s['n_samples']}{'' if data.split_given else ' (drawn from the seed)'}")
+          f"split {s['n_samples']}"
+          + (f" ({' and '.join(data.carved)} carved from train by the seed)" if data.carved else ""))
     print(f"constant gate ({c.status}, certificate gap {c.gap:.2e} {unit.split()[0]}): worst case "
           f"{c.value:.6g} {unit} on train")
     for name, w in zip(data.expert_names, c.weights, strict=True):
