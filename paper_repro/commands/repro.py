@@ -10,6 +10,11 @@ task and initialization seeds with matched and robust monolithic baselines and 9
 intervals; each cell is checkpointed, so a stopped run continues with the same ``--out``, and a
 partial run's tables say ``cells_done`` and ``complete``.
 
+``robust-gates repro real-study [--quick | --tiny] [--out DIR] [--max-cells N] [--ship]`` runs real
+text as a study (:mod:`robust_gates.paper_repro.neural.real_study`): size sweep, matched and
+robust monolithic baselines, seeds, document-level bootstrap intervals, the regret payoff and a
+controlled byte-bijection conflict; checkpointed per cell like ``fig5-study``.
+
 ``robust-gates repro real [--quick | --tiny] [--out DIR]`` runs modular versus monolithic on real
 text (Python code, English prose and C headers of the running interpreter;
 :mod:`robust_gates.paper_repro.neural.real`), writes its tables, summary and ``real_text.png``
@@ -34,7 +39,7 @@ HELP = ("rerun a neural experiment of the paper (fig5: gradient conflict; fig5-s
         "sweep with seeds and baselines; real: modular vs monolithic on real text; needs the torch extra)")
 
 INSTALL = 'pip install -e ".[torch]"'
-EXPERIMENTS = ("fig5", "real", "fig5-study")
+EXPERIMENTS = ("fig5", "real", "fig5-study", "real-study")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -67,10 +72,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="compute every stage again even when OUT/checkpoints holds it")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.add_argument("--max-cells", type=int, default=None,
-                   help="fig5-study: stop after this many cells (the tables say cells_done and "
+                   help="fig5-study, real-study: stop after this many cells (the tables say cells_done and "
                         "complete); rerun with the same --out and a larger value to continue")
     p.add_argument("--ship", action="store_true",
-                   help="fig5-study: copy the run's tables, summary and figure into the shipped results "
+                   help="fig5-study, real-study: copy the run's tables, summary and figure into the shipped results "
                         "(full configuration at seed 0 only, unless --force)")
 
 
@@ -86,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
         return _run_real(args)
     if args.experiment == "fig5-study":
         return _run_study(args)
+    if args.experiment == "real-study":
+        return _run_real_study(args)
     if args.max_cells is not None or args.ship:
-        raise UserError("--max-cells and --ship apply to `repro fig5-study` only")
+        raise UserError("--max-cells and --ship apply to `repro fig5-study` and `repro real-study` only")
     if args.steps is not None or args.cache is not None:
         raise UserError("--steps and --cache apply to `repro real` only")
     from ..neural import fig5
@@ -211,6 +218,42 @@ def _run_study(args: argparse.Namespace) -> int:
         for _, r in g.sort_values(["method", "size", "c"]).iterrows():
             print(f"  c = {r.c:<5g} {r.method}/{r['size']:<8} {r['mean']:+.4f} [{r.lo:+.4f}, {r.hi:+.4f}] "
                   f"(task seeds {int(r.n_tasks)})")
+    _print_restored(s)
+    print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
+    if args.ship:
+        shipped = study.ship(out, force=args.force)
+        print(f"shipped: {', '.join(str(p) for p in shipped)}")
+    return 0
+
+
+def _run_real_study(args: argparse.Namespace) -> int:
+    """``repro real-study``: real text as a study (:mod:`..neural.real_study`)."""
+    from ..neural import real_study as study
+
+    if args.steps is not None or args.seeds is not None:
+        raise UserError("--steps and --seeds do not apply to `repro real-study`")
+    if args.update_shipped:
+        raise UserError("`repro real-study` ships with --ship (after the run), not --update-shipped")
+    if args.max_cells is not None and args.max_cells < 0:
+        raise UserError(f"--max-cells must be a non-negative integer; got {args.max_cells}")
+    cfg = study.TINY if args.tiny else study.QUICK if args.quick else study.FULL
+    over = {k: v for k in ("threads", "max_cells") if (v := getattr(args, k)) is not None}
+    if over.get("threads", 1) < 1:
+        raise UserError("--threads must be a positive integer")
+    cfg = study.with_overrides(cfg, **over)
+    out = _output(study.EXPERIMENT, cfg, args)
+    n = len(study.cells(cfg, args.seed))
+    print(f"real-study ({cfg.name}): {n} cells ({cfg.seeds} seeds, sizes "
+          f"{[f'd{z.d}L{z.n_layer}' for z in cfg.sizes]}, conflicts {list(cfg.conflicts)}), {cfg.steps} steps, "
+          f"device {args.device}, {cfg.threads} thread(s)"
+          + (f", at most {cfg.max_cells} cells" if cfg.max_cells is not None else "") + f" -> {out}")
+    res = study.main(cfg, out, seed=args.seed, device=args.device, progress=not args.no_progress,
+                     resume=not args.no_resume, cache_dir=args.cache)
+    s = res.summary
+    print(f"cells done: {s['cells_done']} / {s['cells_total']} ({'complete' if s['complete'] else 'PARTIAL'})")
+    for key, v in s["headline"].items():
+        if key.startswith(("bpb_worst", "regret_worst", "gap_same_size", "conflict_gap")):
+            print(f"  {key}: {v['mean']:+.4f} [{v['lo']:+.4f}, {v['hi']:+.4f}] ({v['n_seeds']} seeds)")
     _print_restored(s)
     print(f"wrote {', '.join(res.paths.values())} in {s['seconds_total']:.0f} s")
     if args.ship:
