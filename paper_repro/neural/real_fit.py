@@ -485,6 +485,22 @@ def findings(table: pd.DataFrame, summary: dict) -> list[str]:
         f"{v('softmax_gate', 'worst_simplex')} (minus the constant gate: {d2['bpb']:+.3f}, paired "
         f"[{d2['ci_low']:+.3f}, {d2['ci_high']:+.3f}]).",
     ]
+    halves = summary["samples"]["halves"]
+    lam = summary["constant_gate"]["simplex"]["lam"]
+    domains = list(summary["domains"])
+
+    def worst_domain(split):
+        r = table[(table.method == "constant_gate") & (table.split == split) & table.domain.isin(domains)]
+        return r.set_index("domain").bpb.idxmax()
+
+    k = int(np.argmax(lam))
+    lines.append(
+        f"The halves differ: the constant gate's least favourable domain on the fit half is {domains[k]} "
+        f"(lam* {lam[k]:.2f}), while its worst domain is {worst_domain('valid_select')} on the selection "
+        f"half and {worst_domain('test')} on test; the halves hold "
+        + ", ".join(f"{h['units_fit']} + {h['units_select']} {d}" for d, h in halves.items())
+        + f" {'documents' if by == 'document' else 'units (' + by + ')'}, so the simplex worst case "
+        "follows whichever few documents each half drew.")
     return lines
 
 
