@@ -813,5 +813,15 @@ def solve_fast(
     program and the method.
     """
     start = time.perf_counter()
+    # -- lean path when Lambda is the simplex (issue 17; .lean, owned by the performance work):
+    # it returns None where it declines, and the general path below runs as before
+    from .lean import lean_applies, solve_lean
+
+    if not verbose and lean_applies(problem):
+        _check_options(tol, max_iter)
+        res = solve_lean(problem, tol=tol, max_iter=max_iter, start=start)
+        if res is not None:
+            return res
+    # -- end of the lean path
     ascent = dual_ascent(problem, tol=tol, max_iter=max_iter, progress=verbose)
     return certified_result(problem, ascent, tol, start)

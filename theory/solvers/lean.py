@@ -1,0 +1,357 @@
+r"""Lean path of the fast solver when ``Lambda`` is the whole simplex (issue 17, items 2 and 3).
+
+The general fast solver (:mod:`.fast`) serves every kind of ``Lambda`` through its
+parametrization, a general active-set QP, a primal polish and the per-problem geometry. When
+``Lambda`` is the simplex of mixtures (the generic parametrization with no inequalities) and
+``K <= LEAN_MAX_K``, most of that machinery is idle, and its fixed cost dominates both ends of
+the size range: a solve at ``K = 4, n = 50`` is a few hundred numpy calls on arrays of a few
+hundred entries, and a solve at ``K = 16, n = 10^6`` is bounded by the number of reads of the
+``K x n`` array ``D``. :func:`solve_lean` runs the same method (SPEC algorithm 2: regularized Newton
+on the dual function ``phi`` with a backtracking line search) with less of both:
+
+* the Newton step's QP over the simplex is the primal-dual active-set method on the
+  ``(K + 1)``-square KKT system (:func:`simplex_qp`), accepted only at a verified KKT point;
+* each evaluation is one product ``lam @ D``, the water-filling and one product ``D @ log q``;
+* on large problems (``K n > SUBSAMPLE_ENTRIES``) the Hessian of ``phi`` is the exact Hessian of
+  the terms of a fixed, spread set of column blocks (about ``HESSIAN_COLUMNS`` columns) scaled up
+  to ``n``: a quasi-Newton matrix, negative semidefinite like the true one, for a few percent of a
+  pass instead of more than one pass. The gradient and ``phi`` stay exact; a step that fails its
+  line search is retried with the exact Hessian;
+* the certificate is computed once, fused: a fresh ``lam @ D``, a fresh water-filling
+  (:func:`robust_gates.theory.best_response.water_fill` started at ``t = 1``) and one product of
+  ``D`` with the two columns ``log q_lam`` and ``log P_g`` (the gate's own model), so primal and
+  dual cost one more read of ``D`` between them.
+
+The certificate is independent of the ascent's iterates: it sees only the returned ``lam`` and the
+gate (:class:`~robust_gates.theory.solvers.fast.TwoExpertGate`, whose model ``t l + s u`` is
+recomputed from the gate), and shares nothing with the ascent but the entropies cached on the
+problem. Anything unusual (a mass-deficient envelope, an infinite loss, a QP that does not verify,
+a line search that finds nothing, ``max_iter`` reached) returns ``None`` and the caller runs the
+general solver instead, so every result is certified below ``tol`` as before.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from scipy.linalg.lapack import dgesv as _dgesv
+
+from ..best_response import water_fill
+from ..gates import GATE_TOL
+from ..lambda_sets import LambdaSet
+from ..problem import RobustProblem
+from .result import SolveResult
+
+__all__ = ["lean_applies", "solve_lean", "simplex_qp", "LEAN_MAX_K"]
+
+#: the lean path takes simplex problems with at most this many domains
+LEAN_MAX_K = 64
+#: problems with more entries ``K n`` than this use the block-subsampled Hessian
+SUBSAMPLE_ENTRIES = 4_000_000
+#: columns (about) in the subsampled Hessian, and the width of one block of them
+HESSIAN_COLUMNS = 1 << 16
+_BLOCK = 512
+#: same stopping margin as the general path (the certificate is recomputed independently)
+SAFETY = 0.5
+_ARMIJO = 1e-4
+#: up to this many points the gate's experts come from ``argmin`` / ``argmax`` over the experts
+SMALL_GATE_N = 4096
+_EYE: dict[int, np.ndarray] = {}
+
+
+def lean_applies(problem: RobustProblem) -> bool:
+    """Whether :func:`solve_lean` takes the problem: ``Lambda`` is the whole simplex (the generic
+    parametrization with no inequalities) and ``2 <= K <= LEAN_MAX_K``."""
+    Lam = problem.Lambda
+    if not 2 <= problem.K <= LEAN_MAX_K or type(Lam).parametrization is not LambdaSet.parametrization:
+        return False
+    return Lam.inequalities()[0].shape[0] == 0
+
+
+# --------------------------------------------------------------------------- pieces
+def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float):
+    """``q = clip(t d, l, u)`` with ``sum q = 1`` by safeguarded Newton on ``t`` (the iteration of
+    :func:`~robust_gates.theory.best_response.water_fill`, written with fewer temporaries).
+    Returns ``(q, t)`` or ``None`` when the iteration does not settle."""
+    lo, hi = 0.0, np.inf
+    for _ in range(100):
+        td = d * t
+        q = np.minimum(np.maximum(td, l), u)
+        f = float(q.sum())
+        if abs(f - 1.0) <= 1e-14:
+            return q, t
+        slope = float(d @ (q == td))
+        if f < 1.0:
+            lo = t
+        else:
+            hi = t
+        tn = t + (1.0 - f) / slope if slope > 0 else np.nan
+        if not lo < tn < hi:
+            if tn == t and slope > 0:
+                return q, t
+            tn = 2.0 * lo if hi == np.inf else 0.5 * (lo + hi)
+            if tn == 0.0:
+                tn = 0.5 * hi
+        elif tn == t:
+            return q, t
+        if hi < np.inf and hi - lo <= 1e-16 * max(1.0, hi):
+            return q, t
+        t = tn
+    return None
+
+
+def simplex_qp(M: np.ndarray, c: np.ndarray, x0: np.ndarray, max_iter: int = 30) -> np.ndarray | None:
+    r"""``argmin 1/2 (y - x0)' M (y - x0) - c' (y - x0)`` over the simplex (``M`` symmetric
+    positive definite) by the primal-dual active-set method, one ``(K + 1)``-square LU solve per
+    round (LAPACK ``dgesv``); ``None`` unless it ends at a verified KKT point (feasible to
+    rounding, multipliers of the fixed coordinates non-negative)."""
+    K = x0.shape[0]
+    eye = _EYE.get(K)
+    if eye is None:
+        eye = _EYE.setdefault(K, np.eye(K))
+    r = c + M @ x0
+    fixed = x0 <= 0.0
+    any_fixed = bool(fixed.any())
+    sigma = None
+    kkt = np.empty((K + 1, K + 1))
+    kkt[K, :K] = 1.0
+    kkt[K, K] = 0.0
+    rhs = np.empty(K + 1)
+    rhs[K] = 1.0
+    z = np.zeros(K)
+    for _ in range(max_iter):
+        if any_fixed:
+            if fixed.all():  # keep one coordinate free so that 1'y = 1 can be met
+                fixed[int(np.argmin(z))] = False
+            kkt[:K, :K] = np.where(fixed[:, None], eye, M)
+            kkt[:K, K] = ~fixed
+            rhs[:K] = np.where(fixed, 0.0, r)
+        else:
+            kkt[:K, :K] = M
+            kkt[:K, K] = 1.0
+            rhs[:K] = r
+        _, _, sol, info = _dgesv(kkt, rhs)
+        if info != 0:
+            return None
+        y, mu = sol[:K], sol[K]
+        if not any_fixed:
+            if y.min() >= 0.0:
+                break
+            fixed = y < 0.0
+            any_fixed = True
+            continue
+        z = np.where(fixed, M @ y - r + mu, 0.0)
+        if sigma is None:
+            sigma = float(np.max(np.abs(np.diagonal(M))))
+        new = np.where(fixed, z > 0, y < 0) | (z - sigma * y > 0)
+        if np.array_equal(new, fixed):
+            break
+        fixed = new
+        any_fixed = bool(fixed.any())
+    else:
+        return None
+    # (a NaN fails every comparison below)
+    if not (y.min() >= -1e-14 and abs(float(y.sum()) - 1.0) <= 1e-11):
+        return None
+    if any_fixed and not z.min() >= -1e-9 * (1.0 + float(np.abs(z).max())):
+        return None
+    return y if y.min() >= 0.0 else np.maximum(y, 0.0)  # the caller renormalizes
+
+
+def _hessian_columns(n: int) -> np.ndarray | None:
+    """Column blocks of the subsampled Hessian: ``HESSIAN_COLUMNS / _BLOCK`` blocks of ``_BLOCK``
+    columns spread evenly over ``0..n`` (contiguous, so that reading them reads no other column)."""
+    blocks = n // _BLOCK
+    take = HESSIAN_COLUMNS // _BLOCK
+    if blocks < 2 * take:
+        return None
+    starts = (np.arange(take) * (blocks // take)) * _BLOCK
+    return (starts[:, None] + np.arange(_BLOCK)[None, :]).ravel()
+
+
+def _hessian(D, lam, q, d, l, u, cols=None) -> np.ndarray:
+    """The Hessian of ``phi`` (module docstring of :mod:`.fast`) from all columns, or from the
+    columns ``cols`` scaled by ``n / len(cols)``. Symmetric as computed (``W W^T`` and an outer
+    product)."""
+    scale = 1.0
+    if cols is not None:
+        scale = D.shape[1] / cols.shape[0]
+        D, q, d, l, u = D[:, cols], q[cols], d[cols], l[cols], u[cols]
+    free = (q > l) & (q < u)  # there q = t D_lam > 0
+    w = np.zeros_like(d)
+    np.sqrt(d, out=w, where=free)
+    np.divide(1.0, w, out=w, where=free)
+    W = D * w
+    gram = W @ W.T
+    if scale != 1.0:
+        gram *= scale
+    DF = gram @ lam
+    dF = float(lam @ DF)
+    H = -gram
+    if dF > 0:
+        H += np.outer(DF, DF / dF)
+    return H
+
+
+class _Eval:
+    __slots__ = ("lam", "d", "q", "t", "losses", "dual", "primal")
+
+    def __init__(self, lam, d, q, t, losses):
+        self.lam, self.d, self.q, self.t, self.losses = lam, d, q, t, losses
+        self.dual = float(lam @ losses)
+        self.primal = float(losses.max())
+
+
+def _evaluate(D, l, u, const, lam, t0):
+    d = lam @ D
+    out = _fill(d, l, u, t0)
+    if out is None:
+        return None
+    q, t = out
+    if not q.min() > 0.0:  # a zero of the best response: left to the general path
+        return None
+    losses = const - D @ np.log(q)  # finite: q > 0 everywhere
+    return _Eval(lam, d, q, t, losses)
+
+
+# --------------------------------------------------------------------------- solver
+def _ascent(problem: RobustProblem, tol: float, max_iter: int):
+    D, l, u = problem.D, problem.l, problem.u
+    K, n = D.shape
+    if float(u.sum()) <= 1.0 + 1e-12 or float(l.sum()) >= 1.0 - 1e-12:
+        return None  # a degenerate envelope: the general path handles it
+    const = -problem.entropies if problem.payoff == "kl" else np.zeros(K)
+    cols = _hessian_columns(n) if K * n > SUBSAMPLE_ENTRIES else None
+    pt = _evaluate(D, l, u, const, np.full(K, 1.0 / K), 1.0)
+    if pt is None:
+        return None
+    best_p = best_d = pt
+    target = SAFETY * tol
+    reg_c = 1e-3
+    exact = cols is None
+    H = _hessian(D, pt.lam, pt.q, pt.d, l, u, cols)
+    iterations, evaluations = 0, 1
+    eye = np.eye(K)
+    while best_p.primal - best_d.dual > target:
+        if iterations >= max_iter:
+            return None
+        fw = max(pt.primal - pt.dual, 0.0)
+        M = -H + eye * (max(reg_c * fw, 1e-13) + 1e-13 * np.abs(np.diagonal(H)))
+        y = simplex_qp(M, pt.losses, pt.lam)
+        if y is None:
+            return None
+        p = y - pt.lam
+        slope = float(pt.losses @ p)
+        accepted = None
+        alpha = 1.0
+        for trial in range(30 if slope > 0 else 3):
+            cand = np.maximum(pt.lam + alpha * p, 0.0)
+            cand /= cand.sum()
+            c = _evaluate(D, l, u, const, cand, pt.t)
+            evaluations += 1
+            if c is None:
+                return None
+            if c.primal < best_p.primal:
+                best_p = c
+            if c.dual > best_d.dual:
+                best_d = c
+            if best_p.primal - best_d.dual <= target:
+                break
+            noise = 1e-13 * (1.0 + abs(pt.dual))
+            if ((slope > 0 and c.dual >= pt.dual + _ARMIJO * alpha * slope)
+                    or (c.dual >= pt.dual - noise and c.primal - c.dual < fw)):
+                accepted = c
+                break
+            alpha *= 0.5 if trial < 2 else 0.25
+        iterations += 1
+        if best_p.primal - best_d.dual <= target:
+            break
+        if accepted is None:
+            if exact:
+                return None  # the general path (polish, stall handling) takes over
+            exact = True  # retry the step with the exact Hessian
+            H = _hessian(D, pt.lam, pt.q, pt.d, l, u)
+            continue
+        pt = accepted
+        H = _hessian(D, pt.lam, pt.q, pt.d, l, u, None if exact else cols)
+        reg_c = max(reg_c * 0.1, 1e-6) if alpha == 1.0 else min(reg_c * 10.0, 1e6)
+    return best_d.lam, best_p.q, iterations, evaluations
+
+
+def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray):
+    """``(primal, dual)`` of the independent certificate for the gate's model ``model`` and
+    ``lam`` (module docstring), or ``None`` when a loss is not finite there."""
+    D = problem.D
+    d = lam @ D
+    q = water_fill(d, problem.l, problem.u).q  # fresh, from t = 1
+    if q.min() <= 0.0 or model.min() <= 0.0:
+        return None
+    L = np.log(np.stack([q, model]))
+    ce = -(D @ L.T)  # column 0: CE(D_k, q_lam), column 1: CE(D_k, P_g)
+    if problem.payoff == "kl":
+        ce -= problem.entropies[:, None]
+    weigh = lam > 0
+    dual = float(lam[weigh] @ ce[weigh, 0])
+    primal = float(ce[:, 1].max())
+    if not (np.isfinite(dual) and np.isfinite(primal)):
+        return None
+    return primal, dual
+
+
+def _gate(problem: RobustProblem, q: np.ndarray):
+    """The two-expert gate of the model ``q`` (as
+    :meth:`~robust_gates.theory.solvers.fast.TwoExpertGate.from_model`, whose envelope check the
+    caller has made): the first experts attaining the envelope by ``argmin`` / ``argmax`` on small
+    problems, the per-problem cached sweep on large ones."""
+    from .fast import TwoExpertGate, _extreme_experts
+
+    P, l, u = problem.P, problem.l, problem.u
+    if problem.n <= SMALL_GATE_N:
+        kmin, kmax = P.argmin(axis=0), P.argmax(axis=0)
+    else:
+        kmin, kmax = _extreme_experts(problem)
+    width = u - l
+    pos = width > 0
+    t = np.ones(problem.n)
+    np.divide(u - q, width, out=t, where=pos)
+    np.clip(t, 0.0, 1.0, out=t)
+    s = np.zeros(problem.n)
+    np.divide(q - l, width, out=s, where=pos)
+    np.clip(s, 0.0, 1.0, out=s)
+    return TwoExpertGate(kmin, kmax, t, s)
+
+
+def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
+               start: float | None = None) -> SolveResult | None:
+    """The fast solver's answer on a simplex problem (:func:`lean_applies`), certified below
+    ``tol``, or ``None`` when the lean path declines (module docstring); the caller then runs the
+    general path."""
+    if start is None:
+        start = time.perf_counter()
+    out = _ascent(problem, tol, max_iter)
+    if out is None:
+        return None
+    # lam: a candidate of the line search, non-negative and normalized; q = clip(t d, l, u) is in
+    # the envelope by construction, and its gate's own model is checked below
+    lam, q, iterations, evaluations = out
+    gate = _gate(problem, q)
+    model = gate.model(problem)
+    if not (abs(float(model.sum()) - 1.0) <= GATE_TOL
+            and float(np.max(np.abs(gate.t + gate.s - 1.0))) <= GATE_TOL):
+        return None
+    cert = _certificate(problem, lam, model)
+    if cert is None:
+        return None
+    primal, dual = cert
+    if not primal - dual <= tol:
+        return None
+    model.flags.writeable = False
+    lam.flags.writeable = False
+    return SolveResult(
+        value=primal, gate=gate.dense(problem.K), model=model, lam=lam, gap=primal - dual,
+        lower_bound=dual, status="optimal", solver="fast", payoff=problem.payoff,
+        iterations=iterations, seconds=time.perf_counter() - start,
+        backend=f"lean newton on the simplex ({evaluations} evaluations)",
+    )
