@@ -335,8 +335,8 @@ def fit(data: FitData, *, gate: str = "constant", seed: int = 0, bootstrap: int 
                       f"gate's {wc:.6g}")
         else:
             bound = "" if ctx.mass_bound == 1.0 else (
-                f" (its loss bound includes log J = {np.log(ctx.mass_bound):.3g} nats for the unknown "
-                "normalization)")
+                f" (its loss bound includes log J = {np.log(ctx.mass_bound):.3g} nats per sample for the "
+                "unknown normalization)")
             reason = (f"the contextual gate's {select} worst case {ws:.6g}{bound} is not below the "
                       f"constant gate's {wc:.6g}")
     summary = {
