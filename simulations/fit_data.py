@@ -273,6 +273,8 @@ def _read_table(path: Path) -> dict:
     for c in [*ll_cols, *feat_cols, *(["tokens"] if "tokens" in df else [])]:
         if df[c].dtype.kind not in "fiub":
             bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
+            if bad.empty:  # numbers stored as text: converted below
+                continue
             raise ValueError(f"{path}: column {c!r} must hold numbers; sample {bad.index[0]} holds "
                              f"{str(bad.iloc[0])!r}")
     for c in ("domain", "split"):
