@@ -84,3 +84,25 @@ def test_solve_many_bad_input():
     with pytest.raises(ValueError, match="tol"):
         solve_many(_games(6, 2), tol=-1.0)
     assert solve_many([]) == []
+
+
+def test_solve_many_gates_written_at_once_match_and_stay_read_only():
+    """The stack's dense gates (one scatter for all problems) equal the two-expert gate written one
+    by one, the gate's own model is the result's model, and no result array can be changed."""
+    from robust_gates.theory.solvers.batched import _dense_gates
+    from robust_gates.theory.solvers.fast import TwoExpertGate
+
+    rng = np.random.default_rng(7)
+    kmin, kmax = rng.integers(0, 3, size=(2, 4, 9))
+    kmax[:, 0] = kmin[:, 0]  # both envelopes attained by one expert: weights add
+    t = rng.random((4, 9))
+    gates = _dense_gates(kmin, kmax, t, 3)
+    for j in range(4):
+        assert np.array_equal(gates[j], TwoExpertGate(kmin[j], kmax[j], t[j]).dense(3))
+    problems = _games(8, 5)
+    for p, r in zip(problems, solve_many(problems, tol=TOL), strict=True):
+        assert np.allclose(r.gate.sum(axis=0), 1.0, atol=1e-15)
+        assert np.allclose((r.gate * p.P).sum(axis=0), r.model, atol=1e-15)
+        for arr in (r.gate, r.model, r.lam):
+            with pytest.raises(ValueError):
+                arr[0] = 0.5

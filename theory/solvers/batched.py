@@ -35,9 +35,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..lambda_sets import LambdaSet
+from ..lambda_sets import LambdaSet, Simplex
 from ..problem import RobustProblem
-from .fast import SAFETY, TwoExpertGate, _check_options
+from .fast import SAFETY, _check_options
 from .registry import SOLVERS
 from .result import SolverError, SolveResult
 
@@ -55,6 +55,8 @@ def _stackable(problem: RobustProblem) -> bool:
     interface, in microseconds (the full parametrization of a simplex costs ``K`` linear
     maximizations, more than a stacked solve)."""
     Lam = problem.Lambda
+    if type(Lam) is Simplex:  # the common case, without building its (empty) inequalities
+        return problem.K <= BATCH_MAX_K
     if problem.K > BATCH_MAX_K or type(Lam).parametrization is not LambdaSet.parametrization:
         return False
     return Lam.inequalities()[0].shape[0] == 0
@@ -279,6 +281,19 @@ def _certify_stack(stack: _Stack, problems, lam: np.ndarray, model_q: np.ndarray
     return kmin, kmax, t, model, lam, primal, dual, ok
 
 
+def _dense_gates(kmin: np.ndarray, kmax: np.ndarray, t: np.ndarray, K: int) -> np.ndarray:
+    """The ``(B, K, n)`` dense gates of a stack of two-expert gates (weight ``t`` on ``kmin``,
+    ``1 - t`` on ``kmax``, added where they coincide), as
+    :meth:`~robust_gates.theory.solvers.fast.TwoExpertGate.dense` writes one, for all at once."""
+    B, n = t.shape
+    gates = np.zeros((B, K, n))
+    b = np.arange(B)[:, None]
+    x = np.arange(n)[None, :]
+    gates[b, kmin, x] = t
+    gates[b, kmax, x] += 1.0 - t
+    return gates
+
+
 def solve_many(problems: Iterable[RobustProblem], solver: str = "fast", *, tol: float = 1e-9,
                max_iter: int = 200, verbose: bool = False) -> list[SolveResult]:
     """Solve many robust games; the results in the order of ``problems``, each certified below
@@ -310,16 +325,19 @@ def solve_many(problems: Iterable[RobustProblem], solver: str = "fast", *, tol: 
         kmin, kmax, t, model, lam, primal, dual, cert_ok = _certify_stack(stack, group, lam, model_q)
         gap = primal - dual
         ok &= cert_ok & (gap <= tol)
+        gates = _dense_gates(kmin, kmax, t, stack.D.shape[1])
+        for arr in (gates, model, lam):  # each result holds read-only views of these
+            arr.flags.writeable = False
         per = (time.perf_counter() - start) / len(members)
+        backend = f"batched newton+active-set ({len(members)} problems stacked)"
+        payoff = group[0].payoff
         for j, i in enumerate(members):
             if not ok[j]:
                 continue
-            gate = TwoExpertGate(kmin[j], kmax[j], t[j]).dense(group[j].K)
             results[i] = SolveResult(
-                value=float(primal[j]), gate=gate, model=model[j], lam=lam[j], gap=float(gap[j]),
+                value=float(primal[j]), gate=gates[j], model=model[j], lam=lam[j], gap=float(gap[j]),
                 lower_bound=float(dual[j]), status="optimal", solver=solver,
-                payoff=group[j].payoff, iterations=int(iters[j]), seconds=per,
-                backend=f"batched newton+active-set ({len(members)} problems stacked)", tol=float(tol),
+                payoff=payoff, iterations=int(iters[j]), seconds=per, backend=backend, tol=float(tol),
             )
     for i, p in enumerate(problems):
         if results[i] is None:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from scipy.linalg.lapack import dgesv as _dgesv
 
 from ..best_response import water_fill
@@ -51,7 +50,7 @@ LEAN_MAX_K = 64
 #: problems with more entries ``K n`` than this use the block-subsampled Hessian
 SUBSAMPLE_ENTRIES = 4_000_000
 #: columns (about) in the subsampled Hessian, and the width of one block of them
-HESSIAN_COLUMNS = 1 << 16
+HESSIAN_COLUMNS = 1 << 18
 _BLOCK = 512
 #: same stopping margin as the general path (the certificate is recomputed independently)
 SAFETY = 0.5
@@ -71,18 +70,26 @@ def lean_applies(problem: RobustProblem) -> bool:
 
 
 # --------------------------------------------------------------------------- pieces
-def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float):
+def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work=None):
     """``q = clip(t d, l, u)`` with ``sum q = 1`` by safeguarded Newton on ``t`` (the iteration of
-    :func:`~robust_gates.theory.best_response.water_fill`, written with fewer temporaries).
-    Returns ``(q, t)`` or ``None`` when the iteration does not settle."""
+    :func:`~robust_gates.theory.best_response.water_fill`, written with fewer temporaries; with
+    ``work``, two length-``n`` scratch arrays, none at all). Returns ``(q, t)`` or ``None`` when the
+    iteration does not settle."""
     lo, hi = 0.0, np.inf
+    q = np.empty_like(d)
+    if work is None:
+        td, tmp = np.empty_like(d), np.empty_like(d)
+    else:
+        td, tmp = work
     for _ in range(100):
-        td = d * t
-        q = np.minimum(np.maximum(td, l), u)
+        np.multiply(d, t, out=td)
+        np.maximum(td, l, out=q)
+        np.minimum(q, u, out=q)
         f = float(q.sum())
         if abs(f - 1.0) <= 1e-14:
             return q, t
-        slope = float(d @ (q == td))
+        np.multiply(d, q == td, out=tmp)  # d on the free set
+        slope = float(tmp.sum())
         if f < 1.0:
             lo = t
         else:
@@ -160,33 +167,60 @@ def simplex_qp(M: np.ndarray, c: np.ndarray, x0: np.ndarray, max_iter: int = 30)
     return y if y.min() >= 0.0 else np.maximum(y, 0.0)  # the caller renormalizes
 
 
-def _hessian_columns(n: int) -> np.ndarray | None:
-    """Column blocks of the subsampled Hessian: ``HESSIAN_COLUMNS / _BLOCK`` blocks of ``_BLOCK``
-    columns spread evenly over ``0..n`` (contiguous, so that reading them reads no other column)."""
+def _hessian_blocks(n: int) -> tuple[int, int] | None:
+    """The subsampled Hessian's column blocks: ``(step, take)``, every ``step``-th block of
+    ``_BLOCK`` columns, ``take`` of them (about ``HESSIAN_COLUMNS`` columns spread evenly over
+    ``0..n``); ``None`` when ``n`` is too small for a subsample to pay."""
     blocks = n // _BLOCK
     take = HESSIAN_COLUMNS // _BLOCK
     if blocks < 2 * take:
         return None
-    starts = (np.arange(take) * (blocks // take)) * _BLOCK
-    return (starts[:, None] + np.arange(_BLOCK)[None, :]).ravel()
+    return blocks // take, take
 
 
-def _hessian(D, lam, q, d, l, u, cols=None) -> np.ndarray:
-    """The Hessian of ``phi`` (module docstring of :mod:`.fast`) from all columns, or from the
-    columns ``cols`` scaled by ``n / len(cols)``. Symmetric as computed (``W W^T`` and an outer
-    product)."""
-    scale = 1.0
-    if cols is not None:
-        scale = D.shape[1] / cols.shape[0]
-        D, q, d, l, u = D[:, cols], q[cols], d[cols], l[cols], u[cols]
-    free = (q > l) & (q < u)  # there q = t D_lam > 0
-    w = np.zeros_like(d)
-    np.sqrt(d, out=w, where=free)
-    np.divide(1.0, w, out=w, where=free)
-    W = D * w
-    gram = W @ W.T
-    if scale != 1.0:
-        gram *= scale
+def _blocks(a: np.ndarray, step: int, take: int) -> np.ndarray:
+    """The subsample's columns of ``a`` (last axis) as one contiguous array: a strided view of the
+    blocks, copied (each block is contiguous, so no other column is read)."""
+    head = a[..., : (a.shape[-1] // _BLOCK) * _BLOCK]
+    view = head.reshape(*a.shape[:-1], -1, _BLOCK)[..., ::step, :][..., :take, :]
+    return view.reshape(*a.shape[:-1], -1)
+
+
+def _gram(D, q, d, l, u, chunk: int = 8192) -> np.ndarray:
+    """``sum_F D_k D_j / D_lam`` over the free set ``F = {l < q < u}`` (where ``q = t D_lam > 0``),
+    in cache-sized column chunks when ``n`` is large (no ``K x n`` temporary)."""
+    K, n = D.shape
+    if n <= chunk:
+        free = (q > l) & (q < u)
+        w = np.zeros_like(d)
+        np.sqrt(d, out=w, where=free)
+        np.divide(1.0, w, out=w, where=free)
+        W = D * w
+        return W @ W.T
+    gram = np.zeros((K, K))
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        qc, dc = q[a:b], d[a:b]
+        free = (qc > l[a:b]) & (qc < u[a:b])
+        w = np.zeros_like(dc)
+        np.sqrt(dc, out=w, where=free)
+        np.divide(1.0, w, out=w, where=free)
+        W = D[:, a:b] * w
+        gram += W @ W.T
+    return gram
+
+
+def _hessian(D, lam, q, d, l, u, sub=None) -> np.ndarray:
+    """The Hessian of ``phi`` (module docstring of :mod:`.fast`) from all columns, or, with
+    ``sub = (step, take)``, from the subsample's columns scaled by ``n / columns``. Symmetric as
+    computed (``W W^T`` and an outer product)."""
+    if sub is None:
+        gram = _gram(D, q, d, l, u)
+    else:
+        Ds = _blocks(D, *sub)
+        gram = _gram(Ds, _blocks(q, *sub), _blocks(d, *sub), _blocks(l, *sub), _blocks(u, *sub),
+                     chunk=Ds.shape[1])
+        gram *= D.shape[1] / Ds.shape[1]
     DF = gram @ lam
     dF = float(lam @ DF)
     H = -gram
@@ -204,9 +238,9 @@ class _Eval:
         self.primal = float(losses.max())
 
 
-def _evaluate(D, l, u, const, lam, t0):
+def _evaluate(D, l, u, const, lam, t0, work=None):
     d = lam @ D
-    out = _fill(d, l, u, t0)
+    out = _fill(d, l, u, t0, work)
     if out is None:
         return None
     q, t = out
@@ -223,8 +257,9 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
     if float(u.sum()) <= 1.0 + 1e-12 or float(l.sum()) >= 1.0 - 1e-12:
         return None  # a degenerate envelope: the general path handles it
     const = -problem.entropies if problem.payoff == "kl" else np.zeros(K)
-    cols = _hessian_columns(n) if K * n > SUBSAMPLE_ENTRIES else None
-    pt = _evaluate(D, l, u, const, np.full(K, 1.0 / K), 1.0)
+    cols = _hessian_blocks(n) if K * n > SUBSAMPLE_ENTRIES else None
+    work = (np.empty(n), np.empty(n)) if n > 4096 else None
+    pt = _evaluate(D, l, u, const, np.full(K, 1.0 / K), 1.0, work)
     if pt is None:
         return None
     best_p = best_d = pt
@@ -249,7 +284,7 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
         for trial in range(30 if slope > 0 else 3):
             cand = np.maximum(pt.lam + alpha * p, 0.0)
             cand /= cand.sum()
-            c = _evaluate(D, l, u, const, cand, pt.t)
+            c = _evaluate(D, l, u, const, cand, pt.t, work)
             evaluations += 1
             if c is None:
                 return None
