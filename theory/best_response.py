@@ -23,6 +23,7 @@ and :math:`\ell(q_\lambda)` is a supergradient (Danskin).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,16 @@ import numpy as np
 __all__ = ["WaterFill", "water_fill", "water_fill_sorted"]
 
 _MAX_NEWTON = 200
+_EPS = float(np.finfo(np.float64).eps)
+_BIG = float(np.finfo(np.float64).max)
+#: the level is settled when Newton moves it by at most this many ulps (relative to t)
+_T_ULPS = 4.0
+#: Newton passes before a bracket that fails to halve (in log t) every two passes forces bisection
+_FREE_NEWTON = 8
+#: exact Newton corrections of the final level (each one O(n) pass; one is the rule)
+_CORRECTIONS = 8
+#: below this free mass the final level is recomputed from an exactly rounded remainder
+_EXACT_REST = 1e-3
 #: a mass deficit this small is rounding the inputs are allowed (their row-sum tolerance)
 _ROW_SUM_SLACK = 1e-9
 
@@ -68,53 +79,149 @@ def water_fill(
 
     ``d`` is the mixture ``D_lambda`` (non-negative), ``(l, u)`` the envelope. ``t0`` warm
     starts the search (e.g. the previous ``t`` of an outer loop). Each pass is one O(n) sweep.
+
+    The level is searched to machine precision *in t* (not until the mass is within an absolute
+    tolerance, which would leave coordinates far below that tolerance inaccurate): ``t`` is kept
+    in the bracket ``(0, max u/d]``, a Newton step (exact on the current piece of the piecewise
+    linear ``f``) is taken when it stays inside, else the bracket is bisected (in ``log t`` while
+    it spans more than a factor 2, so levels hundreds of decades from 1 take a few dozen passes).
+    The search stops when Newton is stationary to a few ulps of ``t`` or the bracket is that
+    narrow. The free coordinates (``l < t d < u``) then get the exact remaining mass
+    ``1 - sum(clipped)`` in proportion to ``d`` (compensated summation when that remainder is a
+    small difference), so each has the relative accuracy of ``t``, however small it is. ``tol``
+    only decides whether ``t = inf`` (the mass-deficient case) is needed. Should the result still
+    miss mass 1, the breakpoint search of :func:`water_fill_sorted` gives the level; a
+    ``ValueError`` is raised if that fails too (never a ``q`` of wrong mass).
     """
+    d = np.asarray(d, dtype=np.float64)
     on = d > 0
     f_inf = float(np.where(on, u, l).sum())
     if f_inf <= 1.0 + tol:
-        return WaterFill(_fill_off_support(np.asarray(d), d, l, u), float("inf"), 1)
-    lo_t, hi_t = 0.0, float("inf")
+        return WaterFill(_fill_off_support(d, d, l, u), float("inf"), 1)
+    lo_t, hi_t = 0.0, float("inf")  # f(0) = sum(l) <= 1
+    floor_t = None  # the bracket's geometry, computed when a bisection first needs it
     t = float(t0) if (t0 is not None and np.isfinite(t0) and t0 > 0) else 1.0
     passes = 0
-    q = None
-    while passes < _MAX_NEWTON:
+    widths = [np.inf, np.inf]  # log-widths of the bracket two and one passes ago
+    while True:
         passes += 1
-        td = t * d
+        with np.errstate(over="ignore"):
+            td = t * d
         q = np.clip(td, l, u)
         f = float(q.sum())
-        if abs(f - 1.0) <= tol:
-            break
-        mid = (td > l) & (td < u)
-        slope = float(d[mid].sum())
         if f < 1.0:
             lo_t = t
-        else:
+        elif f > 1.0:
             hi_t = t
+        free = (td > l) & (td < u)
+        slope = float(d[free].sum())
         t_new = t + (1.0 - f) / slope if slope > 0 else float("nan")
-        if not (lo_t < t_new < hi_t) or t_new == t:
-            if t_new == t and slope > 0:
-                break  # Newton is stationary: rounding floor reached
-            t_new = 2.0 * lo_t if not np.isfinite(hi_t) else 0.5 * (lo_t + hi_t)
-            if t_new == 0.0:
-                t_new = 0.5 * hi_t
-        if np.isfinite(hi_t) and hi_t - lo_t <= 1e-16 * max(1.0, hi_t):
+        if f == 1.0 or (slope > 0 and abs(t_new - t) <= _T_ULPS * _EPS * t):
+            # Newton is stationary on its piece: t is the level to machine precision. The free
+            # coordinates carry t * slope of the mass; unless that is small, the mass rounding
+            # (a few eps) is far below their own accuracy and q is final
+            if t * slope >= _EXACT_REST:
+                return WaterFill(q, t, passes)
             break
+        if hi_t - lo_t <= _T_ULPS * _EPS * min(hi_t, _BIG) or passes >= _MAX_NEWTON:
+            break
+        newton_ok = lo_t < t_new < hi_t
+        if newton_ok and passes <= _FREE_NEWTON:
+            t = t_new
+            continue
+        if floor_t is None:
+            floor_t, top = _bracket_geometry(d, l, u)
+            hi_t = min(hi_t, top)
+            newton_ok = lo_t < t_new < hi_t
+        width = np.log(hi_t) - np.log(max(lo_t, floor_t))
+        if not newton_ok or (passes > _FREE_NEWTON and width > 0.5 * widths[-2]):
+            # outside the bracket, or Newton did not shrink it enough: bisect (in log t while wide)
+            if width > np.log(2.0):
+                t_new = float(np.sqrt(max(lo_t, floor_t)) * np.sqrt(hi_t))
+            else:
+                t_new = 0.5 * (lo_t + hi_t)
+            if not lo_t < t_new < hi_t:
+                break
+        widths.append(width)
         t = t_new
-    return WaterFill(q, t, passes)
+    wf = _correct_mass(t, d, l, u, passes)
+    if wf is None:
+        t = _sorted_level(d, l, u)
+        wf = _correct_mass(t, d, l, u, passes + 1) if np.isfinite(t) and t > 0 else None
+    if wf is None:
+        raise ValueError(
+            "water-filling found no level t with sum(clip(t d, l, u)) = 1; the entries of d "
+            "span more than the floating-point range")
+    return wf
 
 
-def water_fill_sorted(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Reference water-filling by binary search over the sorted breakpoints (O(n log n)).
-
-    Independent of :func:`water_fill`; used to cross-check it in the tests.
-    """
+def _bracket_geometry(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> tuple[float, float]:
+    """``(floor, top)`` for the level search: ``f(top) = f(inf) > 1`` (every point of the support
+    at ``u``), and below ``floor`` (half the smallest positive breakpoint ``l/d``) ``f`` is affine,
+    so a log bisection need not go lower."""
     on = d > 0
-    if float(np.where(on, u, l).sum()) <= 1.0:
-        return _fill_off_support(d, d, l, u)
-    bps = np.unique(np.concatenate([l[on] / d[on], u[on] / d[on], [0.0]]))
+    big = float(np.finfo(np.float64).max)
+    with np.errstate(over="ignore", divide="ignore"):
+        top = float(np.max(u[on] / d[on]))
+        low = l[on] / d[on]
+    if not 0.0 < top < big:
+        top = big
+    low = low[low > 0]
+    floor = 0.5 * float(low.min()) if low.size else top * 2.0 ** -1000
+    return max(min(floor, 0.5 * top), float(np.finfo(np.float64).tiny)), top
+
+
+def _correct_mass(t: float, d: np.ndarray, l: np.ndarray, u: np.ndarray, passes: int):
+    """``q = clip(t d, l, u)`` with its free coordinates rescaled to carry exactly the mass the
+    clipped ones leave (``None`` if no ``q`` of mass 1 to rounding comes out).
+
+    The rescaling is a Newton step computed with an exactly rounded remainder; when it moves a
+    coordinate across its breakpoint (possible when that coordinate's mass is below the rounding
+    of the search's mass sums) the step is repeated from the new level, a few times at most."""
+    mass_tol = max(1e-12, 8.0 * d.size * _EPS)
+    key = None
+    for _ in range(_CORRECTIONS):
+        with np.errstate(over="ignore"):
+            td = t * d
+        below = td <= l
+        above = td >= u
+        free = ~(below | above)
+        new_key = (below.tobytes(), above.tobytes())
+        if new_key == key:
+            break  # the level's classification is the one its mass was computed for
+        key = new_key
+        q = np.where(below, l, np.where(above, u, td))
+        if not free.any():
+            break
+        clipped = np.concatenate([l[below], u[above]])
+        rest = 1.0 - float(clipped.sum())
+        if rest < _EXACT_REST:
+            # 1 - sum(clipped) is a small difference of large numbers: sum exactly, round once
+            rest = math.fsum([1.0, *(-clipped).tolist()])
+        s = float(d[free].sum())
+        if not (rest > 0 and s > 0):
+            break
+        level = rest / s
+        q[free] = np.clip(level * d[free], l[free], u[free])
+        settled = abs(level - t) <= _T_ULPS * _EPS * t  # no coordinate changes side but at a tie
+        t = level
+        if settled:
+            break
+    if not abs(float(q.sum()) - 1.0) <= mass_tol:
+        return None
+    return WaterFill(q, float(t), passes)
+
+
+def _sorted_level(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> float:
+    """The level ``t`` of :func:`water_fill_sorted` (binary search over sorted breakpoints)."""
+    on = d > 0
+    with np.errstate(over="ignore", divide="ignore"):
+        bps = np.unique(np.concatenate([l[on] / d[on], u[on] / d[on], [0.0]]))
+    bps = bps[np.isfinite(bps)]
 
     def f(t):
-        return float(np.clip(t * d, l, u).sum())
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(np.clip(t * d, l, u).sum())
 
     i, j = 0, len(bps) - 1  # f(bps[0] = 0) = sum(l) <= 1 < f(bps[-1])
     while j - i > 1:
@@ -125,5 +232,17 @@ def water_fill_sorted(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> np.ndarray
             j = mid
     t0, t1 = bps[i], bps[j]
     f0, f1 = f(t0), f(t1)
-    t = t1 if f1 == f0 else t0 + (1.0 - f0) * (t1 - t0) / (f1 - f0)
-    return np.clip(t * d, l, u)
+    return float(t1 if f1 == f0 else t0 + (1.0 - f0) * (t1 - t0) / (f1 - f0))
+
+
+def water_fill_sorted(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Reference water-filling by binary search over the sorted breakpoints (O(n log n)).
+
+    Independent of the Newton search of :func:`water_fill` (which uses this breakpoint search
+    only as a last resort); used to cross-check it in the tests.
+    """
+    on = d > 0
+    if float(np.where(on, u, l).sum()) <= 1.0:
+        return _fill_off_support(d, d, l, u)
+    with np.errstate(over="ignore"):
+        return np.clip(_sorted_level(d, l, u) * d, l, u)
