@@ -166,3 +166,25 @@ def test_free_coordinates_relatively_exact(seed):
     at_l, at_u = (wf.q == l) & ~free, (wf.q == u) & ~free
     assert np.all(td[at_l & (l < u)] <= l[at_l & (l < u)] * (1 + 1e-13))
     assert np.all(td[at_u & (l < u)] >= u[at_u & (l < u)] * (1 - 1e-13))
+
+
+@pytest.mark.parametrize("family,index", [("tiny", 670), ("box", 3), ("perfect_sparse", 1256)])
+def test_phi_lower_bound_is_valid_at_any_level(family, index, monkeypatch):
+    """The fast solver's certificate bounds phi by the Lagrangian at the level of a fresh
+    water-filling: equal to phi (to rounding) at the right level, and still below phi when the
+    level is off by a factor (a wrong best response cannot certify a wrong value)."""
+    from robust_gates.simulations.instances import make_instance
+
+    problem = make_instance(family, 1 if family == "perfect_sparse" else 0, index).problem
+    rng = np.random.default_rng(index)
+    right = br.water_fill
+    for lam in [np.full(problem.K, 1.0 / problem.K), rng.dirichlet(np.ones(problem.K))]:
+        phi = problem.phi(lam)
+        assert abs(br.phi_lower_bound(problem, lam) - phi) <= 1e-12 * max(1.0, abs(phi))
+        for factor in (0.5, 0.999, 1.001, 3.0):
+            def off(d, l, u, t0=None, tol=1e-14, factor=factor):
+                wf = right(d, l, u, t0, tol)
+                return br.WaterFill(wf.q, wf.t * factor, wf.passes)
+            monkeypatch.setattr(br, "water_fill", off)
+            assert br.phi_lower_bound(problem, lam) <= phi + 1e-14 * max(1.0, abs(phi))
+            monkeypatch.setattr(br, "water_fill", right)

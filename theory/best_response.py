@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["WaterFill", "water_fill", "water_fill_sorted"]
+__all__ = ["WaterFill", "phi_lower_bound", "water_fill", "water_fill_sorted"]
 
 _MAX_NEWTON = 200
 _EPS = float(np.finfo(np.float64).eps)
@@ -246,3 +246,29 @@ def water_fill_sorted(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> np.ndarray
         return _fill_off_support(d, d, l, u)
     with np.errstate(over="ignore"):
         return np.clip(_sorted_level(d, l, u) * d, l, u)
+
+
+def phi_lower_bound(problem, lam: np.ndarray) -> float:
+    r"""A lower bound on :math:`\phi(\lambda)` that holds whatever level the water-filling finds.
+
+    For any :math:`\nu \ge 0` the Lagrangian relaxation of the mass constraint gives
+    :math:`\phi(\lambda) \ge \min_{l \le q \le u} L(q, \lambda) + \nu (\sum_x q(x) - 1)`, and the
+    minimizer over the box is :math:`q_\nu = \mathrm{clip}(D_\lambda / \nu, l, u)` coordinate by
+    coordinate (a closed form, no search). With :math:`\nu = 1/t` for the level ``t`` of a fresh
+    :func:`water_fill` the bound equals :math:`\phi(\lambda)` (to rounding) when ``t`` is right,
+    and is still a valid lower bound when it is not: a certificate built on it cannot be fooled
+    by an inaccurate best response (issue 21). ``t = inf`` (mass-deficient case) is ``nu = 0``:
+    ``q = u`` on the support. ``problem`` is a :class:`robust_gates.theory.RobustProblem`.
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    d = problem.mixture(lam)
+    l, u = problem.l, problem.u
+    t = water_fill(d, l, u).t
+    if np.isfinite(t):
+        with np.errstate(over="ignore"):
+            q = np.clip(t * d, l, u)
+        excess = (float(q.sum()) - 1.0) / t
+    else:
+        q = np.where(d > 0, u, l)
+        excess = 0.0
+    return problem.payoff_value(q, lam) + excess

@@ -72,7 +72,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..best_response import water_fill
+from ..best_response import phi_lower_bound, water_fill
 from ..certificate import certify
 from ..gates import GATE_TOL, gate_from_model, gated_model
 from ..lambda_sets import LambdaSet, Parametrization
@@ -732,10 +732,12 @@ def certify_two_expert(problem: RobustProblem, gate: TwoExpertGate, lam: np.ndar
     in ``O(n)`` beyond the products with ``D``: membership of the gate in :math:`G_1` (each column
     is ``t, 1 - t`` with ``t`` in ``[0, 1]``, so only the mass of the model needs a check), of
     ``lam`` in ``Lambda``, then ``primal = max_Lambda L(g, .)`` from the gate's own model and
-    ``dual = phi(lam)`` by a fresh water-filling. Nothing of the solver's iterates enters the
-    numbers (only the entropies cached on the problem). Membership of ``lam`` is checked through
-    the ``weights`` witness when given and valid (:func:`_witnessed`), else by
-    ``Lambda.contains``. Same numbers as :func:`certify` up to rounding (tested)."""
+    ``dual`` a lower bound on ``phi(lam)`` from a fresh water-filling's level
+    (:func:`~robust_gates.theory.best_response.phi_lower_bound`, valid even where that level is
+    off). Nothing of the solver's iterates enters the numbers (only the entropies cached on the
+    problem). Membership of ``lam`` is checked through the ``weights`` witness when given and
+    valid (:func:`_witnessed`), else by ``Lambda.contains``. Same numbers as :func:`certify` up
+    to rounding (tested)."""
     from ..certificate import Certificate
     from ..lambda_sets import MEMBERSHIP_TOL
 
@@ -753,7 +755,9 @@ def certify_two_expert(problem: RobustProblem, gate: TwoExpertGate, lam: np.ndar
     primal, worst = problem.worst_case(model)
     lam = np.clip(lam, 0.0, None)
     lam = lam / lam.sum()
-    dual = problem.phi(lam)
+    # the Lagrangian bound on phi: valid at any level t, so an inaccurate best response can
+    # only widen the gap, never certify a wrong value (issue 21)
+    dual = phi_lower_bound(problem, lam)
     return Certificate(primal=primal, dual=dual, gap=primal - dual, worst_lam=worst), model
 
 
