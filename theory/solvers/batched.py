@@ -66,16 +66,27 @@ def _stackable(problem: RobustProblem) -> bool:
 def _water_fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t0: np.ndarray,
                 tol: float = 1e-14) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows of ``sum_x clip(t d, l, u) = 1`` solved for ``t`` (safeguarded Newton, as
-    :func:`~robust_gates.theory.best_response.water_fill`). Returns ``(q, t, ok)``; ``ok`` is
-    false for rows where ``t = inf`` would be needed (the mass-deficient case) or the iteration
-    did not settle: those problems leave the batched path."""
+    :func:`~robust_gates.theory.best_response.water_fill`: the level kept in ``(0, max u/d]``,
+    bisected in ``log t`` while that bracket is wide, settled when Newton moves it by a few ulps
+    of ``t``). Returns ``(q, t, ok)``; ``ok`` is false for rows where ``t = inf`` would be needed
+    (the mass-deficient case), the iteration did not settle, or the free coordinates carry so
+    little mass that they need the exactly rounded remainder of ``water_fill``: those problems
+    leave the batched path."""
     on = d > 0
     ok = np.where(on, u, l).sum(axis=1) > 1.0 + tol
     B = d.shape[0]
+    eps = np.finfo(np.float64).eps
     t = np.where(np.isfinite(t0) & (t0 > 0), t0, 1.0)
     lo = np.zeros(B)
-    hi = np.full(B, np.inf)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        hi = np.max(np.where(on, u / np.where(on, d, 1.0), 0.0), axis=1)  # f(hi) = f(inf) > 1
+        low = np.where(on & (l > 0), l / np.where(on, d, 1.0), np.inf).min(axis=1)
+    hi = np.where(np.isfinite(hi) & (hi > 0), hi, np.finfo(np.float64).max)
+    floor = np.maximum(np.minimum(np.where(np.isfinite(low), 0.5 * low, hi * 2.0 ** -1000),
+                                  0.5 * hi), np.finfo(np.float64).tiny)
+    t = np.where(t < hi, t, np.sqrt(floor) * np.sqrt(hi))
     active = ok.copy()
+    settled = np.zeros(B, dtype=bool)
     q = np.clip(t[:, None] * d, l, u)
     for _ in range(200):
         if not active.any():
@@ -86,24 +97,26 @@ def _water_fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t0: np.ndarray,
         qa = np.clip(td, l[idx], u[idx])
         q[idx] = qa
         f = qa.sum(axis=1)
-        done = np.abs(f - 1.0) <= tol
         mid = (td > l[idx]) & (td < u[idx])
         slope = np.where(mid, d[idx], 0.0).sum(axis=1)
-        below = f < 1.0
-        lo[idx] = np.where(below, ta, lo[idx])
-        hi[idx] = np.where(below, hi[idx], ta)
+        lo[idx] = np.where(f < 1.0, ta, lo[idx])
+        hi[idx] = np.where(f > 1.0, ta, hi[idx])
         with np.errstate(divide="ignore", invalid="ignore"):
             tn = ta + (1.0 - f) / slope
-        stationary = (tn == ta) & (slope > 0)
+        stationary = (f == 1.0) | ((slope > 0) & (np.abs(tn - ta) <= 4.0 * eps * ta))
+        # free mass below 1e-3: the level is right but the free coordinates need the exact
+        # remainder of the scalar water-filling (not settled here)
+        settled[idx] = stationary & (ta * slope >= 1e-3)
+        narrow = hi[idx] - lo[idx] <= 4.0 * eps * hi[idx]
         bad = ~((lo[idx] < tn) & (tn < hi[idx])) | (slope <= 0) | ~np.isfinite(tn)
-        fallback = np.where(np.isfinite(hi[idx]), 0.5 * (lo[idx] + hi[idx]), 2.0 * lo[idx])
-        fallback = np.where(fallback == 0.0, 0.5 * hi[idx], fallback)
+        a = np.maximum(lo[idx], floor[idx])
+        wide = hi[idx] > 2.0 * a
+        fallback = np.where(wide, np.sqrt(a) * np.sqrt(hi[idx]), 0.5 * (lo[idx] + hi[idx]))
         tn = np.where(bad, fallback, tn)
-        narrow = np.isfinite(hi[idx]) & (hi[idx] - lo[idx] <= 1e-16 * np.maximum(1.0, hi[idx]))
-        stop = done | stationary | narrow
+        stop = stationary | narrow
         t[idx] = np.where(stop, ta, tn)
         active[idx[stop]] = False
-    ok &= ~active
+    ok &= ~active & settled
     return q, t, ok
 
 
