@@ -65,6 +65,7 @@ Glossary: ``D`` = :math:`D_k`, ``P`` = :math:`P_k`, ``l``/``u`` = envelope, ``la
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import weakref
 from collections import deque
@@ -440,6 +441,10 @@ def dual_ascent(
             if iterations >= max_iter:
                 if best_p.primal - best_d.dual <= tol:
                     break  # within tol, only short of the safety margin: certified below
+                snapped = _zero_snap(problem, oracle, best_p, best_d, tol, max_iter)
+                if snapped is not None:
+                    best_p, best_d = snapped
+                    break
                 raise SolverError(
                     f"fast solver: certificate gap {best_p.primal - best_d.dual:.3e} > {target:.3e} "
                     f"after max_iter = {max_iter} Newton steps"
@@ -510,6 +515,10 @@ def dual_ascent(
                         # at the noise floor but within tol: return the pair (the independent
                         # certificate in certified_result still decides), never raise
                         break
+                    snapped = _zero_snap(problem, oracle, best_p, best_d, tol, max_iter)
+                    if snapped is not None:
+                        best_p, best_d = snapped
+                        break
                     raise SolverError(
                         f"fast solver stalled at certificate gap {best_p.primal - best_d.dual:.3e} "
                         f"(tol {tol:g}); the floating-point floor of this instance may be above tol"
@@ -540,6 +549,82 @@ def dual_ascent(
         gap=best_p.primal - best_d.dual, iterations=iterations, evaluations=oracle.evaluations,
         hessians=oracle.hessians, seconds=time.perf_counter() - start, weights=best_d.x,
     )
+
+
+#: weights of the best dual point below these are tried at exactly 0 (at most this many
+#: distinct faces) when the ascent cannot close its gap
+_SNAP_WEIGHTS = (1e-9, 1e-16, 1e-30)
+#: shares of the best primal model mixed into the face's robust model (to cover the domains the
+#: face does not weigh)
+_SNAP_COVER = (1e-9, 1e-16, 1e-30, 1e-60, 1e-120, 1e-240)
+
+
+def _face(Lam: LambdaSet, zero: np.ndarray) -> LambdaSet | None:
+    """The face of ``Lam`` where the weights ``x`` marked ``zero`` vanish (``x = lam`` for a simplex,
+    box or polytope, the weights on the points for a hull); ``None`` for other kinds or when the
+    weights cannot vanish there (a box with a positive lower bound)."""
+    from ..lambda_sets import Box, Hull, Polytope, Simplex
+
+    keep = ~zero
+    if isinstance(Lam, Simplex):
+        return Box(np.zeros(Lam.dim), np.where(zero, 0.0, 1.0))
+    if isinstance(Lam, Box):
+        if np.any(Lam.lo[zero] > 0):
+            return None
+        return Box(Lam.lo, np.where(zero, 0.0, Lam.hi))
+    if isinstance(Lam, Polytope):
+        rows = np.eye(Lam.A.shape[1])[zero]
+        return Polytope(np.vstack([Lam.A, rows]), np.concatenate([Lam.b, np.zeros(rows.shape[0])]))
+    if isinstance(Lam, Hull):
+        return Hull(Lam.points[keep])
+    return None
+
+
+def _zero_snap(problem: RobustProblem, oracle: _Oracle, best_p: _Point, best_d: _Point,
+               tol: float, max_iter: int) -> tuple[_Point, _Point] | None:
+    """Exact zeros for weights the optimum drives to ``~1e-90`` (issue 21, perfect_sparse): such a
+    weight has a curvature ~1e90 in Newton's model and the other weights then barely move, while
+    the optimum is, to rounding, on the face of ``Lambda`` where that weight is 0. The game is
+    solved again on that face (the same envelope, ``Lambda`` replaced by the face, so its ``lam``
+    is in ``Lambda`` and ``phi`` is the same function); its robust model leaves the dropped domains
+    uncovered, so a small share of the best primal model (which covers them) is mixed in, and the
+    worst case of that model over the whole ``Lambda`` is computed exactly. Returns the
+    ``(primal, dual)`` pair when its gap is within ``SAFETY * tol``, else ``None``; the independent
+    certificate of :func:`certified_result` still decides."""
+    from ..problem import RobustProblem as Problem
+
+    x0 = best_d.x
+    tried: set[bytes] = set()
+    for thr in _SNAP_WEIGHTS:
+        zero = x0 < thr
+        if not zero.any() or zero.all() or zero.tobytes() in tried:
+            continue
+        tried.add(zero.tobytes())
+        try:
+            face = _face(problem.Lambda, zero)
+            if face is None:
+                continue
+            sub = Problem(D=problem.D, P=problem.P, Lambda=face, payoff=problem.payoff)
+            asc = dual_ascent(sub, tol=tol, max_iter=max_iter)
+        except (SolverError, ValueError):
+            continue
+        x = asc.lam
+        if oracle.B is not None:  # a hull: the face's weights on the points it keeps
+            x = np.zeros(x0.shape[0])
+            x[~zero] = asc.weights
+        x = oracle.clean(x)
+        if not oracle.inside(x):
+            continue
+        dual, _ = oracle.evaluate(x, oracle.lam_of(x), None, False, True)
+        best = None
+        for share in _SNAP_COVER:
+            q = (1.0 - share) * asc.model + share * best_p.q
+            primal = problem.worst_case(q)[0]
+            if best is None or primal < best.primal:
+                best = dataclasses.replace(best_p, q=q, primal=primal)
+        if best.primal - dual.dual <= SAFETY * tol:
+            return best, dual
+    return None
 
 
 def _polish(problem: RobustProblem, oracle: _Oracle, pts: list[_Point], best: _Point) -> _Point | None:
