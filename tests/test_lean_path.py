@@ -1,0 +1,134 @@
+"""The fast solver's lean path when ``Lambda`` is the simplex (issue 17, items 2 and 3).
+
+Its answers are checked against the reference solver (to 1e-8) and the independent
+:func:`certify`; its QP against a brute-force KKT check; its subsampled Hessian path on a problem
+made large for it by lowering the thresholds; and the cases where it declines (other sets, a
+progress bar, degenerate envelopes, ``max_iter`` too small) come back from the general path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robust_gates.theory import Box, RobustProblem, certify, solve_fast, solve_reference
+from robust_gates.theory.solvers import lean
+from robust_gates.theory.solvers.fast import certified_result, dual_ascent
+
+TOL = 1e-9
+
+
+def _game(seed: int, K: int, n: int, noise: float = 0.2, payoff: str = "kl", perfect: bool = False):
+    rng = np.random.default_rng(seed)
+    D = rng.dirichlet(np.full(n, 0.5), size=K)
+    P = None if perfect else (1 - noise) * D + noise * rng.dirichlet(np.ones(n), size=K)
+    return RobustProblem(D, P, payoff=payoff)
+
+
+@pytest.mark.parametrize("payoff", ["kl", "cross_entropy"])
+@pytest.mark.parametrize("K,n,perfect", [(4, 50, False), (3, 20, True), (6, 200, False)])
+def test_lean_path_matches_reference_and_is_certified(K, n, perfect, payoff):
+    """SPEC algorithm 2 on the simplex: the lean path's value equals the reference solver's to
+    1e-8, its gap is recomputed by certify, lam is a mixture, and every array is read-only."""
+    p = _game(K * 100 + n, K, n, payoff=payoff, perfect=perfect)
+    assert lean.lean_applies(p)
+    res = solve_fast(p, tol=TOL)
+    assert "lean" in res.backend
+    ref = solve_reference(p)
+    assert abs(res.value - ref.value) <= 1e-8
+    cert = certify(p, res.gate, res.lam)
+    assert -1e-12 <= cert.gap <= TOL and abs(cert.gap - res.gap) <= 1e-12
+    assert abs(cert.primal - res.value) <= 1e-12
+    assert res.lam.min() >= 0 and abs(res.lam.sum() - 1) <= 1e-12
+    for arr in (res.gate, res.model, res.lam):
+        with pytest.raises(ValueError):
+            arr[0] = 0.0
+
+
+def test_lean_path_equals_general_path():
+    """The lean path and the general path (dual_ascent + certified_result) certify the same value."""
+    for seed in range(4):
+        p = _game(seed, 5, 80)
+        lean_res = lean.solve_lean(p, tol=TOL)
+        general = certified_result(p, dual_ascent(p, tol=TOL), TOL)
+        assert lean_res is not None
+        assert abs(lean_res.value - general.value) <= 2 * TOL
+
+
+def test_subsampled_hessian_path(monkeypatch):
+    """Large K n: Newton with the block-subsampled Hessian (thresholds lowered so that a small
+    problem takes it) still ends certified at the reference value."""
+    monkeypatch.setattr(lean, "SUBSAMPLE_ENTRIES", 1000)
+    monkeypatch.setattr(lean, "HESSIAN_COLUMNS", 1024)
+    p = _game(11, 6, 8 * 1024 + 37)
+    assert lean._hessian_blocks(p.n) == (8, 2)  # 16 blocks, 2 taken
+    res = lean.solve_lean(p, tol=TOL)
+    assert res is not None and res.gap <= TOL
+    assert certify(p, res.gate, res.lam).gap <= TOL
+    assert abs(res.value - solve_reference(p).value) <= 1e-8
+
+
+def test_subsample_blocks_and_hessian():
+    """The subsample is every step-th block of _BLOCK columns, read as one contiguous array, and the
+    Hessian from all of a problem's columns equals the general solver's."""
+    from robust_gates.theory.solvers.fast import dual_hessian
+
+    a = np.arange(3 * 10 * lean._BLOCK, dtype=float).reshape(3, -1)
+    b = lean._blocks(a, 3, 2)
+    B = lean._BLOCK
+    assert np.array_equal(b, np.hstack([a[:, :B], a[:, 3 * B:4 * B]]))
+    p = _game(3, 4, 300)
+    lam = np.array([0.1, 0.2, 0.3, 0.4])
+    d = lam @ p.D
+    q, _ = lean._fill(d, p.l, p.u, 1.0)
+    H = lean._hessian(p.D, lam, q, d, p.l, p.u)
+    assert np.allclose(H, dual_hessian(p, lam), atol=1e-9 * np.abs(H).max())
+
+
+def test_simplex_qp_kkt():
+    """The simplex QP ends at a KKT point: feasible, stationary on the support, multipliers of the
+    zero coordinates non-negative; a brute force over supports agrees."""
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        K = int(rng.integers(2, 7))
+        A = rng.normal(size=(K, K))
+        M = A @ A.T + 0.1 * np.eye(K)
+        c = 3 * rng.normal(size=K)
+        x0 = rng.dirichlet(np.ones(K))
+        y = lean.simplex_qp(M, c, x0)
+        assert y is not None and y.min() >= 0 and abs(y.sum() - 1) <= 1e-11
+
+        def obj(v, M=M, c=c, x0=x0):
+            return 0.5 * (v - x0) @ M @ (v - x0) - c @ (v - x0)
+
+        best = np.inf
+        for mask in range(1, 2 ** K):
+            S = [k for k in range(K) if mask >> k & 1]
+            kkt = np.zeros((len(S) + 1, len(S) + 1))
+            kkt[:-1, :-1] = M[np.ix_(S, S)]
+            kkt[:-1, -1] = kkt[-1, :-1] = 1.0
+            r = (c + M @ x0)[S]
+            sol = np.linalg.solve(kkt, np.r_[r, 1.0])
+            if sol[:-1].min() >= -1e-12:
+                v = np.zeros(K)
+                v[S] = sol[:-1]
+                best = min(best, obj(v))
+        assert obj(y) <= best + 1e-10
+
+
+def test_lean_path_declines():
+    """The lean path is not taken for another Lambda or with a progress bar, and returns None (the
+    general path answers) when max_iter is too small or the envelope is degenerate."""
+    p = _game(1, 4, 40)
+    boxed = RobustProblem(p.D, p.P, Box(np.zeros(4), np.full(4, 0.6)))
+    assert not lean.lean_applies(boxed)
+    assert "lean" not in solve_fast(boxed, tol=TOL).backend
+    assert "lean" not in solve_fast(p, tol=TOL, verbose=True).backend
+    assert lean.solve_lean(p, tol=TOL, max_iter=1) is None
+    with pytest.raises(Exception, match="max_iter"):
+        solve_fast(p, tol=TOL, max_iter=1)
+    # every expert the same: l = u, the envelope is one point (the general path's closed case)
+    same = RobustProblem(p.D, np.repeat(p.P[:1], 4, axis=0))
+    assert lean.solve_lean(same, tol=TOL) is None
+    res = solve_fast(same, tol=TOL)
+    assert res.gap <= TOL and "lean" not in res.backend
