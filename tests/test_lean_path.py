@@ -132,3 +132,20 @@ def test_lean_path_declines():
     assert lean.solve_lean(same, tol=TOL) is None
     res = solve_fast(same, tol=TOL)
     assert res.gap <= TOL and "lean" not in res.backend
+
+
+def test_lean_path_points_no_domain_weighs():
+    """Points where every domain has zero mass and some expert gives zero probability (q = 0 there,
+    0 log 0 = 0) stay on the lean path, certified at the reference value."""
+    rng = np.random.default_rng(9)
+    D = rng.dirichlet(np.ones(30), size=3)
+    D[:, :4] = 0.0
+    D /= D.sum(axis=1, keepdims=True)
+    P = 0.7 * D + 0.3 * rng.dirichlet(np.ones(30), size=3)
+    P[0, :2] = 0.0
+    P /= P.sum(axis=1, keepdims=True)
+    p = RobustProblem(D, P)
+    res = lean.solve_lean(p, tol=TOL)
+    assert res is not None and res.gap <= TOL
+    assert certify(p, res.gate, res.lam).gap <= TOL
+    assert abs(res.value - solve_reference(p).value) <= 1e-8
