@@ -467,3 +467,17 @@ def test_fast_solves_on_the_face_where_tiny_weights_vanish(family, seed, index):
     assert prob.Lambda.contains(fast.lam, tol=INSIDE_TOL)
     ref = solve(prob, solver="reference", tol=1e-6)
     assert ref.lower_bound - 1e-9 <= fast.value and fast.lower_bound <= ref.value + 1e-9
+
+
+@pytest.mark.parametrize("seed,index", [(7, 1147), (0, 1336), (0, 5035)])
+def test_fast_takes_the_face_newton_step_below_the_qp_step_floor(seed, index):
+    """Issue 21 item 3 (T3-G on sparse): K = 4, n = 3, a least-favorable weight ~8e-9. The step it
+    still needs (~5e-16) is below the active-set QP's absolute step floor, so the QP returned no
+    step and the ascent stalled at gap 2e-9 (and the check was left inconclusive, the reference's
+    gap being 1e-8). Newton on the face of the simplex takes it: certified to 1e-9 directly."""
+    from robust_gates.simulations.instances import make_instance
+
+    prob = make_instance("sparse", seed, index).problem
+    fast = solve_fast(prob, tol=1e-9)
+    assert certify(prob, fast.gate, fast.lam).gap <= 1e-9
+    assert prob.Lambda.contains(fast.lam, tol=INSIDE_TOL)

@@ -66,6 +66,7 @@ Glossary: ``D`` = :math:`D_k`, ``P`` = :math:`P_k`, ``l``/``u`` = envelope, ``la
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import weakref
 from collections import deque
@@ -469,6 +470,10 @@ def dual_ascent(
                 y, _ = active_set_qp(M, g, pt.x, Gn if small else G, hn if small else h,
                                      max_iter=2 * M.shape[0] + 20, normalized=small)
             p = y - pt.x
+            if not np.any(p != 0):
+                # the QP's absolute step floor (1e-13) can hide the step a weight ~1e-8 needs
+                # (issue 21, sparse (7, 679718329, 1147): stalled at gap 2e-9): Newton on the face
+                p = _face_step(M, g, pt.x, oracle)
             # near the optimum g @ p is a difference of rounding-size terms (g has a large
             # common part, p sums to 0 only to rounding); a non-zero QP step is still tried, and
             # then accepted only when it narrows this point's own gap without lowering phi
@@ -551,12 +556,45 @@ def dual_ascent(
     )
 
 
+def _face_step(M: np.ndarray, g: np.ndarray, x: np.ndarray, oracle: _Oracle) -> np.ndarray:
+    """The Newton step of the QP model ``min 1/2 p.M.p - g.p`` on the face of the simplex where the
+    zero weights stay zero (``sum p = 0``), cut back to keep ``x + p >= 0`` and inside
+    ``Lambda``; zeros when there is none. Used when the active-set QP returns no step."""
+    S = np.flatnonzero(x > 0)
+    zero = np.zeros_like(x)
+    if S.size < 2:
+        return zero
+    m = S.size
+    kkt = np.zeros((m + 1, m + 1))
+    kkt[:m, :m] = M[np.ix_(S, S)]
+    kkt[:m, m] = kkt[m, :m] = 1.0
+    try:
+        sol = np.linalg.solve(kkt, np.concatenate([g[S], [0.0]]))
+    except np.linalg.LinAlgError:
+        return zero
+    p = zero.copy()
+    p[S] = sol[:m]
+    if not np.all(np.isfinite(p)) or not np.any(p != 0):
+        return zero
+    neg = p < 0
+    if np.any(neg):
+        p *= min(1.0, 0.99 * float(np.min(x[neg] / -p[neg])))
+    for _ in range(30):
+        if oracle.inside(oracle.clean(x + p)):
+            return p
+        p *= 0.5
+    return zero
+
+
 #: weights of the best dual point below these are tried at exactly 0 (at most this many
 #: distinct faces) when the ascent cannot close its gap
 _SNAP_WEIGHTS = (1e-9, 1e-16, 1e-30)
 #: shares of the best primal model mixed into the face's robust model (to cover the domains the
 #: face does not weigh)
 _SNAP_COVER = (1e-9, 1e-16, 1e-30, 1e-60, 1e-120, 1e-240)
+#: faces of faces tried at most this deep (each drops at least one positive weight)
+_SNAP_DEPTH = 2
+_snap = threading.local()
 
 
 def _face(Lam: LambdaSet, zero: np.ndarray) -> LambdaSet | None:
@@ -593,13 +631,18 @@ def _zero_snap(problem: RobustProblem, oracle: _Oracle, best_p: _Point, best_d: 
     certificate of :func:`certified_result` still decides."""
     from ..problem import RobustProblem as Problem
 
+    depth = getattr(_snap, "depth", 0)
+    if depth >= _SNAP_DEPTH:
+        return None
     x0 = best_d.x
     tried: set[bytes] = set()
     for thr in _SNAP_WEIGHTS:
         zero = x0 < thr
-        if not zero.any() or zero.all() or zero.tobytes() in tried:
+        # only faces that drop a positive weight (a weight already 0 gives the same problem)
+        if not np.any(zero & (x0 > 0)) or zero.all() or zero.tobytes() in tried:
             continue
         tried.add(zero.tobytes())
+        _snap.depth = depth + 1
         try:
             face = _face(problem.Lambda, zero)
             if face is None:
@@ -608,6 +651,8 @@ def _zero_snap(problem: RobustProblem, oracle: _Oracle, best_p: _Point, best_d: 
             asc = dual_ascent(sub, tol=tol, max_iter=max_iter)
         except (SolverError, ValueError):
             continue
+        finally:
+            _snap.depth = depth
         x = asc.lam
         if oracle.B is not None:  # a hull: the face's weights on the points it keeps
             x = np.zeros(x0.shape[0])
