@@ -32,11 +32,12 @@ def _errorbar(ax, x, g, col, label, marker="o", ls="-"):
 
 
 def _base_size(df: pd.DataFrame) -> str:
-    """The base size: the one the robust monolithic model has (else the gate's most common)."""
-    r = df[df.method == "robust_mono"]
-    if len(r):
-        return str(r["size"].iloc[0])
-    return str(df[df.method == "robust_gate"]["size"].mode().iloc[0])
+    """The base size: the robust monolithic model's (else the robust gate's, else the most common)."""
+    for method in ("robust_mono", "robust_gate"):
+        r = df[df.method == method]["size"]
+        if len(r):
+            return str(r.mode().iloc[0])
+    return str(df["size"].mode().iloc[0])
 
 
 @styled
@@ -59,7 +60,8 @@ def plot(df: pd.DataFrame):
         g = worst[worst.method == method].sort_values("params")
         if len(g):
             _errorbar(a, g.params, g, col, label, marker)
-    for method, col, label, marker in (("mono_total_params", "purple", "monolithic, modular's total params", "D"),
+    for method, col, label, marker in (("mono_total_params", "purple", "monolithic, modular's total params",
+                                        "D"),
                                        ("robust_mono", "vermillion", "robust monolithic (group DRO)", "^")):
         g = worst[worst.method == method]
         if len(g):
@@ -69,7 +71,8 @@ def plot(df: pd.DataFrame):
     a.set_xlabel("parameters (modular: all experts + router)")
     a.set_ylabel("worst-domain CE [bits/byte]")
     a.set_title("(a) size sweep, worst case over domains")
-    a.legend(fontsize=5.5)
+    if a.get_legend_handles_labels()[0]:
+        a.legend(fontsize=5.5)
 
     reg = main[(main.quantity == "regret") & (main.domain == "worst") & (main["size"] == base)]
     reg = pd.concat([reg, main[(main.quantity == "regret") & (main.domain == "worst")

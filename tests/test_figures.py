@@ -33,7 +33,7 @@ def test_figures_register_themselves_in_report_order():
 
     import robust_gates.figures as package
 
-    assert list(FIGURES) == ["fig1", "fig2", "fig3", "fig4", "fig5", "real_text", "fig5_study",
+    assert list(FIGURES) == ["fig1", "fig2", "fig3", "fig4", "fig5", "real_text", "fig5_study", "real_study",
                              "value_vs_lambda", "equalizer", "modular_vs_monolithic", "solver_convergence",
                              "primal_dual", "generalization", "fit"]
     modules = [m.name for m in pkgutil.iter_modules(package.__path__)

@@ -43,7 +43,8 @@ def runs(corpus, tmp_path_factory):
 def test_every_row_and_interval_column(runs):
     res, _ = runs
     cfg = S.TINY
-    assert res.summary["complete"] and res.summary["cells_done"] == res.summary["cells_total"] == len(S.cells(cfg))
+    s = res.summary
+    assert s["complete"] and s["cells_done"] == s["cells_total"] == len(S.cells(cfg))
     ci = res.intervals
     assert list(ci.columns) == CI_COLUMNS
     assert np.isfinite(ci[["mean", "lo", "hi"]].to_numpy()).all()
@@ -90,15 +91,16 @@ def test_every_row_and_interval_column(runs):
     assert all(c["seconds"] is not None for c in s["cells"])
 
 
-def test_document_sums_cover_the_scored_bytes(runs):
+def test_document_sums_cover_the_scored_bytes(runs, corpus):
     """Every predicted byte of the evaluation windows is in exactly one document's sum, and the
     per-document nats add up to the model's mean loss over the windows."""
     res, _ = runs
     docs = res.docs
     cfg = S.TINY
-    n_windows = {d: len(S._eval_starts(T.load_corpus().data[d]["test"].size, cfg.ctx + 1, cfg.eval_cap))
+    n_windows = {d: len(S._eval_starts(corpus.data[d]["test"].size, cfg.ctx + 1, cfg.eval_cap))
                  for d in ("python", "prose", "c")}
-    per = docs[(docs.c == S.MAIN) & (docs.method == "monolithic")].groupby(["seed", "size", "domain"]).bytes.sum()
+    mono = docs[(docs.c == S.MAIN) & (docs.method == "monolithic")]
+    per = mono.groupby(["seed", "size", "domain"]).bytes.sum()
     for (_, _, d), n in per.items():
         assert n == n_windows[d] * cfg.ctx
     assert (docs.nats > 0).all() and (docs.bytes > 0).all()

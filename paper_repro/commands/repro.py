@@ -75,7 +75,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="fig5-study, real-study: stop after this many cells (the tables say cells_done and "
                         "complete); rerun with the same --out and a larger value to continue")
     p.add_argument("--ship", action="store_true",
-                   help="fig5-study, real-study: copy the run's tables, summary and figure into the shipped results "
+                   help="fig5-study, real-study: copy the run's tables, summary and figure into the shipped "
+                        "results "
                         "(full configuration at seed 0 only, unless --force)")
 
 
@@ -244,13 +245,15 @@ def _run_real_study(args: argparse.Namespace) -> int:
     out = _output(study.EXPERIMENT, cfg, args)
     n = len(study.cells(cfg, args.seed))
     print(f"real-study ({cfg.name}): {n} cells ({cfg.seeds} seeds, sizes "
-          f"{[f'd{z.d}L{z.n_layer}' for z in cfg.sizes]}, conflicts {list(cfg.conflicts)}), {cfg.steps} steps, "
+          f"{[f'd{z.d}L{z.n_layer}' for z in cfg.sizes]}, conflicts {list(cfg.conflicts)}), "
+          f"{cfg.steps} steps, "
           f"device {args.device}, {cfg.threads} thread(s)"
           + (f", at most {cfg.max_cells} cells" if cfg.max_cells is not None else "") + f" -> {out}")
     res = study.main(cfg, out, seed=args.seed, device=args.device, progress=not args.no_progress,
                      resume=not args.no_resume, cache_dir=args.cache)
     s = res.summary
-    print(f"cells done: {s['cells_done']} / {s['cells_total']} ({'complete' if s['complete'] else 'PARTIAL'})")
+    status = "complete" if s["complete"] else "PARTIAL"
+    print(f"cells done: {s['cells_done']} / {s['cells_total']} ({status})")
     for key, v in s["headline"].items():
         if key.startswith(("bpb_worst", "regret_worst", "gap_same_size", "conflict_gap")):
             print(f"  {key}: {v['mean']:+.4f} [{v['lo']:+.4f}, {v['hi']:+.4f}] ({v['n_seeds']} seeds)")

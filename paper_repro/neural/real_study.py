@@ -110,14 +110,14 @@ class RealStudyConfig:
     """The study's settings (``FULL``, ``QUICK``, ``TINY`` below; module docstring)."""
 
     name: str
-    ctx: int = 128
+    ctx: int = 64
     base: GPTSize = GPTSize(64, 2, 4)
     sizes: tuple = (GPTSize(32, 2, 4), GPTSize(64, 2, 4), GPTSize(128, 2, 4))
     seeds: int = 3
     conflicts: tuple = (0.0, 0.25, 0.5, 1.0)
     conflict_domain: str = "python"
     perm_seed: int = 20
-    steps: int = 1500
+    steps: int = 1000
     batch: int = 16
     lr: float = 3e-3
     min_lr_ratio: float = 0.1
@@ -512,8 +512,10 @@ def _mono_cell(cell: Cell, run, done) -> dict:
     for d in setup.domains:
         nats, nb = _doc_sums(_token_logp(run, stack, setup.test[d]).numpy(), setup.test[d])
         for m in range(len(robust)):
-            rows += _rows(cell, MAIN, names[m], _label(size), p, _compute(cfg, p, K * cfg.batch), d, nats[m], nb)
-    info = {"train_s": secs, "final_train_loss": log["loss"][-20:].mean(axis=0).tolist(), "size": asdict(size)}
+            rows += _rows(cell, MAIN, names[m], _label(size), p, _compute(cfg, p, K * cfg.batch), d,
+                          nats[m], nb)
+    info = {"train_s": secs, "final_train_loss": log["loss"][-20:].mean(axis=0).tolist(),
+            "size": asdict(size)}
     if any(robust):
         info["robust_lam_bar"] = log["lam_bar"][1].tolist()
         info["robust_lam_last"] = log["lam"][-1, 1].tolist()
@@ -595,7 +597,8 @@ def _gates(run, cell: Cell, stack_logp, domains: tuple, valid: list, tests: dict
         for name, r in routers.items():
             params = K * params_expert + (p_router if name.startswith("robust") else 0)
             nats, nb = _doc_sums(_router_logp(r, lp), split)
-            rows += _rows(cell, c, name, size, params, _compute(cfg, params_expert, K * cfg.batch), d, nats, nb)
+            rows += _rows(cell, c, name, size, params, _compute(cfg, params_expert, K * cfg.batch), d,
+                          nats, nb)
     return rows, info
 
 
@@ -700,25 +703,64 @@ def _series(docs: pd.DataFrame, domain: str):
     return nats.columns, nats.to_numpy(), nbytes.to_numpy(np.float64)
 
 
-def intervals(docs: pd.DataFrame, n_boot: int, base_label: str, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _per_method(vals: dict, domains: list, series: list, method: str, size: str, payoff: str,
+                base_label: str):
+    """Per domain, ``worst`` and ``average``: ``(1 + n_boot, n_seeds)`` values of one method (bits
+    per byte, or regret against the base experts of the same seeds; ``None`` if one is missing),
+    and the seeds."""
+    seeds_ = [s for m, z, s in series if (m, z) == (method, size)]
+    out = {}
+    for d in domains:
+        x = np.stack([vals[d][(method, size, s)].to_numpy() for s in seeds_], axis=1)
+        if payoff == "regret":
+            refs = [("expert_" + d, base_label, s) for s in seeds_]
+            if not all(r in vals[d].columns for r in refs):
+                return None, seeds_
+            x = x - np.stack([vals[d][r].to_numpy() for r in refs], axis=1)
+        out[d] = x
+    out["worst"] = np.max(np.stack([out[d] for d in domains]), axis=0)
+    out["average"] = np.mean(np.stack([out[d] for d in domains]), axis=0)
+    return out, seeds_
+
+
+def _ci_rows(quantity: str, c: float, method: str, size: str, x: dict, n_seeds: int, meta,
+             n_docs: dict) -> list:
+    """Interval rows: the mean over seeds at the point estimate, the 2.5 and 97.5 percentiles of
+    the mean over seeds across the document resamples."""
+    rows = []
+    for part, v in x.items():
+        point = v[0].mean()
+        boot = v[1:].mean(axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5]) if len(boot) else (point, point)
+        docs = min(n_docs.values()) if part in ("worst", "average") else n_docs[part]
+        rows.append({"quantity": quantity, "c": c, "method": method, "size": size, "domain": part,
+                     "params": int(meta.loc[(c, method, size), "params"]),
+                     "compute": float(meta.loc[(c, method, size), "compute"]),
+                     "mean": float(point), "lo": float(min(lo, point)), "hi": float(max(hi, point)),
+                     "seed_sd": float(v[0].std(ddof=1)) if v.shape[1] > 1 else np.nan,
+                     "n_seeds": int(n_seeds), "n_docs": int(docs)})
+    return rows
+
+
+def intervals(docs: pd.DataFrame, n_boot: int, base_label: str,
+              seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-seed table and the intervals table (module docstring) from the per-document sums."""
     rng = np.random.default_rng(seed)
     per_seed, rows = [], []
-    meta = docs.drop_duplicates(["c", "method", "size"]).set_index(["c", "method", "size"])[["params", "compute"]]
+    meta = docs.drop_duplicates(["c", "method", "size"]).set_index(["c", "method", "size"])
+    meta = meta[["params", "compute"]]
     for c, g in docs.groupby("c", sort=True):
         domains = list(dict.fromkeys(g.domain))
         vals = {}  # domain -> DataFrame (1 + n_boot) x series of bits per byte
         n_docs = {}
         for d in domains:
             cols, nats, nb = _series(g, d)
-            nats = np.nan_to_num(nats)  # a series without a document would be 0/0 below; none is
+            nats = np.nan_to_num(nats)  # every series scores the same documents; no nan is left
             W = doc_bootstrap(len(nb), n_boot, rng)
-            bpb = (W @ nats) / (W @ nb)[:, None] / LN2
-            vals[d] = pd.DataFrame(bpb, columns=cols)
+            vals[d] = pd.DataFrame((W @ nats) / (W @ nb)[:, None] / LN2, columns=cols)
             n_docs[d] = len(nb)
         series = list(vals[domains[0]].columns)
-        # per-seed point table
-        for method, size, s in series:
+        for method, size, s in series:  # the per-seed point table
             for d in domains:
                 ref = ("expert_" + d, base_label, s)
                 v = vals[d][(method, size, s)].iloc[0]
@@ -727,52 +769,21 @@ def intervals(docs: pd.DataFrame, n_boot: int, base_label: str, seed: int = 0) -
                                  "params": int(meta.loc[(c, method, size), "params"]),
                                  "compute": float(meta.loc[(c, method, size), "compute"]),
                                  "domain": d, "bpb": v, "regret": reg})
-        # quantities per (method, size): mean over seeds of per-seed values, per bootstrap row
         methods = list(dict.fromkeys((m, z) for m, z, _ in series))
-        gate = ("robust_gate", base_label)
-
-        def per_method(method, size, payoff):
-            seeds_ = [s for m, z, s in series if (m, z) == (method, size)]
-            out = {}
-            for d in domains:
-                x = np.stack([vals[d][(method, size, s)].to_numpy() for s in seeds_], axis=1)
-                if payoff == "regret":
-                    refs = [("expert_" + d, base_label, s) for s in seeds_]
-                    if not all(r in vals[d].columns for r in refs):
-                        return None, seeds_
-                    x = x - np.stack([vals[d][r].to_numpy() for r in refs], axis=1)
-                out[d] = x  # (1 + n_boot, n_seeds)
-            out["worst"] = np.max(np.stack([out[d] for d in domains]), axis=0)
-            out["average"] = np.mean(np.stack([out[d] for d in domains]), axis=0)
-            return out, seeds_
-
-        def emit(quantity, method, size, x, n_seeds):
-            for part, v in x.items():
-                point = v[0].mean()
-                boot = v[1:].mean(axis=1)
-                lo, hi = np.percentile(boot, [2.5, 97.5]) if len(boot) else (point, point)
-                rows.append({"quantity": quantity, "c": c, "method": method, "size": size,
-                             "domain": part, "params": int(meta.loc[(c, method, size), "params"]),
-                             "compute": float(meta.loc[(c, method, size), "compute"]),
-                             "mean": float(point), "lo": float(min(lo, point)), "hi": float(max(hi, point)),
-                             "seed_sd": float(v[0].std(ddof=1)) if v.shape[1] > 1 else np.nan,
-                             "n_seeds": int(n_seeds),
-                             "n_docs": int(min(n_docs.values()) if part in ("worst", "average") else n_docs[part])})
-
         cache = {}
         for method, size in methods:
             for payoff in ("bpb", "regret"):
-                x, seeds_ = per_method(method, size, payoff)
+                x, seeds_ = _per_method(vals, domains, series, method, size, payoff, base_label)
                 cache[(method, size, payoff)] = (x, seeds_)
                 if x is not None:
-                    emit(payoff, method, size, x, len(seeds_))
-        for method, size in methods:
+                    rows += _ci_rows(payoff, c, method, size, x, len(seeds_), meta, n_docs)
+        for method, size in methods:  # paired differences to a robust gate, seed by seed
             for payoff in ("bpb", "regret"):
                 x, seeds_ = cache[(method, size, payoff)]
-                refs = [(gate, "gap"), (("robust_gate", size), "gap_same_size")]
+                refs = [(("robust_gate", base_label), f"gap_{payoff}")]
+                if payoff == "bpb" and method.startswith("mono"):
+                    refs.append((("robust_gate", size), "gap_same_size"))
                 for (gm, gz), quantity in refs:
-                    if quantity == "gap_same_size" and (payoff != "bpb" or not method.startswith("mono")):
-                        continue
                     g_x, g_seeds = cache.get((gm, gz, payoff), (None, []))
                     if x is None or g_x is None or (method, size) == (gm, gz):
                         continue
@@ -782,8 +793,7 @@ def intervals(docs: pd.DataFrame, n_boot: int, base_label: str, seed: int = 0) -
                     ia = [seeds_.index(s) for s in common]
                     ib = [g_seeds.index(s) for s in common]
                     diff = {k: x[k][:, ia] - g_x[k][:, ib] for k in x}
-                    emit(f"{quantity}_{payoff}" if quantity == "gap" else quantity, method, size, diff,
-                         len(common))
+                    rows += _ci_rows(quantity, c, method, size, diff, len(common), meta, n_docs)
     cols = ["quantity", "c", "method", "size", "domain", "params", "compute", "mean", "lo", "hi", "seed_sd",
             "n_seeds", "n_docs"]
     return pd.DataFrame(per_seed), pd.DataFrame(rows).reindex(columns=cols)
@@ -804,7 +814,7 @@ def _headline(ci: pd.DataFrame, base_label: str) -> dict:
 
     main = ci[ci.c == MAIN]
     for (method, size) in main[["method", "size"]].drop_duplicates().itertuples(index=False):
-        if method.startswith("expert_") and size != base_label:
+        if method.startswith("expert_"):
             continue
         for q in ("bpb", "regret"):
             for dom in ("worst", "average"):
@@ -944,7 +954,8 @@ def shipped_findings(results_dir: str | Path = SHIPPED_DIR) -> str:
     results_dir = Path(results_dir)
     info = json.loads((results_dir / SUMMARY_FILE).read_text())
     ci = pd.read_csv(results_dir / INTERVALS_FILE)
-    status = "complete" if info["complete"] else f"PARTIAL: {info['cells_done']} of {info['cells_total']} cells"
+    status = ("complete" if info["complete"]
+              else f"PARTIAL: {info['cells_done']} of {info['cells_total']} cells")
     out = [f"Real-text study ({status}). Mean over seeds [95% bootstrap interval over test documents], "
            "bits per byte.", "", "| method | size | params | seeds | worst CE | average CE | worst regret |",
            "|---|---|---|---|---|---|---|"]
@@ -957,8 +968,8 @@ def shipped_findings(results_dir: str | Path = SHIPPED_DIR) -> str:
                    f"{cell('bpb', 'worst')} | {cell('bpb', 'average')} | {cell('regret', 'worst')} |")
     ss = m[(m.quantity == "gap_same_size") & (m.domain == "worst")]
     if len(ss):
-        out += ["", "**Size sweep**: worst-case CE of the monolithic model minus the robust gate over experts "
-                "of the same size (> 0: modular wins):", ""]
+        out += ["", "**Size sweep**: worst-case CE of the monolithic model minus the robust gate over "
+                "experts of the same size (> 0: modular wins):", ""]
         out += [f"- {r.size}: {_fmt(r._asdict())} ({int(r.n_seeds)} seeds)" for r in ss.itertuples()]
     cf = ci[(ci.c != MAIN) & (ci.quantity == "gap_bpb") & (ci.method == "monolithic")]
     if len(cf):
