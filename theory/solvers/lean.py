@@ -49,7 +49,7 @@ from .result import SolveResult
 __all__ = ["lean_applies", "solve_lean", "simplex_qp", "LEAN_MAX_K"]
 
 #: the lean path takes simplex problems with at most this many domains
-LEAN_MAX_K = 64
+LEAN_MAX_K = 32
 #: problems with more entries ``K n`` than this use the block-subsampled Hessian
 SUBSAMPLE_ENTRIES = 4_000_000
 #: columns (about) in the subsampled Hessian, and the width of one block of them
