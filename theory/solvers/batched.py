@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from scipy.special import entr
 
 from ..lambda_sets import LambdaSet, Simplex
 from ..problem import RobustProblem
@@ -187,11 +188,17 @@ class _Stack:
     """Arrays of a group of problems of one shape, payoff and simplex ``Lambda``."""
 
     def __init__(self, problems: Sequence[RobustProblem]):
+        # the envelopes and entropies of the whole stack in one reduction each, with the same
+        # operations as each problem's own (P.min / P.max over the experts, entr summed over x),
+        # so the numbers are those the problems would cache
         self.D = np.stack([p.D for p in problems])
-        self.l = np.stack([p.l for p in problems])
-        self.u = np.stack([p.u for p in problems])
-        kl = problems[0].payoff == "kl"
-        self.const = np.stack([-p.entropies if kl else np.zeros(p.K) for p in problems])
+        self.P = np.stack([p.P for p in problems])
+        self.l = self.P.min(axis=1)
+        self.u = self.P.max(axis=1)
+        if problems[0].payoff == "kl":
+            self.const = -entr(self.D).sum(axis=-1)
+        else:
+            self.const = np.zeros(self.D.shape[:2])
 
     def evaluate(self, idx, lam, t0):
         D, l, u, const = self.D[idx], self.l[idx], self.u[idx], self.const[idx]
@@ -270,7 +277,7 @@ def _ascent(stack: _Stack, tol: float, max_iter: int):
 def _certify_stack(stack: _Stack, problems, lam: np.ndarray, model_q: np.ndarray):
     """Independent certificates for the stack: two-expert gates of the models, their own models,
     ``primal = max_k l_k``, ``dual = phi(lam)`` by a fresh water-filling from ``t = 1``."""
-    P = np.stack([p.P for p in problems])
+    P = stack.P
     l, u = stack.l, stack.u
     kmin = P.argmin(axis=1)  # the first expert attaining the envelope: P[kmin] == l bit for bit
     kmax = P.argmax(axis=1)
