@@ -106,3 +106,15 @@ def test_solve_many_gates_written_at_once_match_and_stay_read_only():
         for arr in (r.gate, r.model, r.lam):
             with pytest.raises(ValueError):
                 arr[0] = 0.5
+
+
+def test_stack_envelopes_and_entropies_equal_the_problems_own():
+    """The stack computes the envelopes and entropies in one reduction each: bit for bit the
+    numbers each problem caches (P.min / P.max over the experts, entropies of D)."""
+    from robust_gates.theory.solvers.batched import _Stack
+
+    problems = [p for p in _games(10, 9) if p.payoff == "kl"]
+    stack = _Stack(problems)
+    for i, p in enumerate(problems):
+        assert np.array_equal(stack.l[i], p.l) and np.array_equal(stack.u[i], p.u)
+        assert np.array_equal(-stack.const[i], p.entropies)
