@@ -62,7 +62,8 @@ the headline comparisons, the adversaries' ``lam``, wall time per cell and per s
 and ``cells_done`` / ``cells_total`` / ``complete`` (a run cut short by ``max_cells`` is written
 like a full one and says so). The figure ``real_study.png`` is drawn from the intervals table.
 
-Threads: one by default (see :mod:`.fig5_study`: separate processes use 2 shared cores better).
+Threads: one by default (as in :mod:`robust_gates.paper_repro.neural.fig5_study`: separate
+processes use 2 shared cores better).
 """
 
 from __future__ import annotations
