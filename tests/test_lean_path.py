@@ -76,7 +76,8 @@ def test_subsample_blocks_and_hessian():
     a = np.arange(3 * 10 * lean._BLOCK, dtype=float).reshape(3, -1)
     b = lean._blocks(a, 3, 2)
     B = lean._BLOCK
-    assert np.array_equal(b, np.hstack([a[:, :B], a[:, 3 * B:4 * B]]))
+    assert b.shape == (3, 2, B) and np.shares_memory(a, b)
+    assert np.array_equal(b.reshape(3, -1), np.hstack([a[:, :B], a[:, 3 * B:4 * B]]))
     p = _game(3, 4, 300)
     lam = np.array([0.1, 0.2, 0.3, 0.4])
     d = lam @ p.D

@@ -182,11 +182,10 @@ def _hessian_blocks(n: int) -> tuple[int, int] | None:
 
 
 def _blocks(a: np.ndarray, step: int, take: int) -> np.ndarray:
-    """The subsample's columns of ``a`` (last axis) as one contiguous array: a strided view of the
-    blocks, copied (each block is contiguous, so no other column is read)."""
+    """The subsample's columns of ``a`` (last axis) as a strided view of shape
+    ``(..., take, _BLOCK)``: every ``step``-th block of ``_BLOCK`` columns, no copy."""
     head = a[..., : (a.shape[-1] // _BLOCK) * _BLOCK]
-    view = head.reshape(*a.shape[:-1], -1, _BLOCK)[..., ::step, :][..., :take, :]
-    return view.reshape(*a.shape[:-1], -1)
+    return head.reshape(*a.shape[:-1], -1, _BLOCK)[..., ::step, :][..., :take, :]
 
 
 def _gram(D, q, d, l, u, chunk: int = 8192) -> np.ndarray:
@@ -220,10 +219,19 @@ def _hessian(D, lam, q, d, l, u, sub=None) -> np.ndarray:
     if sub is None:
         gram = _gram(D, q, d, l, u)
     else:
-        Ds = _blocks(D, *sub)
-        gram = _gram(Ds, _blocks(q, *sub), _blocks(d, *sub), _blocks(l, *sub), _blocks(u, *sub),
-                     chunk=Ds.shape[1])
-        gram *= D.shape[1] / Ds.shape[1]
+        K = D.shape[0]
+        Dv, qv, dv, lv, uv = (_blocks(a, *sub) for a in (D, q, d, l, u))
+        gram = np.zeros((K, K))
+        group = max(1, 8192 // _BLOCK)  # blocks per product: K x 8192 stays in cache
+        for j in range(0, qv.shape[0], group):
+            qc, dc = qv[j:j + group], dv[j:j + group]
+            free = (qc > lv[j:j + group]) & (qc < uv[j:j + group])
+            w = np.zeros_like(dc)
+            np.sqrt(dc, out=w, where=free)
+            np.divide(1.0, w, out=w, where=free)
+            W = (Dv[:, j:j + group] * w).reshape(K, -1)
+            gram += W @ W.T
+        gram *= D.shape[1] / (qv.shape[0] * _BLOCK)
     DF = gram @ lam
     dF = float(lam @ DF)
     H = -gram
