@@ -20,8 +20,8 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   ``K``). The gradient and ``phi`` stay exact; a step that fails
   its line search is retried with the exact Hessian (chunked, no ``K x n`` temporary); the
   water-filling works in two preallocated length-``n`` buffers;
-* the certificate is computed once, fused: a fresh ``lam @ D``, a fresh water-filling
-  (:func:`robust_gates.theory.best_response.water_fill` started at ``t = 1``) and one product of
+* the certificate is computed once, fused: a fresh ``lam @ D``, a fresh water-filling started at
+  ``t = 1`` (the iteration of :func:`robust_gates.theory.best_response.water_fill`) and one product of
   ``D`` with the two columns ``log q_lam`` and ``log P_g`` (the gate's own model), so primal and
   dual cost one more read of ``D`` between them.
 
@@ -40,7 +40,6 @@ import time
 import numpy as np
 from scipy.linalg.lapack import dgesv as _dgesv
 
-from ..best_response import water_fill
 from ..gates import GATE_TOL
 from ..lambda_sets import LambdaSet
 from ..problem import RobustProblem
@@ -343,7 +342,12 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray):
     ``lam`` (module docstring), or ``None`` when a loss is not finite there."""
     D = problem.D
     d = lam @ D
-    q = water_fill(d, problem.l, problem.u).q  # fresh, from t = 1
+    # a fresh best response from t = 1: water_fill's Newton iteration, in the buffered form that
+    # costs fewer passes over length-n vectors at large n (nothing of the ascent is reused)
+    filled = _fill(d, problem.l, problem.u, 1.0)
+    if filled is None:
+        return None
+    q = filled[0]
     log_q, log_model = _log_covered(D, q), _log_covered(D, model)
     if log_q is None or log_model is None:
         return None
