@@ -371,3 +371,23 @@ def test_default_gate_features_are_normalized_and_label_free():
     g2 = fit(relabel, gate="softmax", seed=2, bootstrap=0, config=SMALL).gate
     assert g1.features == "logposterior"
     assert np.array_equal(g1.mean, g2.mean) and np.array_equal(g1.std, g2.std)
+
+
+def test_cli_json_is_strict_when_a_baseline_loss_is_infinite(tmp_path, capsys):
+    """An expert that gives one held-out sample probability 0 has an infinite loss there; the
+    summary (printed and written) is still strict JSON: the infinity is the string "inf"."""
+    d = example_data(3, per_domain=30)
+    split = np.asarray(d["split"]) if "split" in d else None
+    a = d["loglik"].copy()
+    row = int(np.flatnonzero(split == "test")[0]) if split is not None else 0
+    a[row, 0] = -np.inf
+    src = save_fit_data({**d, "loglik": a}, tmp_path / "zero.npz")
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+
+    assert main(["fit", str(src), "--out", str(tmp_path / "o"), "--json", "--bootstrap", "10",
+                 "--no-progress"]) == 0
+    printed = strict(capsys.readouterr().out)
+    assert printed == strict((tmp_path / "o" / "summary.json").read_text())
+    assert '"inf"' in json.dumps(printed)  # the infinite loss is kept, as a string

@@ -134,10 +134,11 @@ def run(args: argparse.Namespace) -> int:
                  experts=np.array(data.expert_names))
     paths.append(store_table("fit", res.table, out, float_format="%.10g"))
     paths.append(out / "summary.json")
-    paths[-1].write_text(json.dumps(res.summary, indent=2, default=_jsonable))
+    summary_json = _dumps(res.summary)
+    paths[-1].write_text(summary_json)
     paths += draw_figure("fit", out, out)
     if args.json:
-        print(json.dumps(res.summary, indent=2, default=_jsonable))
+        print(summary_json)
         return 0
     _report(res, data)
     for p in paths:
@@ -191,6 +192,27 @@ def _run_real_text(args: argparse.Namespace) -> int:
     if args.update_shipped:
         print(f"copied real_fit.csv, real_fit.json and real_fit.png into {runner.SHIPPED_DIR}")
     return 0
+
+
+def _strict(v):
+    """``v`` with every non-finite float written as the string ``"inf"``, ``"-inf"`` or ``"nan"``:
+    strict JSON has no infinities, and an infinite baseline loss (an expert that gives a sample
+    probability 0) must still be readable by any JSON parser."""
+    if isinstance(v, dict):
+        return {k: _strict(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_strict(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _strict(v.tolist())
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
+
+
+def _dumps(summary: dict) -> str:
+    return json.dumps(_strict(summary), indent=2, default=_jsonable, allow_nan=False)
 
 
 def _jsonable(v):
