@@ -150,3 +150,18 @@ def test_lean_path_points_no_domain_weighs():
     assert res is not None and res.gap <= TOL
     assert certify(p, res.gate, res.lam).gap <= TOL
     assert abs(res.value - solve_reference(p).value) <= 1e-8
+
+
+def test_dense_gate_equals_two_expert_dense():
+    """The lean path writes the dense gate in column blocks: the same array, bit for bit, as the
+    two-expert gate's own ``dense`` (including columns where one expert attains both envelopes)."""
+    from robust_gates.theory.solvers.fast import TwoExpertGate
+
+    rng = np.random.default_rng(3)
+    n = 1000
+    kmin, kmax = rng.integers(0, 5, size=(2, n))
+    kmax[::4] = kmin[::4]
+    t = rng.random(n)
+    gate = TwoExpertGate(kmin, kmax, t, 1.0 - t + 1e-17 * rng.random(n))
+    out = lean._dense(gate, 5, step=128)
+    assert np.array_equal(out, gate.dense(5)) and not out.flags.writeable

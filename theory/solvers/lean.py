@@ -385,6 +385,26 @@ def _gate(problem: RobustProblem, q: np.ndarray):
     return TwoExpertGate(kmin, kmax, t, s)
 
 
+def _dense(gate, K: int, step: int = 1 << 15) -> np.ndarray:
+    """The read-only ``(K, n)`` array of a two-expert gate, equal to
+    :meth:`~robust_gates.theory.solvers.fast.TwoExpertGate.dense` bit for bit (weight ``t`` on
+    ``kmin``, ``s`` on ``kmax``, ``t + s`` where they coincide), written by plain scatters in
+    column blocks (no read-modify-write, the block's ``K`` row pieces stay in cache)."""
+    kmin, kmax, t, s = gate.kmin, gate.kmax, gate.t, gate.upper_weight
+    n = t.shape[0]
+    g = np.zeros((K, n))
+    flat = g.reshape(-1)
+    upper = np.where(kmin == kmax, t + s, s)
+    cols = np.arange(n)
+    for a in range(0, n, step):
+        b = min(a + step, n)
+        c = cols[a:b]
+        flat[kmin[a:b] * n + c] = t[a:b]
+        flat[kmax[a:b] * n + c] = upper[a:b]
+    g.flags.writeable = False
+    return g
+
+
 def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
                start: float | None = None) -> SolveResult | None:
     """The fast solver's answer on a simplex problem (:func:`lean_applies`), certified below
@@ -412,7 +432,7 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     model.flags.writeable = False
     lam.flags.writeable = False
     return SolveResult(
-        value=primal, gate=gate.dense(problem.K), model=model, lam=lam, gap=primal - dual,
+        value=primal, gate=_dense(gate, problem.K), model=model, lam=lam, gap=primal - dual,
         lower_bound=dual, status="optimal", solver="fast", payoff=problem.payoff,
         iterations=iterations, seconds=time.perf_counter() - start,
         backend=f"lean newton on the simplex ({evaluations} evaluations)",
