@@ -481,3 +481,21 @@ def test_fast_takes_the_face_newton_step_below_the_qp_step_floor(seed, index):
     fast = solve_fast(prob, tol=1e-9)
     assert certify(prob, fast.gate, fast.lam).gap <= 1e-9
     assert prob.Lambda.contains(fast.lam, tol=INSIDE_TOL)
+
+
+def test_zero_snap_keeps_tiny_weights_positive():
+    """Issue 21: the face solution has exact zeros where the capacity-achieving mixture keeps
+    weights ~1e-65 (perfect_nested_lowdim (0, 4092016752, 1110), simplex game of T3: only the
+    first domain reaches one point). Returned as zeros, D_lam* left that point uncovered and T3's
+    min KL(D_lam||D_lam*) was infinite (a spurious refutation). The returned lam keeps a small
+    share of the best dual point: every weight positive, still certified to 1e-9."""
+    from robust_gates.simulations.instances import make_instance
+    from robust_gates.simulations.statements.specialization import perfect_game
+    from robust_gates.theory.lambda_sets import Simplex
+
+    p = make_instance("perfect_nested_lowdim", 0, 1110).problem
+    S = perfect_game(p, Simplex(p.K))
+    fast = solve_fast(S, tol=1e-9)
+    assert certify(S, fast.gate, fast.lam).gap <= 1e-9
+    assert fast.lam.min() > 0
+    assert np.all(fast.lam @ S.D > 0)

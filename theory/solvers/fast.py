@@ -592,6 +592,9 @@ _SNAP_WEIGHTS = (1e-9, 1e-16, 1e-30)
 #: shares of the best primal model mixed into the face's robust model (to cover the domains the
 #: face does not weigh)
 _SNAP_COVER = (1e-9, 1e-16, 1e-30, 1e-60, 1e-120, 1e-240)
+#: shares of the best dual point mixed back into the face's mixture (largest kept that costs
+#: under a tenth of the target; 0 last)
+_SNAP_KEEP = (1e-3, 1e-6, 1e-9, 1e-12, 0.0)
 #: faces of faces tried at most this deep (each drops at least one positive weight)
 _SNAP_DEPTH = 2
 _snap = threading.local()
@@ -660,7 +663,17 @@ def _zero_snap(problem: RobustProblem, oracle: _Oracle, best_p: _Point, best_d: 
         x = oracle.clean(x)
         if not oracle.inside(x):
             continue
-        dual, _ = oracle.evaluate(x, oracle.lam_of(x), None, False, True)
+        # the face's mixture has exact zeros where the optimum keeps tiny weights; a consumer
+        # of lam* (D_lam* as a model, T3) needs them positive: phi is concave, so mixing in a
+        # small share of the best dual point costs at most that share of their difference
+        dual = None
+        for share in _SNAP_KEEP:
+            xs = oracle.clean((1.0 - share) * x + share * x0)
+            if share and not oracle.inside(xs):
+                continue
+            pt, _ = oracle.evaluate(xs, oracle.lam_of(xs), None, False, True)
+            if dual is None or pt.dual > dual.dual + 0.1 * SAFETY * tol:
+                dual = pt  # a smaller share only where it buys a tenth of the target
         best = None
         for share in _SNAP_COVER:
             q = (1.0 - share) * asc.model + share * best_p.q
