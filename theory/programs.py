@@ -220,7 +220,9 @@ def _newton_on_face(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, x: np.ndarray,
     closes to rounding. On a wrong face the gap stays open,
     and :func:`min_kl_over_lambda` keeps the best bracket of its candidates anyway."""
     A, b = Lam.inequalities()
-    S = r > 0
+    # points no domain reaches carry 0 for every lam (0 log 0 = 0): not part of the objective
+    # (they made the polish give up on a segment hull whose points miss a point of r's support)
+    S = (r > 0) & (D.max(axis=0) > 0)
     if not np.all((x @ D)[S] > 0):
         return x
     start = x
@@ -267,7 +269,7 @@ def _newton_on_face(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, x: np.ndarray,
 def _kl_objective(D: np.ndarray, r: np.ndarray):
     """``f(lam) = KL(D_lam || r)`` with its gradient and Hessian on ``S = supp r`` (the
     objective of :func:`min_kl_over_lambda`): ``(f, grad_hess)``."""
-    S = r > 0
+    S = (r > 0) & (D.max(axis=0) > 0)  # points no domain reaches are 0 for every lam
 
     def f(y):
         m = y @ D
