@@ -123,11 +123,12 @@ class MinKL(NamedTuple):
 def best_response_certified(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> CertifiedBestResponse:
     r"""``q = argmin_{q in Q} -sum_x d(x) log q(x)`` by water-filling, with its Frank-Wolfe gap
     :math:`\langle \nabla f(q), q - q_{FW}\rangle \ge f(q) - \min_Q f` (see the module doc)."""
-    q = water_fill(d, l, u).q
-    if not abs(float(q.sum()) - 1.0) <= 1e-12:
-        # the safeguarded Newton search of water_fill runs out of passes when t must reach the
-        # scale of 1/d(x) for entries near 1e-226 (it doubles t from 1): q then has mass 1.75
-        # and "KL" is negative. The breakpoint search is exact on any scale.
+    try:
+        q = water_fill(d, l, u).q
+    except ValueError:  # no finite level (entries of d beyond the floating-point range)
+        q = None
+    if q is None or not abs(float(q.sum()) - 1.0) <= 1e-12:
+        # a second, independent search (over the sorted breakpoints) before giving up
         q = water_fill_sorted(d, l, u)
     on = d > 0
     grad = np.zeros_like(q)
