@@ -163,5 +163,20 @@ def test_dense_gate_equals_two_expert_dense():
     kmax[::4] = kmin[::4]
     t = rng.random(n)
     gate = TwoExpertGate(kmin, kmax, t, 1.0 - t + 1e-17 * rng.random(n))
-    out = lean._dense(gate, 5, step=128)
+    out = lean._dense(kmin, kmax, t, gate.upper_weight, 5, step=128)
     assert np.array_equal(out, gate.dense(5)) and not out.flags.writeable
+
+
+def test_extremes_equal_the_general_paths():
+    """The lean path's experts at the envelope (its own cached sweep) are the general path's: the
+    first expert attaining l and u at every point, ties included."""
+    from robust_gates.theory.solvers.fast import _extreme_experts
+
+    rng = np.random.default_rng(4)
+    P = rng.dirichlet(np.ones(5000), size=4)
+    P[2] = np.r_[P[0, :100], P[0, 100:][::-1]]  # ties on the first 100 points: the first wins
+    p = RobustProblem(P, P)
+    kmin, kmax = lean._extremes(p)
+    ref_min, ref_max = _extreme_experts(p)
+    assert np.array_equal(kmin, ref_min) and np.array_equal(kmax, ref_max)
+    assert lean._extremes(p)[0] is kmin  # cached

@@ -36,6 +36,7 @@ general solver instead, so every result is certified below ``tol`` as before.
 from __future__ import annotations
 
 import time
+import weakref
 
 import numpy as np
 from scipy.linalg.lapack import dgesv as _dgesv
@@ -362,18 +363,51 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray):
     return primal, dual
 
 
-def _gate(problem: RobustProblem, q: np.ndarray):
-    """The two-expert gate of the model ``q`` (as
-    :meth:`~robust_gates.theory.solvers.fast.TwoExpertGate.from_model`, whose envelope check the
-    caller has made): the first experts attaining the envelope by ``argmin`` / ``argmax`` on small
-    problems, the per-problem cached sweep on large ones."""
-    from .fast import TwoExpertGate, _extreme_experts
+#: the experts attaining the envelope, per problem (computed once, as the general path does)
+_EXTREMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
+
+def _extremes(problem: RobustProblem) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``x``, the first expert attaining ``l(x)`` and the first attaining ``u(x)`` (the
+    sweep of the general path's ``_extreme_experts``: ``K`` row comparisons in column blocks; this
+    module does not import :mod:`.fast`, which imports it), cached once per problem."""
+    try:
+        return _EXTREMES[problem]
+    except (KeyError, TypeError):
+        pass
+    P, l, u = problem.P, problem.l, problem.u
+    n = problem.n
+    kmin = np.empty(n, dtype=np.intp)
+    kmax = np.empty(n, dtype=np.intp)
+    step = 1 << 15
+    mask = np.empty(step, dtype=bool)
+    for a in range(0, n, step):
+        b = min(a + step, n)
+        m = mask[: b - a]
+        for k in range(problem.K - 1, -1, -1):  # the last write is the first k attaining it
+            np.equal(P[k, a:b], l[a:b], out=m)
+            np.putmask(kmin[a:b], m, k)
+            np.equal(P[k, a:b], u[a:b], out=m)
+            np.putmask(kmax[a:b], m, k)
+    try:
+        _EXTREMES[problem] = (kmin, kmax)
+    except TypeError:  # not weak-referenceable: not cached
+        pass
+    return kmin, kmax
+
+
+def _gate(problem: RobustProblem, q: np.ndarray):
+    """The two-expert gate of the model ``q`` (the form of
+    :class:`~robust_gates.theory.solvers.fast.TwoExpertGate`, whose ``from_model`` makes the
+    envelope check that the caller has made): ``(kmin, kmax, t, s)`` with weight ``t = (u - q) /
+    (u - l)`` on the first expert attaining ``l`` and ``s = (q - l) / (u - l)`` on the first
+    attaining ``u`` (``t = 1, s = 0`` where ``u = l``), each clipped to ``[0, 1]``; the experts by
+    ``argmin`` / ``argmax`` on small problems, the cached sweep on large ones."""
     P, l, u = problem.P, problem.l, problem.u
     if problem.n <= SMALL_GATE_N:
         kmin, kmax = P.argmin(axis=0), P.argmax(axis=0)
     else:
-        kmin, kmax = _extreme_experts(problem)
+        kmin, kmax = _extremes(problem)
     width = u - l
     pos = width > 0
     t = np.ones(problem.n)
@@ -382,15 +416,14 @@ def _gate(problem: RobustProblem, q: np.ndarray):
     s = np.zeros(problem.n)
     np.divide(q - l, width, out=s, where=pos)
     np.clip(s, 0.0, 1.0, out=s)
-    return TwoExpertGate(kmin, kmax, t, s)
+    return kmin, kmax, t, s
 
 
-def _dense(gate, K: int, step: int = 1 << 15) -> np.ndarray:
+def _dense(kmin, kmax, t, s, K: int, step: int = 1 << 15) -> np.ndarray:
     """The read-only ``(K, n)`` array of a two-expert gate, equal to
     :meth:`~robust_gates.theory.solvers.fast.TwoExpertGate.dense` bit for bit (weight ``t`` on
     ``kmin``, ``s`` on ``kmax``, ``t + s`` where they coincide), written by plain scatters in
     column blocks (no read-modify-write, the block's ``K`` row pieces stay in cache)."""
-    kmin, kmax, t, s = gate.kmin, gate.kmax, gate.t, gate.upper_weight
     n = t.shape[0]
     g = np.zeros((K, n))
     flat = g.reshape(-1)
@@ -418,10 +451,10 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     # lam: a candidate of the line search, non-negative and normalized; q = clip(t d, l, u) is in
     # the envelope by construction, and its gate's own model is checked below
     lam, q, iterations, evaluations = out
-    gate = _gate(problem, q)
-    model = gate.model(problem)
+    kmin, kmax, t, s = _gate(problem, q)
+    model = t * problem.l + s * problem.u  # the gate's own model: P_kmin = l, P_kmax = u exactly
     if not (abs(float(model.sum()) - 1.0) <= GATE_TOL
-            and float(np.max(np.abs(gate.t + gate.s - 1.0))) <= GATE_TOL):
+            and float(np.max(np.abs(t + s - 1.0))) <= GATE_TOL):
         return None
     cert = _certificate(problem, lam, model)
     if cert is None:
@@ -432,7 +465,7 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     model.flags.writeable = False
     lam.flags.writeable = False
     return SolveResult(
-        value=primal, gate=_dense(gate, problem.K), model=model, lam=lam, gap=primal - dual,
+        value=primal, gate=_dense(kmin, kmax, t, s, problem.K), model=model, lam=lam, gap=primal - dual,
         lower_bound=dual, status="optimal", solver="fast", payoff=problem.payoff,
         iterations=iterations, seconds=time.perf_counter() - start,
         backend=f"lean newton on the simplex ({evaluations} evaluations)",
