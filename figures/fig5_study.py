@@ -29,13 +29,15 @@ _LOSS_CURVES = {  # (method, size) -> label, colour, line style
     ("robust_gate", "modular"): ("robust gate (2 Smaller + router)", "blue", "-"),
     ("known_lam_gate", "modular"): ("gate knowing lam (posterior)", "sky", "--"),
     ("oracle", "matched"): ("oracle, matched size", "green", "-"),
-    ("oracle", "larger"): ("oracle, Larger", "green", ":"),
+    ("oracle", "larger"): ("oracle, Larger", "green", "--"),
     ("fixed", "matched"): ("fixed 50/50, matched size", "orange", "-"),
     ("robust_mono", "matched"): ("robust monolithic, matched", "vermillion", "-"),
     ("bayes", "exact"): ("Bayes mixture (true rules)", "black", ":"),
 }
-_SIZES = {"smaller": ("Smaller", "orange"), "matched": ("matched size", "vermillion"),
-          "larger": ("Larger", "purple")}
+# Colour = kind of model (as in the top row: fixed orange, robust monolithic vermillion, oracle
+# green, gates blue); marker and line style = size, the same in every panel.
+_SIZES = {"smaller": ("Smaller", "v", ":"), "matched": ("matched size", "o", "-"),
+          "larger": ("Larger", "D", "--")}
 
 
 def _main_T(df: pd.DataFrame) -> int:
@@ -44,9 +46,9 @@ def _main_T(df: pd.DataFrame) -> int:
     return int(e.groupby("T").c.nunique().idxmax())
 
 
-def _errorbar(ax, x, g, col, label, marker="o", dx=0.0):
+def _errorbar(ax, x, g, col, label, marker="o", dx=0.0, ls="-"):
     ax.errorbar(np.asarray(x, float) + dx, g["mean"], yerr=[g["mean"] - g["lo"], g["hi"] - g["mean"]],
-                color=color(col), marker=marker, ms=3, capsize=2, lw=1.1, label=label)
+                color=color(col), marker=marker, ms=3, capsize=2, lw=1.1, ls=ls, label=label)
 
 
 @styled
@@ -80,19 +82,20 @@ def plot(df: pd.DataFrame):
         ax.set_xlabel("lam (weight of domain 1)")
         ax.set_xlim(0, 1)
         ax.axhline(0, color="0.6", lw=0.6)
-    top[0].set_ylabel(f"excess held-out CE [{NATS}/token]")
+    top[0].set_ylabel(f"excess CE [{NATS}/token]")
     handles, labels = top[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncol=4, fontsize=6.5)
 
     a, b, tr, cr = axes[1][:4]
     gap = df[(df.quantity == "gap") & (df["T"] == T) & (df.lam == 0.5)]
-    for j, (size, (label, col)) in enumerate(_SIZES.items()):
+    for j, (size, (label, marker, ls)) in enumerate(_SIZES.items()):
         g = gap[(gap.method == "fixed") & (gap["size"] == size)].sort_values("c")
         if len(g):
-            _errorbar(a, g.c, g, col, f"{label} (fixed = oracle at 0.5)", dx=(j - 1) * 0.012)
+            _errorbar(a, g.c, g, "orange", f"fixed 50/50 {label} (= oracle at 0.5)", marker=marker, ls=ls,
+                      dx=(j - 1) * 0.012)
     g = gap[(gap.method == "robust_mono")].sort_values("c")
     if len(g):
-        _errorbar(a, g.c, g, "green", "robust monolithic, matched", marker="s", dx=0.024)
+        _errorbar(a, g.c, g, "vermillion", "robust monolithic, matched size", marker="s", dx=0.024)
     g = gap[(gap.method == "known_lam_gate")].sort_values("c")
     if len(g):
         _errorbar(a, g.c, g, "sky", "gate knowing lam", marker="^", dx=-0.024)
@@ -104,15 +107,15 @@ def plot(df: pd.DataFrame):
     a.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=1)
 
     cos = df[(df.quantity == "cos_late") & (df["T"] == T) & (df.lam == 0.5) & (df.method == "fixed")]
-    for j, (size, (label, col)) in enumerate(_SIZES.items()):
+    for j, (size, (label, marker, ls)) in enumerate(_SIZES.items()):
         g = cos[cos["size"] == size].sort_values("c")
         if len(g):
-            _errorbar(b, g.c, g, col, label, dx=(j - 1) * 0.012)
+            _errorbar(b, g.c, g, "orange", f"fixed 50/50 {label}", marker=marker, ls=ls, dx=(j - 1) * 0.012)
     b.axhline(0, color="0.5", lw=0.7, ls="-.")
     b.set_xlabel("conflict strength c")
     b.set_ylabel("cos(g_1, g_2), late half")
-    b.set_title("(b) late cosine, lam = 0.5")
-    b.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3)
+    b.set_title("(b) late cosine at 0.5")
+    b.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=1)
 
     traj = df[(df.quantity == "cos_traj") & (df["T"] == T) & (df.method == "fixed")
               & (df["size"] == "matched")]
@@ -123,15 +126,16 @@ def plot(df: pd.DataFrame):
             tr.fill_between(g.step, g["lo"], g["hi"], color=color(i), alpha=0.18, lw=0)
     tr.axhline(0, color="0.5", lw=0.7, ls="-.")
     tr.set_xlabel("training step")
-    tr.set_ylabel("cos(g_1, g_2), bin mean")
+    tr.set_ylabel("cos(g_1, g_2)")
     tr.set_title("(c) cosine, training")
-    tr.legend(fontsize=5, title="matched, lam = 0.5", title_fontsize=5)
+    tr.legend(fontsize=5, title="fixed 50/50, matched size", title_fontsize=5, loc="upper center",
+              bbox_to_anchor=(0.5, -0.28), ncol=2)
 
     cross = df[df.quantity == "crossing"]
-    for j, (size, (label, col)) in enumerate(_SIZES.items()):
+    for j, (size, (label, marker, ls)) in enumerate(_SIZES.items()):
         g = cross[cross["size"] == size].sort_values("T")
         if len(g):
-            _errorbar(cr, g["T"], g, col, f"oracle {label}", dx=(j - 1) * 0.4)
+            _errorbar(cr, g["T"], g, "green", f"oracle {label}", marker=marker, ls=ls, dx=(j - 1) * 0.4)
     if len(cross):
         cr.set_xticks(sorted(cross["T"].unique()))
     else:
@@ -139,10 +143,10 @@ def plot(df: pd.DataFrame):
                 fontsize=6, color="0.4")
     cr.set_xlabel("sequence length T (c = 1)")
     cr.set_ylabel("lam distance from vertex")
-    cr.set_title("(d) oracle < gate within")
+    cr.set_title("(d) where oracles win")
     cr.set_ylim(-0.02, 0.52)
     if len(cross):
-        cr.legend(fontsize=5)
+        cr.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=1)
     for ax in axes[1][4:]:
         ax.set_axis_off()
     return fig
