@@ -64,6 +64,7 @@ from scipy.optimize import brentq, linprog, minimize
 from ._validate import as_float_array, check_finite
 
 __all__ = [
+    "weights_face",
     "LambdaSet",
     "Simplex",
     "Box",
@@ -912,3 +913,23 @@ def lambda_from_dict(d: dict, K: int) -> LambdaSet:
         raise ValueError(f"a {kinds[0]} Lambda needs both {' and '.join(keys)}; "
                          f"{', '.join(missing)} is missing")
     return make(*(d[k] for k in keys))
+
+
+def weights_face(Lam: LambdaSet, zero: np.ndarray) -> LambdaSet | None:
+    """The face of ``Lam`` where the weights ``x`` marked ``zero`` vanish (``x = lam`` for a simplex,
+    box or polytope, the weights on the points for a hull); ``None`` for other kinds or when the
+    weights cannot vanish there (a box with a positive lower bound). Used by the fast solver to
+    re-solve a game on the face where weights the optimum drives to ~1e-90 are exactly 0."""
+    keep = ~zero
+    if isinstance(Lam, Simplex):
+        return Box(np.zeros(Lam.dim), np.where(zero, 0.0, 1.0))
+    if isinstance(Lam, Box):
+        if np.any(Lam.lo[zero] > 0):
+            return None
+        return Box(Lam.lo, np.where(zero, 0.0, Lam.hi))
+    if isinstance(Lam, Polytope):
+        rows = np.eye(Lam.A.shape[1])[zero]
+        return Polytope(np.vstack([Lam.A, rows]), np.concatenate([Lam.b, np.zeros(rows.shape[0])]))
+    if isinstance(Lam, Hull):
+        return Hull(Lam.points[keep])
+    return None

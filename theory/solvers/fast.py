@@ -77,7 +77,7 @@ import numpy as np
 from ..best_response import phi_lower_bound, water_fill
 from ..certificate import certify
 from ..gates import GATE_TOL, gate_from_model, gated_model
-from ..lambda_sets import LambdaSet, Parametrization
+from ..lambda_sets import LambdaSet, Parametrization, weights_face
 from ..problem import RobustProblem
 from ._pdas import pdas_qp
 from ._qp import _normalize_rows, active_set_qp
@@ -600,27 +600,6 @@ _SNAP_DEPTH = 2
 _snap = threading.local()
 
 
-def _face(Lam: LambdaSet, zero: np.ndarray) -> LambdaSet | None:
-    """The face of ``Lam`` where the weights ``x`` marked ``zero`` vanish (``x = lam`` for a simplex,
-    box or polytope, the weights on the points for a hull); ``None`` for other kinds or when the
-    weights cannot vanish there (a box with a positive lower bound)."""
-    from ..lambda_sets import Box, Hull, Polytope, Simplex
-
-    keep = ~zero
-    if isinstance(Lam, Simplex):
-        return Box(np.zeros(Lam.dim), np.where(zero, 0.0, 1.0))
-    if isinstance(Lam, Box):
-        if np.any(Lam.lo[zero] > 0):
-            return None
-        return Box(Lam.lo, np.where(zero, 0.0, Lam.hi))
-    if isinstance(Lam, Polytope):
-        rows = np.eye(Lam.A.shape[1])[zero]
-        return Polytope(np.vstack([Lam.A, rows]), np.concatenate([Lam.b, np.zeros(rows.shape[0])]))
-    if isinstance(Lam, Hull):
-        return Hull(Lam.points[keep])
-    return None
-
-
 def _zero_snap(problem: RobustProblem, oracle: _Oracle, best_p: _Point, best_d: _Point,
                tol: float, max_iter: int) -> tuple[_Point, _Point] | None:
     """Exact zeros for weights the optimum drives to ``~1e-90`` (issue 21, perfect_sparse): such a
@@ -647,7 +626,7 @@ def _zero_snap(problem: RobustProblem, oracle: _Oracle, best_p: _Point, best_d: 
         tried.add(zero.tobytes())
         _snap.depth = depth + 1
         try:
-            face = _face(problem.Lambda, zero)
+            face = weights_face(problem.Lambda, zero)
             if face is None:
                 continue
             sub = Problem(D=problem.D, P=problem.P, Lambda=face, payoff=problem.payoff)
