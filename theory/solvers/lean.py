@@ -42,7 +42,7 @@ import numpy as np
 from scipy.linalg.lapack import dgesv as _dgesv
 
 from ..gates import GATE_TOL
-from ..lambda_sets import LambdaSet
+from ..lambda_sets import LambdaSet, Simplex
 from ..problem import RobustProblem
 from .result import SolveResult
 
@@ -67,6 +67,8 @@ def lean_applies(problem: RobustProblem) -> bool:
     """Whether :func:`solve_lean` takes the problem: ``Lambda`` is the whole simplex (the generic
     parametrization with no inequalities) and ``2 <= K <= LEAN_MAX_K``."""
     Lam = problem.Lambda
+    if type(Lam) is Simplex:  # the common case, without building its (empty) inequalities
+        return 2 <= problem.K <= LEAN_MAX_K
     if not 2 <= problem.K <= LEAN_MAX_K or type(Lam).parametrization is not LambdaSet.parametrization:
         return False
     return Lam.inequalities()[0].shape[0] == 0
@@ -79,20 +81,26 @@ def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work=None):
     ``work``, two length-``n`` scratch arrays, none at all). Returns ``(q, t)`` or ``None`` when the
     iteration does not settle."""
     lo, hi = 0.0, np.inf
-    q = np.empty_like(d)
-    if work is None:
-        td, tmp = np.empty_like(d), np.empty_like(d)
-    else:
+    small = work is None
+    if not small:
+        q = np.empty_like(d)
         td, tmp = work
     for _ in range(100):
-        np.multiply(d, t, out=td)
-        np.maximum(td, l, out=q)
-        np.minimum(q, u, out=q)
+        if small:  # few entries: fewer calls matter more than temporaries
+            td = d * t
+            q = np.minimum(np.maximum(td, l), u)
+        else:
+            np.multiply(d, t, out=td)
+            np.maximum(td, l, out=q)
+            np.minimum(q, u, out=q)
         f = float(q.sum())
         if abs(f - 1.0) <= 1e-14:
             return q, t
-        np.multiply(d, q == td, out=tmp)  # d on the free set
-        slope = float(tmp.sum())
+        if small:
+            slope = float(np.dot(d, q == td))  # d on the free set
+        else:
+            np.multiply(d, q == td, out=tmp)
+            slope = float(tmp.sum())
         if f < 1.0:
             lo = t
         else:
@@ -194,9 +202,7 @@ def _gram(D, q, d, l, u, chunk: int = 8192) -> np.ndarray:
     K, n = D.shape
     if n <= chunk:
         free = (q > l) & (q < u)
-        w = np.zeros_like(d)
-        np.sqrt(d, out=w, where=free)
-        np.divide(1.0, w, out=w, where=free)
+        w = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=free)
         W = D * w
         return W @ W.T
     gram = np.zeros((K, K))
@@ -236,7 +242,7 @@ def _hessian(D, lam, q, d, l, u, sub=None) -> np.ndarray:
     dF = float(lam @ DF)
     H = -gram
     if dF > 0:
-        H += np.outer(DF, DF / dF)
+        H += DF[:, None] * (DF / dF)  # the rank-one term (np.outer costs more calls)
     return H
 
 
@@ -291,7 +297,9 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
     exact = cols is None
     H = _hessian(D, pt.lam, pt.q, pt.d, l, u, cols)
     iterations, evaluations = 0, 1
-    eye = np.eye(K)
+    eye = _EYE.get(K)
+    if eye is None:
+        eye = _EYE.setdefault(K, np.eye(K))
     while best_p.primal - best_d.dual > target:
         if iterations >= max_iter:
             return None
@@ -352,7 +360,10 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray):
     log_q, log_model = _log_covered(D, q), _log_covered(D, model)
     if log_q is None or log_model is None:
         return None
-    ce = -(D @ np.stack([log_q, log_model]).T)  # column 0: CE(D_k, q_lam), column 1: CE(D_k, P_g)
+    if D.shape[1] > SMALL_GATE_N:  # one read of D for both products
+        ce = -(D @ np.stack([log_q, log_model]).T)  # column 0: CE(D_k, q_lam), 1: CE(D_k, P_g)
+    else:  # two small products cost fewer calls than stacking
+        ce = -np.stack([D @ log_q, D @ log_model], axis=1)
     if problem.payoff == "kl":
         ce -= problem.entropies[:, None]
     weigh = lam > 0
@@ -412,10 +423,10 @@ def _gate(problem: RobustProblem, q: np.ndarray):
     pos = width > 0
     t = np.ones(problem.n)
     np.divide(u - q, width, out=t, where=pos)
-    np.clip(t, 0.0, 1.0, out=t)
+    np.minimum(np.maximum(t, 0.0, out=t), 1.0, out=t)  # clipped to [0, 1] (np.clip costs more)
     s = np.zeros(problem.n)
     np.divide(q - l, width, out=s, where=pos)
-    np.clip(s, 0.0, 1.0, out=s)
+    np.minimum(np.maximum(s, 0.0, out=s), 1.0, out=s)
     return kmin, kmax, t, s
 
 
@@ -429,6 +440,11 @@ def _dense(kmin, kmax, t, s, K: int, step: int = 1 << 15) -> np.ndarray:
     flat = g.reshape(-1)
     upper = np.where(kmin == kmax, t + s, s)
     cols = np.arange(n)
+    if n <= step:
+        flat[kmin * n + cols] = t
+        flat[kmax * n + cols] = upper
+        g.flags.writeable = False
+        return g
     for a in range(0, n, step):
         b = min(a + step, n)
         c = cols[a:b]
