@@ -68,6 +68,12 @@ def plot(df: pd.DataFrame):
             _errorbar(a, g.params, g, col, label, marker, ls="none")
     a.set_xscale("log")
     a.xaxis.set_minor_formatter(NullFormatter())
+    ticks = []
+    for p in sorted(worst.params.unique()):  # one label per cluster of nearly equal sizes
+        if not ticks or p > 1.15 * ticks[-1]:
+            ticks.append(p)
+    a.set_xticks(ticks)
+    a.set_xticklabels([f"{p / 1000:.0f}k" for p in ticks], fontsize=6)
     a.set_xlabel("parameters (modular: all experts + router)")
     a.set_ylabel("worst-domain CE [bits/byte]")
     a.set_title("(a) size sweep, worst case over domains")

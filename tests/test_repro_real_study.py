@@ -196,3 +196,29 @@ def test_cli_and_figure(runs, tmp_path, capsys):
     assert len(fig.axes) >= 4
     md = S.shipped_findings(res.out_dir)
     assert "Controlled conflict" in md and "robust_gate" in md
+
+
+SHIPPED = Path(S.__file__).resolve().parent / "results"
+
+
+@pytest.mark.skipif(not (SHIPPED / S.SUMMARY_FILE).is_file(), reason="no shipped real-study results yet")
+def test_shipped_results_say_what_they_hold():
+    """The shipped tables come from the full configuration at seed 0, say whether they are complete,
+    hold one interval row set per finished cell group and draw the registered figure."""
+    info = json.loads((SHIPPED / S.SUMMARY_FILE).read_text())
+    assert info["run"]["config"] == "full" and info["seed"] == 0
+    assert set(info["run"]["overrides"]) <= {"threads", "max_cells"}
+    assert info["complete"] == (info["cells_done"] == info["cells_total"] == len(S.cells(S.FULL)))
+    assert [c["stage"] for c in info["cells"]] == [c.stage for c in S.cells(S.FULL)[:info["cells_done"]]]
+    assert all(c["seconds"] is not None and c["seconds"] > 0 for c in info["cells"])
+    ci = pd.read_csv(SHIPPED / S.INTERVALS_FILE)
+    assert list(ci.columns) == CI_COLUMNS
+    assert ((ci.lo <= ci["mean"] + 1e-9) & (ci["mean"] <= ci.hi + 1e-9)).all()
+    done = {c["kind"] for c in info["cells"]}
+    if "gates" in done:
+        assert {"robust_gate", "monolithic", "uniform_mixture", "bayes_router"} <= set(ci.method)
+    if "conflict" in done:
+        assert (ci.c >= 0).any()
+    assert S.shipped_findings(SHIPPED).startswith("Real-text study (")
+    fig = FIGURES["real_study"].plot(ci)
+    assert len(fig.axes) >= 4
