@@ -398,6 +398,12 @@ def _check_options(tol: float, max_iter: int) -> None:
         raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
 
 
+# Floating-point warnings are silenced inside the ascent, and only there: with weights near
+# 1e-300 the Hessian's free-set terms D_j D_k / D_lam overflow (the curvature really is that
+# large), the QP step built from it is non-finite and the step is rejected like any other that
+# does not improve (a finite candidate is required), so the warning carries no information for
+# the user; every returned value is checked by the independent certificate (certified_result)
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def dual_ascent(
     problem: RobustProblem, *, tol: float = 1e-9, max_iter: int = 200, progress: bool = False,
     callback=None,
