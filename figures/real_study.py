@@ -26,6 +26,18 @@ _REQUIRED = ("quantity", "c", "method", "size", "domain", "params", "mean", "lo"
 _MAIN = -1.0
 
 
+#: method ids of the tables -> the words on the regret panel's axis
+_READABLE = {
+    "mono_total_params": "monolithic, total params",
+    "uniform_mixture": "uniform mixture",
+    "robust_mono": "robust monolithic (DRO)",
+    "robust_gate_regret": "robust gate, regret payoff",
+    "robust_gate": "robust gate, CE payoff",
+    "monolithic": "monolithic, matched compute",
+    "bayes_router": "Bayes router",
+}
+
+
 def _errorbar(ax, x, g, col, label, marker="o", ls="-"):
     ax.errorbar(np.asarray(x, float), g["mean"], yerr=[g["mean"] - g["lo"], g["hi"] - g["mean"]],
                 color=color(col), marker=marker, ms=3.5, capsize=2, lw=1.1, ls=ls, label=label)
@@ -89,7 +101,8 @@ def plot(df: pd.DataFrame):
         b.errorbar(reg["mean"], y, xerr=[reg["mean"] - reg["lo"], reg["hi"] - reg["mean"]], fmt="o",
                    color=color("blue"), ms=3.5, capsize=2)
         b.set_yticks(y)
-        b.set_yticklabels([f"{m} ({int(n)} seeds)" for m, n in zip(reg.method, reg.n_seeds, strict=True)],
+        b.set_yticklabels([f"{_READABLE.get(m, m)} ({int(n)} seeds)"
+                           for m, n in zip(reg.method, reg.n_seeds, strict=True)],
                           fontsize=5.5)
     b.axvline(0, color="0.5", lw=0.7, ls="-.")
     b.set_xlabel("worst-domain regret [bits/byte]")
