@@ -180,3 +180,24 @@ def test_extremes_equal_the_general_paths():
     ref_min, ref_max = _extreme_experts(p)
     assert np.array_equal(kmin, ref_min) and np.array_equal(kmax, ref_max)
     assert lean._extremes(p)[0] is kmin  # cached
+
+
+def test_certificate_dual_is_a_lower_bound_at_any_level(monkeypatch):
+    """An inaccurate water-filling (a level off by a factor) can only lower the certificate's dual:
+    it stays below phi(lam), so a wrong value is never certified (issue 21)."""
+    p = _game(12, 4, 60)
+    res = lean.solve_lean(p, tol=TOL)
+    lam = np.asarray(res.lam)
+    exact = p.phi(lam)
+    fill = lean._fill
+    for factor in (0.5, 0.9, 1.1, 3.0):
+        def off(d, l, u, t, work=None, factor=factor):
+            q, level = fill(d, l, u, t, work)
+            level *= factor
+            return np.minimum(np.maximum(level * d, l), u), level
+
+        monkeypatch.setattr(lean, "_fill", off)
+        _, dual = lean._certificate(p, lam, np.asarray(res.model))
+        assert dual <= exact + 1e-12
+    monkeypatch.setattr(lean, "_fill", fill)
+    assert abs(lean._certificate(p, lam, np.asarray(res.model))[1] - exact) <= 1e-12

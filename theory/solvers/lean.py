@@ -21,7 +21,9 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   its line search is retried with the exact Hessian (chunked, no ``K x n`` temporary); the
   water-filling works in two preallocated length-``n`` buffers;
 * the certificate is computed once, fused: a fresh ``lam @ D``, a fresh water-filling started at
-  ``t = 1`` (the iteration of :func:`robust_gates.theory.best_response.water_fill`) and one product of
+  ``t = 1`` (the iteration of :func:`robust_gates.theory.best_response.water_fill`; the dual is the
+  Lagrangian lower bound at its level, as in
+  :func:`robust_gates.theory.best_response.phi_lower_bound`) and one product of
   ``D`` with the two columns ``log q_lam`` and ``log P_g`` (the gate's own model), so primal and
   dual cost one more read of ``D`` between them.
 
@@ -356,7 +358,7 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray):
     filled = _fill(d, problem.l, problem.u, 1.0)
     if filled is None:
         return None
-    q = filled[0]
+    q, t = filled
     log_q, log_model = _log_covered(D, q), _log_covered(D, model)
     if log_q is None or log_model is None:
         return None
@@ -367,7 +369,11 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray):
     if problem.payoff == "kl":
         ce -= problem.entropies[:, None]
     weigh = lam > 0
-    dual = float(lam[weigh] @ ce[weigh, 0])
+    # the Lagrangian lower bound on phi(lam) at the level t (as the general path's
+    # best_response.phi_lower_bound): L(q_t, lam) + (sum q_t - 1) / t with q_t = clip(t d, l, u)
+    # bounds phi from below at any t > 0 and equals it at the right one, so an inaccurate
+    # water-filling can widen the gap but never certify a wrong value (issue 21)
+    dual = float(lam[weigh] @ ce[weigh, 0]) + (float(q.sum()) - 1.0) / t
     primal = float(ce[:, 1].max())
     if not (np.isfinite(dual) and np.isfinite(primal)):
         return None
