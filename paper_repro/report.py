@@ -229,7 +229,7 @@ def build_report(cfg: ReportConfig) -> Path:
 
 #: figure id -> the summary JSON an experiment writes beside that figure's table
 _EXPERIMENT_SUMMARIES = {"fig5": "fig5_summary.json", "real_text": "real_summary.json",
-                         "fig5_study": "fig5_study_summary.json"}
+                         "fig5_study": "fig5_study_summary.json", "real_study": "real_study_summary.json"}
 
 
 def experiment_provenance(fig_id: str, results: Path) -> tuple[str, bool] | None:
@@ -266,8 +266,8 @@ def experiment_provenance(fig_id: str, results: Path) -> tuple[str, bool] | None
 
 def _experiment_sections() -> list[tuple[str, str, str]]:
     """``(title, markdown, html)`` for the shipped neural studies' findings: the Figure 5 study
-    (its own markdown tables, marked PARTIAL while cells are missing) and the real-text ``fit``
-    demonstration. Read from the shipped tables, so the report needs no torch; a missing or
+    and the real-text study (their own markdown tables, marked PARTIAL while cells are missing) and
+    the real-text ``fit`` demonstration. Read from the shipped tables, so the report needs no torch; a missing or
     unreadable table gives a one-line note instead of a section."""
     sections = []
     try:
@@ -278,6 +278,14 @@ def _experiment_sections() -> list[tuple[str, str, str]]:
     except Exception as err:  # noqa: BLE001 - the report states what is missing and goes on
         note = f"Figure 5 study not shown: {type(err).__name__}: {err}"
         sections.append(("Figure 5 as a study", f"_{note}_", f"<p class='missing'>{html.escape(note)}</p>"))
+    try:
+        from robust_gates.paper_repro.neural import real_study
+
+        md = real_study.shipped_findings()
+        sections.append(("Real text as a study (shipped tables)", md, _md_to_html(md)))
+    except Exception as err:  # noqa: BLE001 - the report states what is missing and goes on
+        note = f"real-text study not shown: {type(err).__name__}: {err}"
+        sections.append(("Real text as a study", f"_{note}_", f"<p class='missing'>{html.escape(note)}</p>"))
     try:
         from robust_gates.paper_repro.neural import real_fit
 
