@@ -263,7 +263,14 @@ def phi_lower_bound(problem, lam: np.ndarray) -> float:
     lam = np.asarray(lam, dtype=np.float64)
     d = problem.mixture(lam)
     l, u = problem.l, problem.u
-    t = water_fill(d, l, u).t
+    try:
+        t = water_fill(d, l, u).t
+    except ValueError:
+        # no level whose q has mass 1 to rounding (entries of d beyond the floating-point range):
+        # the bound holds at any t > 0, so the breakpoint search's level still gives a valid one
+        t = _sorted_level(d, l, u)
+        if not (np.isfinite(t) and t > 0):
+            raise
     if np.isfinite(t):
         with np.errstate(over="ignore"):
             q = np.clip(t * d, l, u)

@@ -488,7 +488,15 @@ def dual_ascent(
             if slope > 0 or np.any(p != 0):
                 alpha = 1.0
                 for trial in range(40 if slope > 0 else 3):
-                    cand, Hc = oracle(pt.x + alpha * p, pt.t, False)
+                    try:
+                        cand, Hc = oracle(pt.x + alpha * p, pt.t, False)
+                    except ValueError:
+                        # the trial mixture's entries span beyond the floating-point range, so
+                        # its water-filling has no representable level: a trial point like any
+                        # other that does not improve, so shorten the step (issue 21 sweep,
+                        # tiny (1, 1354274761, 7096))
+                        alpha *= 0.5 if trial < 2 else 0.25
+                        continue
                     if cand.finite:
                         recent.append(cand)
                     if cand.primal < best_p.primal:
