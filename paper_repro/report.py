@@ -266,26 +266,20 @@ def experiment_provenance(fig_id: str, results: Path) -> tuple[str, bool] | None
 
 def _experiment_sections() -> list[tuple[str, str, str]]:
     """``(title, markdown, html)`` for the shipped neural studies' findings: the Figure 5 study
-    and the real-text study (their own markdown tables, marked PARTIAL while cells are missing) and
-    the real-text ``fit`` demonstration. Read from the shipped tables, so the report needs no torch; a missing or
-    unreadable table gives a one-line note instead of a section."""
+    and the real-text study (their own markdown tables, marked PARTIAL while cells are missing)
+    and the real-text ``fit`` demonstration. Read from the shipped tables, so the report needs no
+    torch; a missing or unreadable table gives a one-line note instead of a section."""
+    import importlib
+
     sections = []
-    try:
-        from robust_gates.paper_repro.neural import fig5_study
-
-        md = fig5_study.shipped_findings()
-        sections.append(("Figure 5 as a study (shipped tables)", md, _md_to_html(md)))
-    except Exception as err:  # noqa: BLE001 - the report states what is missing and goes on
-        note = f"Figure 5 study not shown: {type(err).__name__}: {err}"
-        sections.append(("Figure 5 as a study", f"_{note}_", f"<p class='missing'>{html.escape(note)}</p>"))
-    try:
-        from robust_gates.paper_repro.neural import real_study
-
-        md = real_study.shipped_findings()
-        sections.append(("Real text as a study (shipped tables)", md, _md_to_html(md)))
-    except Exception as err:  # noqa: BLE001 - the report states what is missing and goes on
-        note = f"real-text study not shown: {type(err).__name__}: {err}"
-        sections.append(("Real text as a study", f"_{note}_", f"<p class='missing'>{html.escape(note)}</p>"))
+    for module, title, what in (("fig5_study", "Figure 5 as a study", "Figure 5 study"),
+                                ("real_study", "Real text as a study", "real-text study")):
+        try:
+            md = importlib.import_module(f"robust_gates.paper_repro.neural.{module}").shipped_findings()
+            sections.append((f"{title} (shipped tables)", md, _md_to_html(md)))
+        except Exception as err:  # noqa: BLE001 - the report states what is missing and goes on
+            note = f"{what} not shown: {type(err).__name__}: {err}"
+            sections.append((title, f"_{note}_", f"<p class='missing'>{html.escape(note)}</p>"))
     try:
         from robust_gates.paper_repro.neural import real_fit
 

@@ -183,21 +183,30 @@ def _run_real(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_study(args: argparse.Namespace) -> int:
-    """``repro fig5-study``: the Figure 5 conflict sweep (:mod:`..neural.fig5_study`)."""
-    from ..neural import fig5_study as study
-
-    if args.steps is not None or args.cache is not None or args.seeds is not None:
-        raise UserError("--steps, --cache and --seeds do not apply to `repro fig5-study`")
+def _study_config(args: argparse.Namespace, study, name: str, not_applicable: tuple[str, ...]):
+    """The configuration of a cell-based study (``fig5-study``, ``real-study``) from the options:
+    ``--tiny``/``--quick``/full with ``--threads`` and ``--max-cells``; options the study does not
+    take (``not_applicable``, e.g. ``steps``), ``--update-shipped`` and bad counts are refused."""
+    if any(getattr(args, opt) is not None for opt in not_applicable):
+        flags = [f"--{opt.replace('_', '-')}" for opt in not_applicable]
+        listed = " and ".join(flags) if len(flags) < 3 else ", ".join(flags[:-1]) + " and " + flags[-1]
+        raise UserError(f"{listed} do not apply to `repro {name}`")
     if args.update_shipped:
-        raise UserError("`repro fig5-study` ships with --ship (after the run), not --update-shipped")
+        raise UserError(f"`repro {name}` ships with --ship (after the run), not --update-shipped")
     if args.max_cells is not None and args.max_cells < 0:
         raise UserError(f"--max-cells must be a non-negative integer; got {args.max_cells}")
     cfg = study.TINY if args.tiny else study.QUICK if args.quick else study.FULL
     over = {k: v for k in ("threads", "max_cells") if (v := getattr(args, k)) is not None}
     if over.get("threads", 1) < 1:
         raise UserError("--threads must be a positive integer")
-    cfg = study.with_overrides(cfg, **over)
+    return study.with_overrides(cfg, **over)
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    """``repro fig5-study``: the Figure 5 conflict sweep (:mod:`..neural.fig5_study`)."""
+    from ..neural import fig5_study as study
+
+    cfg = _study_config(args, study, "fig5-study", ("steps", "cache", "seeds"))
     out = _output(study.EXPERIMENT, cfg, args)
     cells = study.cells(cfg, args.seed)
     print(f"fig5-study ({cfg.name}): {len(cells)} cells (c in {list(cfg.conflicts)}, {cfg.task_seeds} task "
@@ -231,17 +240,7 @@ def _run_real_study(args: argparse.Namespace) -> int:
     """``repro real-study``: real text as a study (:mod:`..neural.real_study`)."""
     from ..neural import real_study as study
 
-    if args.steps is not None or args.seeds is not None:
-        raise UserError("--steps and --seeds do not apply to `repro real-study`")
-    if args.update_shipped:
-        raise UserError("`repro real-study` ships with --ship (after the run), not --update-shipped")
-    if args.max_cells is not None and args.max_cells < 0:
-        raise UserError(f"--max-cells must be a non-negative integer; got {args.max_cells}")
-    cfg = study.TINY if args.tiny else study.QUICK if args.quick else study.FULL
-    over = {k: v for k in ("threads", "max_cells") if (v := getattr(args, k)) is not None}
-    if over.get("threads", 1) < 1:
-        raise UserError("--threads must be a positive integer")
-    cfg = study.with_overrides(cfg, **over)
+    cfg = _study_config(args, study, "real-study", ("steps", "seeds"))
     out = _output(study.EXPERIMENT, cfg, args)
     n = len(study.cells(cfg, args.seed))
     print(f"real-study ({cfg.name}): {n} cells ({cfg.seeds} seeds, sizes "

@@ -70,7 +70,6 @@ on separate processes.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -80,7 +79,7 @@ import numpy as np
 import pandas as pd
 
 from . import data as _data
-from .runner import SHIPPED_DIR, Checkpoint, Experiment, Outputs, Stage, Table, run_experiment
+from .runner import SHIPPED_DIR, Checkpoint, Experiment, Outputs, Stage, Table, run_experiment, ship_run
 from .sizes import MLPSize
 
 __all__ = ["StudyConfig", "Cell", "FULL", "QUICK", "TINY", "CONFIGS", "EXPERIMENT", "cells",
@@ -668,24 +667,7 @@ def ship(run_dir: str | Path, *, force: bool = False) -> list[Path]:
     Only a run of the ``full`` configuration at seed 0 (``max_cells`` may be set: its summary says
     ``complete`` and ``cells_done``) is shipped unless ``force``. Returns the copied paths.
     """
-    from ..errors import UserError
-
-    run_dir = Path(run_dir)
-    summ = run_dir / SUMMARY_FILE
-    if not summ.is_file():
-        raise UserError(f"{run_dir} holds no {SUMMARY_FILE}; run the study into it first")
-    info = json.loads(summ.read_text())
-    over = set(info["run"]["overrides"]) - {"threads", "max_cells"}
-    if not force and (info["run"]["config"] != "full" or over or info["seed"] != 0):
-        raise UserError(f"refusing to ship a '{info['run']['label']}' run; only the full configuration "
-                        "at seed 0 (any max_cells) is shipped (force=True overrides)")
-    out = []
-    for name in SHIPPED_FILES:
-        src = run_dir / name
-        if src.is_file():
-            shutil.copyfile(src, SHIPPED_DIR / name)
-            out.append(SHIPPED_DIR / name)
-    return out
+    return ship_run(run_dir, SUMMARY_FILE, SHIPPED_FILES, force=force)
 
 
 def _fmt(r) -> str:

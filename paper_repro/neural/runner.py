@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -205,6 +206,30 @@ def provenance(experiment: Experiment, config, seed: int) -> dict:
     return {"experiment": experiment.name, "config": config.name, "overrides": overrides,
             "seeds": list(experiment.seeds(config, seed)), "steps": config.steps,
             "gate_steps": config.gate_steps, "full": bool(full), "label": label}
+
+
+def ship_run(run_dir: str | Path, summary_file: str, files: Sequence[str], *,
+             force: bool = False) -> list[Path]:
+    """Copy ``files`` of a study's run folder (those present) into :data:`SHIPPED_DIR`. Only a
+    run of the ``full`` configuration at seed 0 is shipped unless ``force``; its overrides may
+    be ``threads`` and ``max_cells`` (a partial run says so in its summary: ``complete``,
+    ``cells_done``). Returns the copied paths."""
+    run_dir = Path(run_dir)
+    summ = run_dir / summary_file
+    if not summ.is_file():
+        raise UserError(f"{run_dir} holds no {summary_file}; run the study into it first")
+    info = json.loads(summ.read_text())
+    over = set(info["run"]["overrides"]) - {"threads", "max_cells"}
+    if not force and (info["run"]["config"] != "full" or over or info["seed"] != 0):
+        raise UserError(f"refusing to ship a '{info['run']['label']}' run; only the full configuration "
+                        "at seed 0 (any max_cells) is shipped (--force overrides)")
+    out = []
+    for name in files:
+        src = run_dir / name
+        if src.is_file():
+            shutil.copyfile(src, SHIPPED_DIR / name)
+            out.append(SHIPPED_DIR / name)
+    return out
 
 
 def checkpoint_key(determined_by: dict) -> str:
