@@ -71,7 +71,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -82,7 +81,7 @@ import numpy as np
 import pandas as pd
 
 from . import text_data as _td
-from .runner import SHIPPED_DIR, Checkpoint, Experiment, Outputs, Stage, Table, run_experiment
+from .runner import SHIPPED_DIR, Checkpoint, Experiment, Outputs, Stage, Table, run_experiment, ship_run
 from .sizes import GPTSize
 
 __all__ = ["RealStudyConfig", "Cell", "FULL", "QUICK", "TINY", "CONFIGS", "EXPERIMENT", "cells", "main",
@@ -531,39 +530,6 @@ def _router_logp(router, x):
         return router(x).double().cpu().numpy()
 
 
-def primal_dual_regret(router, pools: list, offsets: np.ndarray, *, steps: int, batch: int, lr: float,
-                       lam_step: float, rng) -> dict:
-    """:func:`.train.train_router` with the regret payoff: the adversary ascends on
-    ``ell_k - offsets_k`` (``offsets_k``: the expert's own loss on pool ``k``); the router's step
-    is the same (a constant shift does not change its gradient). Returns the averaged router and
-    ``lam_bar``."""
-    import copy
-
-    import torch
-
-    from robust_gates.theory.lambda_sets import Simplex
-
-    simplex = Simplex(len(pools))
-    opt = torch.optim.Adam(router.parameters(), lr=lr)
-    lam = simplex.project(np.full(len(pools), 1.0 / len(pools)))
-    lam_bar = lam.copy()
-    avg = copy.deepcopy(router)
-    for t in range(1, steps + 1):
-        ell = torch.stack([-router(pool[torch.from_numpy(rng.integers(0, len(pool), batch))]).mean()
-                           for pool in pools])
-        opt.zero_grad()
-        (torch.from_numpy(lam).float() @ ell).backward()
-        opt.step()
-        e = ell.detach().double().numpy() - offsets
-        lam = simplex.project(lam + lam_step / np.sqrt(t) * (e - e.mean()))
-        a = 2.0 / (t + 1)
-        lam_bar = lam_bar + a * (lam - lam_bar)
-        with torch.no_grad():
-            for pa, p in zip(avg.parameters(), router.parameters(), strict=True):
-                pa.add_(a * (p - pa))
-    return {"router_bar": avg, "lam_bar": lam_bar}
-
-
 def _gates(run, cell: Cell, stack_logp, domains: tuple, valid: list, tests: dict, params_expert: int,
            c: float, rng) -> tuple[list, dict]:
     """Uniform mixture, Bayes router and the robust gates (payoffs CE and regret) over ``K``
@@ -587,8 +553,8 @@ def _gates(run, cell: Cell, stack_logp, domains: tuple, valid: list, tests: dict
     info["robust_gate_lam_bar"] = log["lam_bar"].tolist()
     offsets = np.array([float(-pools[k][..., k].double().mean()) for k in range(K)])
     router2 = KRouter(K, cfg.router_hidden, gen)
-    log2 = primal_dual_regret(router2, pools, offsets, steps=cfg.gate_steps, batch=cfg.gate_batch,
-                              lr=cfg.gate_lr, lam_step=cfg.lam_step, rng=rng)
+    log2 = train_router(router2, pools, steps=cfg.gate_steps, batch=cfg.gate_batch, lr=cfg.gate_lr,
+                        lam_step=cfg.lam_step, rng=rng, offsets=offsets)
     routers["robust_gate_regret"] = log2["router_bar"]
     info["robust_gate_regret_lam_bar"] = log2["lam_bar"].tolist()
     info["router_params"] = p_router
@@ -924,24 +890,7 @@ def ship(run_dir: str | Path, *, force: bool = False) -> list[Path]:
     """Copy a run's tables (not the per-document sums), summary and figure into the shipped
     results folder. Only a run of the ``full`` configuration at seed 0 (any ``max_cells``; its
     summary says ``complete``) is shipped unless ``force``."""
-    from ..errors import UserError
-
-    run_dir = Path(run_dir)
-    summ = run_dir / SUMMARY_FILE
-    if not summ.is_file():
-        raise UserError(f"{run_dir} holds no {SUMMARY_FILE}; run the study into it first")
-    info = json.loads(summ.read_text())
-    over = set(info["run"]["overrides"]) - {"threads", "max_cells"}
-    if not force and (info["run"]["config"] != "full" or over or info["seed"] != 0):
-        raise UserError(f"refusing to ship a '{info['run']['label']}' run; only the full configuration "
-                        "at seed 0 (any max_cells) is shipped (--force overrides)")
-    out = []
-    for name in SHIPPED_FILES:
-        src = run_dir / name
-        if src.is_file():
-            shutil.copyfile(src, SHIPPED_DIR / name)
-            out.append(SHIPPED_DIR / name)
-    return out
+    return ship_run(run_dir, SUMMARY_FILE, SHIPPED_FILES, force=force)
 
 
 def _fmt(r) -> str:

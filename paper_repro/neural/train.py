@@ -229,14 +229,18 @@ def expert_token_logp(stack: MLPStack, members: list[int], task: _data.ConflictT
 
 
 def train_router(router: Router, pools: list[torch.Tensor], *, steps: int, batch: int, lr: float,
-                 lam_step: float, rng: np.random.Generator, progress=None, lam_set=None) -> dict:
+                 lam_step: float, rng: np.random.Generator, progress=None, lam_set=None,
+                 offsets: np.ndarray | None = None) -> dict:
     """Stochastic primal-dual for the robust gate (module docstring).
 
     ``pools[k]`` is ``(N_k, T, K)``: the frozen experts' token log-probabilities on domain-``k``
     sequences; ``router`` is any module mapping such a tensor to gated log-probabilities ``(N, T)``
     (:class:`.model.Router`, :class:`.gpt.KRouter`). ``lam_set`` (a
     :class:`robust_gates.theory.lambda_sets.LambdaSet`, default the simplex) is where the adversary's ``lam``
-    lives; it starts at the projection of the uniform mixture. Returns the averaged router
+    lives; it starts at the projection of the uniform mixture. ``offsets`` (``(K,)``) gives the
+    regret payoff: the adversary ascends on ``ell_k - offsets_k`` (e.g. each expert's own loss on
+    its pool); the router's step is unchanged, a constant shift not changing its gradient.
+    Returns the averaged router
     ``router_bar``, the averaged ``lam_bar`` and the trajectory (``lam`` and batch losses per round).
     """
     simplex = lam_set if lam_set is not None else Simplex(len(pools))
@@ -254,7 +258,8 @@ def train_router(router: Router, pools: list[torch.Tensor], *, steps: int, batch
         (torch.from_numpy(lam).float() @ ell).backward()
         opt.step()
         e = ell.detach().double().numpy()
-        lam = simplex.project(lam + lam_step / np.sqrt(t) * (e - e.mean()))
+        g = e if offsets is None else e - offsets
+        lam = simplex.project(lam + lam_step / np.sqrt(t) * (g - g.mean()))
         a = 2.0 / (t + 1)  # weights proportional to t
         lam_bar = lam_bar + a * (lam - lam_bar)
         with torch.no_grad():
