@@ -167,19 +167,16 @@ def test_dense_gate_equals_two_expert_dense():
     assert np.array_equal(out, gate.dense(5)) and not out.flags.writeable
 
 
-def test_extremes_equal_the_general_paths():
-    """The lean path's experts at the envelope (its own cached sweep) are the general path's: the
-    first expert attaining l and u at every point, ties included."""
-    from robust_gates.theory.solvers.fast import _extreme_experts
-
+def test_envelope_experts_are_the_first_attaining_l_and_u():
+    """The experts at the envelope (one cached sweep on the problem, used by the general and the
+    lean path) are the first expert attaining l and u at every point, ties included."""
     rng = np.random.default_rng(4)
     P = rng.dirichlet(np.ones(5000), size=4)
     P[2] = np.r_[P[0, :100], P[0, 100:][::-1]]  # ties on the first 100 points: the first wins
     p = RobustProblem(P, P)
-    kmin, kmax = lean._extremes(p)
-    ref_min, ref_max = _extreme_experts(p)
-    assert np.array_equal(kmin, ref_min) and np.array_equal(kmax, ref_max)
-    assert lean._extremes(p)[0] is kmin  # cached
+    kmin, kmax = p.envelope_experts
+    assert np.array_equal(kmin, P.argmin(axis=0)) and np.array_equal(kmax, P.argmax(axis=0))
+    assert p.envelope_experts[0] is kmin and not kmin.flags.writeable  # cached, read-only
 
 
 def test_certificate_dual_is_a_lower_bound_at_any_level(monkeypatch):

@@ -760,30 +760,6 @@ def _polish(problem: RobustProblem, oracle: _Oracle, pts: list[_Point], best: _P
 GENERIC_CERTIFY_SIZE = 50_000
 
 
-def _extreme_experts(problem: RobustProblem) -> tuple[np.ndarray, np.ndarray]:
-    """For each ``x``, the first expert attaining ``l(x) = min_k P_k(x)`` and the first attaining
-    ``u(x)``: one sweep of ``K`` row comparisons (``argmin`` over the strided axis 0 of a C-ordered
-    ``K x n`` array is several times slower), cached once per problem."""
-    cache = _problem_cache(problem)
-    if "extremes" not in cache:
-        P, l, u = problem.P, problem.l, problem.u
-        n = problem.n
-        kmin = np.empty(n, dtype=np.intp)
-        kmax = np.empty(n, dtype=np.intp)
-        step = 1 << 15  # column blocks: l, u and the masks stay in cache across the K rows
-        mask = np.empty(step, dtype=bool)
-        for a in range(0, n, step):
-            b = min(a + step, n)
-            m = mask[: b - a]
-            for k in range(problem.K - 1, -1, -1):  # the last write is the first k attaining it
-                np.equal(P[k, a:b], l[a:b], out=m)
-                np.putmask(kmin[a:b], m, k)
-                np.equal(P[k, a:b], u[a:b], out=m)
-                np.putmask(kmax[a:b], m, k)
-        cache["extremes"] = (kmin, kmax)
-    return cache["extremes"]
-
-
 @dataclass(frozen=True, eq=False)
 class TwoExpertGate:
     r"""A gate that mixes, at each ``x``, the expert ``kmin[x]`` attaining the lower envelope and
@@ -807,7 +783,7 @@ class TwoExpertGate:
         worst = max(float(np.max(l - q)), float(np.max(q - u)), abs(float(q.sum()) - 1.0))
         if not worst <= GATE_TOL:
             raise SolverError(f"the fast solver's model leaves the envelope set by {worst:.3g}")
-        kmin, kmax = _extreme_experts(problem)
+        kmin, kmax = problem.envelope_experts
         width = u - l
         pos = width > 0
         t = np.ones(problem.n)

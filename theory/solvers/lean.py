@@ -38,7 +38,6 @@ general solver instead, so every result is certified below ``tol`` as before.
 from __future__ import annotations
 
 import time
-import weakref
 
 import numpy as np
 from scipy.linalg.lapack import dgesv as _dgesv
@@ -380,39 +379,6 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray):
     return primal, dual
 
 
-#: the experts attaining the envelope, per problem (computed once, as the general path does)
-_EXTREMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _extremes(problem: RobustProblem) -> tuple[np.ndarray, np.ndarray]:
-    """For each ``x``, the first expert attaining ``l(x)`` and the first attaining ``u(x)`` (the
-    sweep of the general path's ``_extreme_experts``: ``K`` row comparisons in column blocks; this
-    module does not import :mod:`.fast`, which imports it), cached once per problem."""
-    try:
-        return _EXTREMES[problem]
-    except (KeyError, TypeError):
-        pass
-    P, l, u = problem.P, problem.l, problem.u
-    n = problem.n
-    kmin = np.empty(n, dtype=np.intp)
-    kmax = np.empty(n, dtype=np.intp)
-    step = 1 << 15
-    mask = np.empty(step, dtype=bool)
-    for a in range(0, n, step):
-        b = min(a + step, n)
-        m = mask[: b - a]
-        for k in range(problem.K - 1, -1, -1):  # the last write is the first k attaining it
-            np.equal(P[k, a:b], l[a:b], out=m)
-            np.putmask(kmin[a:b], m, k)
-            np.equal(P[k, a:b], u[a:b], out=m)
-            np.putmask(kmax[a:b], m, k)
-    try:
-        _EXTREMES[problem] = (kmin, kmax)
-    except TypeError:  # not weak-referenceable: not cached
-        pass
-    return kmin, kmax
-
-
 def _gate(problem: RobustProblem, q: np.ndarray):
     """The two-expert gate of the model ``q`` (the form of
     :class:`~robust_gates.theory.solvers.fast.TwoExpertGate`, whose ``from_model`` makes the
@@ -424,7 +390,7 @@ def _gate(problem: RobustProblem, q: np.ndarray):
     if problem.n <= SMALL_GATE_N:
         kmin, kmax = P.argmin(axis=0), P.argmax(axis=0)
     else:
-        kmin, kmax = _extremes(problem)
+        kmin, kmax = problem.envelope_experts
     width = u - l
     pos = width > 0
     t = np.ones(problem.n)
