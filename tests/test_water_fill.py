@@ -84,7 +84,7 @@ def test_random_extreme_entries(seed, monkeypatch):
     k = int(rng.integers(K))
     cases = [d] + ([D[k]] if np.where(D[k] > 0, u, l).sum() > 1.0 + 1e-14 else [])
     refs = [water_fill_sorted(x, l, u) for x in cases]
-    for x, ref in zip(cases, refs):
+    for x, ref in zip(cases, refs, strict=True):
         _check(x, l, u, monkeypatch, ref)
 
 
