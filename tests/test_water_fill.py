@@ -188,3 +188,25 @@ def test_phi_lower_bound_is_valid_at_any_level(family, index, monkeypatch):
             monkeypatch.setattr(br, "water_fill", off)
             assert br.phi_lower_bound(problem, lam) <= phi + 1e-14 * max(1.0, abs(phi))
             monkeypatch.setattr(br, "water_fill", right)
+
+
+def test_level_with_a_coordinate_one_ulp_above_its_bound():
+    """Seed-1 10^4 sweep (issue 21), tiny (1, 1354274761, 7096) at lam = e_1: at the level, one
+    coordinate sits a rounding error above its lower bound (the mass 1 - sum(u) of the others
+    exceeds l by 2e-17) and the only other free one is 1e-249. Rescaling the strictly free ones
+    jumped every breakpoint and water_fill raised 'no level'. Counting coordinates at a
+    breakpoint to rounding as free gives q of mass 1, at the level of the breakpoint search."""
+    from math import fsum
+
+    from robust_gates.simulations.instances import make_instance
+
+    problem = make_instance("tiny", 1, 7096).problem
+    d = problem.mixture(np.array([1.0, 0.0]))
+    l, u = problem.l, problem.u
+    wf = br.water_fill(d, l, u)
+    assert abs(fsum(wf.q.tolist()) - 1.0) <= 1e-15
+    assert np.all(wf.q >= l) and np.all(wf.q <= u)
+    np.testing.assert_allclose(wf.t, br._sorted_level(d, l, u), rtol=1e-14)
+    # the coordinate at its bound to rounding: between l and the exact remainder of the others
+    rest = fsum([1.0, *(-u[[0, 1, 4, 5]]).tolist()])
+    assert l[3] <= wf.q[3] <= rest * (1 + 1e-15)

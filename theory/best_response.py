@@ -146,8 +146,14 @@ def water_fill(
         t = t_new
     wf = _correct_mass(t, d, l, u, passes)
     if wf is None:
-        t = _sorted_level(d, l, u)
-        wf = _correct_mass(t, d, l, u, passes + 1) if np.isfinite(t) and t > 0 else None
+        # f is flat to rounding over a range of t (the only free coordinates tiny): the level
+        # from exactly summed masses, then coordinates at a breakpoint to rounding taken as free
+        t_search = t
+        t = _sorted_level(d, l, u, exact=True)
+        if np.isfinite(t) and t > 0:
+            wf = _correct_mass(t, d, l, u, passes + 1) or _tie_fill(t, d, l, u, passes + 1)
+        if wf is None:
+            wf = _tie_fill(t_search, d, l, u, passes)
     if wf is None:
         raise ValueError(
             "water-filling found no level t with sum(clip(t d, l, u)) = 1; the entries of d "
@@ -178,7 +184,7 @@ def _correct_mass(t: float, d: np.ndarray, l: np.ndarray, u: np.ndarray, passes:
     The rescaling is a Newton step computed with an exactly rounded remainder; when it moves a
     coordinate across its breakpoint (possible when that coordinate's mass is below the rounding
     of the search's mass sums) the step is repeated from the new level, a few times at most."""
-    mass_tol = max(1e-12, 8.0 * d.size * _EPS)
+    mass_tol = _mass_tol(d.size)
     key = None
     for _ in range(_CORRECTIONS):
         with np.errstate(over="ignore"):
@@ -212,27 +218,68 @@ def _correct_mass(t: float, d: np.ndarray, l: np.ndarray, u: np.ndarray, passes:
     return WaterFill(q, float(t), passes)
 
 
-def _sorted_level(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> float:
-    """The level ``t`` of :func:`water_fill_sorted` (binary search over sorted breakpoints)."""
+def _mass_tol(n: int) -> float:
+    return max(1e-12, 8.0 * n * _EPS)
+
+
+def _tie_fill(t: float, d: np.ndarray, l: np.ndarray, u: np.ndarray, passes: int):
+    """The level when coordinates sit at a breakpoint to rounding (``None`` if that fails too).
+
+    A coordinate whose breakpoint ``l/d`` or ``u/d`` is within a few dozen ulps of ``t`` may be
+    free at the true level with a mass exceeding its bound by less than the rounding of the
+    other coordinates' sum (e.g. the only free coordinate besides one at 1e-249). Rescaling
+    the strictly free ones then jumps across every breakpoint. Here such ties count as free:
+    they share the exactly summed remainder in proportion to ``d`` and are clipped to their
+    bounds, which moves each by at most the rounding of that remainder."""
+    slack = 64.0 * _EPS
+    with np.errstate(over="ignore"):
+        td = t * d
+    below = td < l * (1.0 - slack)
+    above = td > u * (1.0 + slack)
+    free = ~(below | above)
+    s = math.fsum(d[free].tolist())
+    if not s > 0:
+        return None
+    rest = math.fsum([1.0, *(-l[below]).tolist(), *(-u[above]).tolist()])
+    if not rest > 0:
+        return None
+    level = rest / s
+    q = np.where(below, l, np.where(above, u, 0.0))
+    with np.errstate(over="ignore"):
+        q[free] = np.clip(level * d[free], l[free], u[free])
+    if not abs(float(q.sum()) - 1.0) <= _mass_tol(d.size):
+        return None
+    return WaterFill(q, float(level), passes)
+
+
+def _sorted_level(d: np.ndarray, l: np.ndarray, u: np.ndarray, exact: bool = False) -> float:
+    """The level ``t`` of :func:`water_fill_sorted` (binary search over sorted breakpoints).
+
+    With ``exact`` the masses ``sum(clip(t d, l, u)) - 1`` are summed exactly (``math.fsum``,
+    O(n) Python work per breakpoint tried): where the only coordinates free over a range of
+    ``t`` are tiny, the rounded mass is 1 over that whole range, and only the exact one tells
+    where the level is."""
     on = d > 0
     with np.errstate(over="ignore", divide="ignore"):
         bps = np.unique(np.concatenate([l[on] / d[on], u[on] / d[on], [0.0]]))
     bps = bps[np.isfinite(bps)]
 
     def f(t):
+        # the excess mass f(t) - 1
         with np.errstate(over="ignore", invalid="ignore"):
-            return float(np.clip(t * d, l, u).sum())
+            q = np.clip(t * d, l, u)
+        return math.fsum([*q.tolist(), -1.0]) if exact else float(q.sum()) - 1.0
 
-    i, j = 0, len(bps) - 1  # f(bps[0] = 0) = sum(l) <= 1 < f(bps[-1])
+    i, j = 0, len(bps) - 1  # f(bps[0] = 0) = sum(l) - 1 <= 0 < f(bps[-1])
     while j - i > 1:
         mid = (i + j) // 2
-        if f(bps[mid]) <= 1.0:
+        if f(bps[mid]) <= 0.0:
             i = mid
         else:
             j = mid
     t0, t1 = bps[i], bps[j]
     f0, f1 = f(t0), f(t1)
-    return float(t1 if f1 == f0 else t0 + (1.0 - f0) * (t1 - t0) / (f1 - f0))
+    return float(t1 if f1 == f0 else t0 - f0 * (t1 - t0) / (f1 - f0))
 
 
 def water_fill_sorted(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> np.ndarray:
