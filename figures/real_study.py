@@ -67,14 +67,13 @@ def plot(df: pd.DataFrame):
     cc, d = axes[1]
     main = df[df.c == _MAIN]
     worst = main[(main.quantity == "bpb") & (main.domain == "worst")]
-    for method, col, label, marker in (("monolithic", "orange", "monolithic (matched compute)", "o"),
-                                       ("robust_gate", "blue", "robust gate over experts", "s")):
+    for method, col, label, marker in (("monolithic", "orange", "monolithic, matched", "o"),
+                                       ("robust_gate", "blue", "robust gate", "s")):
         g = worst[worst.method == method].sort_values("params")
         if len(g):
             _errorbar(a, g.params, g, col, label, marker)
-    for method, col, label, marker in (("mono_total_params", "purple", "monolithic, modular's total params",
-                                        "D"),
-                                       ("robust_mono", "vermillion", "robust monolithic (group DRO)", "^")):
+    for method, col, label, marker in (("mono_total_params", "purple", "monolithic, total params", "D"),
+                                       ("robust_mono", "vermillion", "group DRO monolithic", "^")):
         g = worst[worst.method == method]
         if len(g):
             _errorbar(a, g.params, g, col, label, marker, ls="none")
@@ -82,7 +81,7 @@ def plot(df: pd.DataFrame):
     a.xaxis.set_minor_formatter(NullFormatter())
     ticks = []
     for p in sorted(worst.params.unique()):  # one label per cluster of nearly equal sizes
-        if not ticks or p > 1.15 * ticks[-1]:
+        if not ticks or p > 1.5 * ticks[-1]:  # (labels 1.2x apart overlap on this log axis)
             ticks.append(p)
     a.set_xticks(ticks)
     a.set_xticklabels([f"{p / 1000:.0f}k" for p in ticks], fontsize=6)
@@ -90,7 +89,7 @@ def plot(df: pd.DataFrame):
     a.set_ylabel("worst-domain CE [bits/byte]")
     a.set_title("(a) size sweep, worst case over domains")
     if a.get_legend_handles_labels()[0]:
-        a.legend(fontsize=5.5)
+        a.legend(fontsize=5.5, loc="lower left")  # short labels: the corner below the small models is free
 
     reg = main[(main.quantity == "regret") & (main.domain == "worst") & (main["size"] == base)]
     reg = pd.concat([reg, main[(main.quantity == "regret") & (main.domain == "worst")
