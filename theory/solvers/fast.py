@@ -434,6 +434,7 @@ def dual_ascent(
     H_fresh = True
     iterations = 0
     stalls = 0
+    gradient_tried = None
     bar = _NoBar()
     if progress:
         from tqdm.auto import tqdm
@@ -518,7 +519,10 @@ def dual_ascent(
                     alpha *= 0.5 if trial < 2 else 0.25
             if best_p.primal - best_d.dual <= target:
                 break
-            if accepted is None and H_fresh:
+            if accepted is None and H_fresh and gradient_tried is not pt:
+                # once per point (the stalls that follow retry Newton with more regularization
+                # from the same point; each gradient step costs a pass over D)
+                gradient_tried = pt
                 accepted = _gradient_step(oracle, pt, g, Gn, hn, G, h)
                 if accepted is not None:
                     alpha = 0.0  # not Newton's full step: the Hessian is recomputed below
