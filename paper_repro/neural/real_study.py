@@ -910,13 +910,14 @@ def shipped_findings(results_dir: str | Path = SHIPPED_DIR) -> str:
            "bits per byte.", "", "| method | size | params | seeds | worst CE | average CE | worst regret |",
            "|---|---|---|---|---|---|---|"]
     m = ci[ci.c == MAIN]
-    for (method, size), g in m[m.quantity.isin(["bpb", "regret"])].groupby(["method", "size"], sort=False):
+    rows = m[m.quantity.isin(["bpb", "regret"])].sort_values(["method", "params"], kind="stable")
+    for (method, size), g in rows.groupby(["method", "size"], sort=False):  # sizes small to large
         def cell(q, dom, g=g):
             r = g[(g.quantity == q) & (g.domain == dom)]
             return _fmt(r.iloc[0]) if len(r) else "-"
         out.append(f"| {method} | {size} | {int(g.params.iloc[0])} | {int(g.n_seeds.max())} | "
                    f"{cell('bpb', 'worst')} | {cell('bpb', 'average')} | {cell('regret', 'worst')} |")
-    ss = m[(m.quantity == "gap_same_size") & (m.domain == "worst")]
+    ss = m[(m.quantity == "gap_same_size") & (m.domain == "worst")].sort_values("params")
     if len(ss):
         out += ["", "**Size sweep**: worst-case CE of the monolithic model minus the robust gate over "
                 "experts of the same size (> 0: modular wins):", ""]
