@@ -482,9 +482,12 @@ def save_instances(df: pd.DataFrame, out_dir: str | Path, seed: int,
         folder = Path(out_dir) / str(r.outcome)
         folder.mkdir(parents=True, exist_ok=True)
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{r.id}_{r.family}_{r.instance}")
-        paths = [save_problem(inst.problem, folder / f"{stem}.json")]
+        rec = {"family": r.family, "seed": list(inst.seed),
+               "outer": f"{stem}_outer.json" if len(inst.problems) > 1 else None}
+        paths = [save_problem(inst.problem, folder / f"{stem}.json", rec)]
         if len(inst.problems) > 1:
-            paths.append(save_problem(inst.outer, folder / f"{stem}_outer.json"))
+            paths.append(save_problem(inst.outer, folder / f"{stem}_outer.json",
+                                      {"family": r.family, "seed": list(inst.seed)}))
         rows.append({"id": r.id, "family": r.family, "instance": r.instance, "outcome": r.outcome,
                      "undecided": r.undecided, "file": ";".join(map(str, paths))})
     return pd.DataFrame(rows, columns=["id", "family", "instance", "outcome", "undecided", "file"])
@@ -510,15 +513,18 @@ def summarize_mutants(mutants: pd.DataFrame, ids=None) -> pd.DataFrame:
     return pd.DataFrame(out, columns=MUTANT_SUMMARY_COLUMNS)
 
 
-def check_problem(problem, ids=None, outer=None, name: str = "problem") -> pd.DataFrame:
+def check_problem(problem, ids=None, outer=None, name: str = "problem",
+                  seed: tuple[int, ...] | None = None) -> pd.DataFrame:
     """Every selected statement (default: all) and its mutants on one problem (and, for nested
     statements, the larger game ``outer``); one row per part (:data:`PROBLEM_COLUMNS`).
 
     A statement whose check rejects the problem (for instance T3 without perfect experts, T2
     without ``outer``) gets one row with ``kind = "not applicable"`` and the reason in ``note``.
     Each mutant gets one row: ``outcome = "refuted"`` means this problem refutes it. A check
-    left inconclusive is run again at a tighter tolerance (:func:`run_decided`)."""
-    inst = Instance(name, {}, (problem,) if outer is None else (problem, outer), (0,))
+    left inconclusive is run again at a tighter tolerance (:func:`run_decided`). ``seed`` (the
+    instance's seed tuple, kept in files saved by a sweep) seeds the checks' probes as in the
+    sweep; without it they are seeded by ``(0,)``."""
+    inst = Instance(name, {}, (problem,) if outer is None else (problem, outer), tuple(seed or (0,)))
     rows = []
     for s in _select(ids):
         try:

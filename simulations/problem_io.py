@@ -4,6 +4,12 @@ Keys: ``D`` (K x n, required), ``P`` (K x n, optional; default ``D``), at most o
 description (``box_lo`` + ``box_hi``, or ``A`` + ``b``, or ``vertices``, or ``tv_center`` +
 ``tv_radius``: :data:`robust_gates.theory.lambda_sets.LAMBDA_KEYS`; default the simplex)
 and, in JSON or as a 0-d string array in ``.npz``, ``payoff`` (``kl`` or ``cross_entropy``).
+
+A JSON file written by a check sweep (:func:`robust_gates.simulations.checks.save_instances`) also
+holds ``instance``: where it came from (``family``, ``seed``: the instance's seed tuple, and
+``outer``: the file name of the larger game of a nested pair, saved beside it). The problem
+ignores it; ``robust-gates check --problem`` reads it (:func:`load_provenance`) so that the
+checks draw the same probes as in the sweep and nested statements get their larger game.
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ from robust_gates.theory import PAYOFFS, RobustProblem, lambda_from_dict
 from robust_gates.theory._validate import as_float_array
 from robust_gates.theory.lambda_sets import LAMBDA_KEYS
 
-__all__ = ["load_problem", "save_problem", "problem_from_dict", "problem_to_dict"]
+__all__ = ["load_problem", "save_problem", "problem_from_dict", "problem_to_dict", "load_provenance"]
 
-_KNOWN = {"D", "P", "payoff", *LAMBDA_KEYS}
+_KNOWN = {"D", "P", "payoff", "instance", *LAMBDA_KEYS}
 
 
 def _payoff_of(value) -> str:
@@ -40,6 +46,8 @@ def problem_from_dict(d: dict, payoff: str | None = None) -> RobustProblem:
         raise ValueError(f"unknown keys {sorted(unknown)}; allowed keys are {sorted(_KNOWN)}")
     if "D" not in d:
         raise ValueError("the problem has no 'D' (the K x n array of domain distributions)")
+    if "instance" in d:
+        _provenance(d["instance"])  # validated here too, so a damaged record never passes silently
     D = as_float_array(d["D"], "D", 2)
     lset = lambda_from_dict(d, D.shape[0])
     file_payoff = _payoff_of(d["payoff"]) if "payoff" in d else "kl"
@@ -98,10 +106,49 @@ def _read(path: Path) -> dict:
     return data
 
 
-def save_problem(problem: RobustProblem, path: str | Path) -> Path:
-    """Write ``problem`` to ``.json`` or ``.npz`` (chosen by the suffix)."""
+def _provenance(rec) -> dict:
+    """The validated ``instance`` record of a problem file (module doc)."""
+    if not isinstance(rec, dict):
+        raise ValueError("'instance' must be an object with 'family' and 'seed'")
+    unknown = set(rec) - {"family", "seed", "outer"}
+    if unknown:
+        raise ValueError(f"'instance' has unknown keys {sorted(unknown)}; allowed: family, seed, outer")
+    family, seed = rec.get("family"), rec.get("seed")
+    if not isinstance(family, str) or not family:
+        raise ValueError("'instance.family' must be a non-empty string")
+    if (not isinstance(seed, list) or not seed
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seed)):
+        raise ValueError("'instance.seed' must be a non-empty list of non-negative integers")
+    outer = rec.get("outer")
+    if outer is not None and (not isinstance(outer, str) or not outer.endswith(".json") or "/" in outer
+                              or "\\" in outer):
+        raise ValueError("'instance.outer' must be the name of a .json file beside this one")
+    return {"family": family, "seed": tuple(seed), "outer": outer}
+
+
+def load_provenance(path: str | Path) -> dict | None:
+    """The ``instance`` record of a problem file (``family``, ``seed`` as a tuple, ``outer`` or
+    ``None``), or ``None`` when the file has none (an ``.npz`` file never has one)."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        return None
+    d = _read(path)
+    return _provenance(d["instance"]) if "instance" in d else None
+
+
+def save_problem(problem: RobustProblem, path: str | Path, provenance: dict | None = None) -> Path:
+    """Write ``problem`` to ``.json`` or ``.npz`` (chosen by the suffix); ``provenance`` (JSON
+    only) is the ``instance`` record of the module doc."""
     path = Path(path)
     d = problem_to_dict(problem)
+    if provenance is not None:
+        if path.suffix.lower() != ".json":
+            raise ValueError(f"{path}: the instance record is written to .json files only")
+        rec = {"family": provenance["family"], "seed": [int(x) for x in provenance["seed"]]}
+        if provenance.get("outer"):
+            rec["outer"] = str(provenance["outer"])
+        _provenance(rec)  # the record a reader will accept
+        d["instance"] = rec
     if path.suffix.lower() == ".json":
         path.write_text(json.dumps(d))
     elif path.suffix.lower() == ".npz":

@@ -141,3 +141,49 @@ def test_nan_side_is_an_error_not_a_refutation():
     and a sweep records the row as an error (a bug to fix)."""
     with pytest.raises(FloatingPointError, match="nan side"):
         combine([Part("broken", float("nan"), 0.0, "<=", FLOOR)])
+
+
+def test_saved_instance_files_replay_the_sweep_checks(tmp_path):
+    """A file saved by a sweep records its instance (family, seed tuple, the larger game of a
+    nested pair), so ``check --problem`` draws the same probes and gets the outer game: the parts
+    computed from the file equal those of the sweep's own instance, T2 included (without the
+    record, T2 was 'not applicable' and probe-based parts used other probes)."""
+    from robust_gates.simulations.checks import check_problem
+    from robust_gates.simulations.problem_io import load_provenance
+
+    df = pd.DataFrame([{"id": "T2", "family": "nested", "instance": "0-1-3", "outcome": "inconclusive",
+                        "undecided": ""},
+                       {"id": "LF", "family": "box", "instance": "0-1-5", "outcome": "error", "undecided": ""}])
+    saved = save_instances(df, tmp_path, seed=0)
+    for row in saved.itertuples():
+        path = row.file.split(";")[0]
+        prov = load_provenance(path)
+        inst = make_instance(row.family, 0, int(row.instance.split("-")[-1]))
+        assert prov["family"] == row.family and prov["seed"] == inst.seed
+        outer = load_problem(tmp_path / row.outcome / prov["outer"]) if prov["outer"] else None
+        table = check_problem(load_problem(path), [row.id], outer=outer, seed=prov["seed"])
+        parts = table[table["kind"] == "part"].set_index("name")
+        res, _ = run_decided(get_statement(row.id), inst)
+        direct = res.details["parts"]
+        assert len(parts) == len(direct) > 0
+        for name, pt in direct.items():
+            assert parts.loc[name, "lhs"] == pt["lhs"] and parts.loc[name, "rhs"] == pt["rhs"], name
+
+
+@pytest.mark.parametrize("record,message", [
+    ("[1, 2]", "'instance' must be an object"),
+    ('{"family": "box"}', "'instance.seed'"),
+    ('{"family": "box", "seed": [1, -2]}', "'instance.seed'"),
+    ('{"family": "box", "seed": [1], "outer": "../x.json"}', "'instance.outer'"),
+    ('{"family": "box", "seed": [1], "extra": 1}', "unknown keys"),
+])
+def test_bad_instance_record_is_one_line_exit_2(tmp_path, record, message):
+    import subprocess
+
+    f = tmp_path / "p.json"
+    f.write_text('{"D": [[0.5, 0.5], [0.9, 0.1]], "instance": ' + record + "}")
+    out = subprocess.run(["robust-gates", "check", "--problem", str(f), "--statement", "T1"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in out.stderr

@@ -206,20 +206,28 @@ def _run_problem(args: argparse.Namespace, ids) -> int:
     import pandas as pd
 
     from robust_gates.simulations.checks import check_problem
-    from robust_gates.simulations.problem_io import load_problem
+    from robust_gates.simulations.problem_io import load_problem, load_provenance
     from robust_gates.simulations.statements import use_solver
 
+    outer = seed = None
     try:
         problem = load_problem(args.problem)
+        prov = load_provenance(args.problem)
+        if prov is not None:  # a file saved by a sweep: the same probes, and its larger game
+            seed = prov["seed"]
+            if prov["outer"]:
+                outer = load_problem(Path(args.problem).parent / prov["outer"])
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     use_solver(args.solver)
-    table = check_problem(problem, ids, name=Path(args.problem).name)
+    table = check_problem(problem, ids, outer=outer, name=Path(args.problem).name, seed=seed)
     out = Path(args.out) if args.out is not None else fresh_output_dir("check")
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "problem_checks.csv", index=False)
     print(f"{args.problem}: K = {problem.K}, n = {problem.n}, Lambda = {problem.Lambda.kind}, "
-          f"{'perfect' if problem.perfect_experts else 'imperfect'} experts")
+          f"{'perfect' if problem.perfect_experts else 'imperfect'} experts"
+          + (f"; instance {prov['family']} {'-'.join(map(str, seed))}" if seed is not None else "")
+          + (f", larger game {prov['outer']}" if outer is not None else ""))
     with pd.option_context("display.width", 220, "display.max_colwidth", 70, "display.max_rows", 500,
                            "display.float_format", "{:.6g}".format):
         print(table.astype(object).fillna("").to_string(index=False))
