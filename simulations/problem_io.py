@@ -69,7 +69,13 @@ def load_problem(path: str | Path, payoff: str | None = None) -> RobustProblem:
     archive of arrays, an archive with no arrays, arrays stored as Python objects) raises
     :class:`ValueError` or :class:`FileNotFoundError` with one sentence naming the file.
     """
-    return problem_from_dict(_read(Path(path)), payoff)
+    d = _read(Path(path))
+    if "instance" in d:  # a damaged record names its file (the record is not part of the game)
+        try:
+            _provenance(d["instance"])
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    return problem_from_dict(d, payoff)
 
 
 def _read(path: Path) -> dict:
@@ -133,7 +139,12 @@ def load_provenance(path: str | Path) -> dict | None:
     if path.suffix.lower() != ".json":
         return None
     d = _read(path)
-    return _provenance(d["instance"]) if "instance" in d else None
+    if "instance" not in d:
+        return None
+    try:
+        return _provenance(d["instance"])
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def save_problem(problem: RobustProblem, path: str | Path, provenance: dict | None = None) -> Path:

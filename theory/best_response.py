@@ -244,6 +244,10 @@ def _tie_fill(t: float, d: np.ndarray, l: np.ndarray, u: np.ndarray, passes: int
     if not rest > 0:
         return None
     level = rest / s
+    with np.errstate(over="ignore"):
+        ld = level * d
+    if np.any(ld[below] > l[below] * (1.0 + slack)) or np.any(ld[above] < u[above] * (1.0 - slack)):
+        return None  # t was not near the level: its classification is not the level's
     q = np.where(below, l, np.where(above, u, 0.0))
     with np.errstate(over="ignore"):
         q[free] = np.clip(level * d[free], l[free], u[free])

@@ -182,7 +182,8 @@ def min_kl_over_lambda(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, start: np.n
         # there (or only the coordinates); the bracket keeps the best of them
         points += [_polish(D, r, Lam, points[0], hold, active)
                    for hold in (True, False) for active in (1e-10, 1e-8, 1e-6)]
-        points += [_active_set_polish(_kl_objective(D, r), Lam, x) for x in points[: len(candidates)]]
+        points += [z for x in points[: len(candidates)]
+                   for z in _active_set_candidates(_kl_objective(D, r), Lam, x)]
     return _bracket([_kl_and_fw(D, r, Lam, x) for x in points])
 
 
@@ -321,9 +322,23 @@ def _neg_js_objective(D: np.ndarray, B: np.ndarray | None = None):
 
 
 def _active_set_polish(objective, Lam: LambdaSet, x: np.ndarray, steps: int = 80) -> np.ndarray:
-    """:func:`_active_set_newton`, or ``x`` back when it breaks down, leaves ``Lambda`` or ends
-    higher than ``x`` beyond rounding (the polish is an improvement, never a requirement:
-    callers bracket over all their points).
+    """The best by ``f`` of :func:`_active_set_candidates` (``x`` itself when none is at least as
+    good to rounding)."""
+    x = np.asarray(x, dtype=float)
+    f = objective[0]
+    inside = _active_set_candidates(objective, Lam, x, steps)
+    with np.errstate(all="ignore"):
+        values = [f(z) for z in inside]
+        fx = f(x)
+    if not inside or not min(values) <= fx + 4.0 * np.finfo(float).eps * (1.0 + abs(fx)):
+        return x
+    return inside[int(np.argmin(values))]
+
+
+def _active_set_candidates(objective, Lam: LambdaSet, x: np.ndarray, steps: int = 80) -> list[np.ndarray]:
+    """The points of ``Lambda`` that :func:`_active_set_newton` reaches from ``x`` (none when it
+    breaks down or leaves ``Lambda``): callers that bracket over their points keep them all, since
+    a point a rounding error higher in ``f`` may have the smaller Frank-Wolfe gap.
 
     Weights the optimum keeps astronomically small (infinite slope at 0: a domain whose only
     private point has a small mass) are also polished another way: held at their values while
@@ -332,7 +347,6 @@ def _active_set_polish(objective, Lam: LambdaSet, x: np.ndarray, steps: int = 80
     to 0, cycle there and stop at a worse point or outside ``Lambda`` (issue 21, T3 on
     perfect_face (1, 3433692883, 5024): Frank-Wolfe gap 4e-6 before, 4e-13 held)."""
     x = np.asarray(x, dtype=float)
-    f = objective[0]
     cands = []
     try:
         with np.errstate(all="ignore"):
@@ -359,12 +373,7 @@ def _active_set_polish(objective, Lam: LambdaSet, x: np.ndarray, steps: int = 80
             if abs(z.sum() - 1) <= 1e-14 and z.min() >= 0 and bool(np.all(A @ z <= b + 1e-15)):
                 inside.append(z)
                 break
-    with np.errstate(all="ignore"):
-        values = [f(z) for z in inside]
-        fx = f(x)
-    if not inside or not min(values) <= fx + 4.0 * np.finfo(float).eps * (1.0 + abs(fx)):
-        return x
-    return inside[int(np.argmin(values))]
+    return inside
 
 
 #: a weight below this whose slope is infinite at 0 is polished by its own optimality condition (an
@@ -604,7 +613,7 @@ def polish_max_js(D: np.ndarray, lam: np.ndarray, Lam: LambdaSet) -> np.ndarray:
         return lam
     else:
         objective = _neg_js_objective(D)
-        cands = [lam, _active_set_polish(objective, Lam, lam)]
+        cands = [lam, *_active_set_candidates(objective, Lam, lam)]
         # a weight the optimum keeps astronomically small (a domain whose only private point has
         # a small mass) set by its own optimality condition, the others as they are: the
         # active-set method can drop such a weight to 0 and cycle there (issue 21, perfect_face

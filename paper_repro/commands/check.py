@@ -216,11 +216,17 @@ def _run_problem(args: argparse.Namespace, ids) -> int:
         if prov is not None:  # a file saved by a sweep: the same probes, and its larger game
             seed = prov["seed"]
             if prov["outer"]:
-                outer = load_problem(Path(args.problem).parent / prov["outer"])
+                outer_path = Path(args.problem).parent / prov["outer"]
+                try:
+                    outer = load_problem(outer_path)
+                except ValueError as exc:  # name the file: the one given on the command line is fine
+                    raise ValueError(f"{outer_path} (the larger game of {args.problem}): {exc}") from None
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     use_solver(args.solver)
-    table = check_problem(problem, ids, outer=outer, name=Path(args.problem).name, seed=seed)
+    # the recorded family too, for the statements that look at it (the measured ones)
+    table = check_problem(problem, ids, outer=outer, seed=seed,
+                          name=prov["family"] if prov is not None else Path(args.problem).name)
     out = Path(args.out) if args.out is not None else fresh_output_dir("check")
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "problem_checks.csv", index=False)

@@ -434,7 +434,7 @@ def dual_ascent(
     H_fresh = True
     iterations = 0
     stalls = 0
-    gradient_tried = None
+    gradient_tried, gradient_left = None, _GRADIENT_TRIES
     bar = _NoBar()
     if progress:
         from tqdm.auto import tqdm
@@ -519,17 +519,22 @@ def dual_ascent(
                     alpha *= 0.5 if trial < 2 else 0.25
             if best_p.primal - best_d.dual <= target:
                 break
-            if accepted is None and H_fresh and gradient_tried is not pt:
+            if (accepted is None and H_fresh and gradient_tried is not pt and gradient_left > 0
+                    and fw > _GRADIENT_GAP * target):
                 # once per point (the stalls that follow retry Newton with more regularization
-                # from the same point; each gradient step costs a pass over D)
+                # from the same point), a few times per solve, and only far from the rounding
+                # floor (there Newton's steps are expected to fail; each trial costs a pass)
                 gradient_tried = pt
+                gradient_left -= 1
                 accepted = _gradient_step(oracle, pt, g, Gn, hn, G, h)
                 if accepted is not None:
                     alpha = 0.0  # not Newton's full step: the Hessian is recomputed below
-                    if accepted[0].primal < best_p.primal:
-                        best_p = accepted[0]
-                    if accepted[0].inside and accepted[0].dual > best_d.dual:
-                        best_d = accepted[0]
+                    cand = accepted[0]
+                    recent.append(cand)
+                    if cand.primal < best_p.primal:
+                        best_p = cand
+                    if cand.inside and (cand.dual > best_d.dual or not best_d.inside):
+                        best_d = cand
             if accepted is None:
                 if not H_fresh:  # the step used a lagged Hessian: retry with the exact one first
                     H, H_fresh = oracle.hessian(pt), True
@@ -585,6 +590,10 @@ def dual_ascent(
 #: step lengths (relative to the largest gradient entry) of the projected-gradient steps tried when
 #: Newton's model gives no improving step
 _GRADIENT_STEPS = tuple(10.0 ** -j for j in range(0, 16, 2))
+#: projected-gradient fallbacks per solve, and the point's own gap (in units of the target) above
+#: which one is tried (the sweep's cases needed one or two, at gaps 7.6e-4 to 506)
+_GRADIENT_TRIES = 4
+_GRADIENT_GAP = 100.0
 
 
 def _gradient_step(oracle: _Oracle, pt: _Point, g: np.ndarray, Gn, hn, G, h):
@@ -607,8 +616,12 @@ def _gradient_step(oracle: _Oracle, pt: _Point, g: np.ndarray, Gn, hn, G, h):
     for s in _GRADIENT_STEPS:
         M = eye * (gmax / s)
         try:
-            y, _ = active_set_qp(M, g, x, Gn if small else G, hn if small else h,
-                                 max_iter=2 * x.shape[0] + 20, normalized=small)
+            # the QP the Newton step uses at this size (the one-change active set is slow past
+            # PDAS_SIZE weights)
+            y = None if small else pdas_qp(M, g, x, Gn, hn)
+            if y is None:
+                y, _ = active_set_qp(M, g, x, Gn if small else G, hn if small else h,
+                                     max_iter=2 * x.shape[0] + 20, normalized=small)
         except (ValueError, np.linalg.LinAlgError):
             continue
         if y is None or not np.all(np.isfinite(y)) or not np.any(y != x):
