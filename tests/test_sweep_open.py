@@ -1,5 +1,5 @@
 """Open problems from the seed-7 10^4-instance sweep (issue 21, commit f240669; all four reproduce
-on the current code): true SPEC statements that the suite does not yet decide as holding on these
+on the current code, the two LF refutations now as inconclusive parts): true SPEC statements that the suite does not yet decide as holding on these
 instances. Each is replayed from its instance (family, seed, index), which reproduces the sweep
 exactly.
 
@@ -13,11 +13,11 @@ from robust_gates.simulations.checks import _run_group
 
 OPEN = [
     ("LF", "perfect_face", 1722,
-     "spurious refutation of 'constant gate lam* is robust' (certificate gap 3.9e-7 > floor 1e-9): the "
-     "gap is taken at the solver's lam*, known only to the solver's accuracy, and grows with "
-     "log(1/lam*_k) for tiny coordinates; the part needs an interval for the exact lam* (or an exact "
-     "lam* on its face) before a gap above the floor can refute it"),
-    ("LF", "perfect_face", 3693, "the same class: certificate gap 6.5e-9 > floor 1e-9"),
+     "'constant gate lam* is robust' undecided: certificate gap 3.9e-7 above the 1e-9 floor at a lam* "
+     "with coordinates 3e-20; the gap at a computed lam* grows with log(1/lam*_k) times its error, so "
+     "it is now inconclusive with interval [0, gap] (it was a spurious refutation); deciding it needs "
+     "lam* exact on its face"),
+    ("LF", "perfect_face", 3693, "the same class: gap 1.06e-7 against 1e-7 at a lam* coordinate 7.2e-10"),
     ("T3", "perfect_face", 3044,
      "inconclusive: V(Delta) - V(Lambda) >= min KL, interval [-1.7e-9, 4.7e-9] against the 1e-9 floor "
      "after the tighter re-solve"),
