@@ -13,7 +13,7 @@ from robust_gates.simulations.checks import _run_group
 
 OPEN = [
     ("LF", "perfect_face", 1722,
-     "'constant gate lam* is robust' undecided: certificate gap 3.9e-7 above the 1e-9 floor at a lam* "
+     "'constant gate lam* is robust' undecided: certificate gap 4.9e-7 above its 1e-7 floor at a lam* "
      "with coordinates 3e-20; the gap at a computed lam* grows with log(1/lam*_k) times its error, so "
      "it is now inconclusive with interval [0, gap] (it was a spurious refutation); deciding it needs "
      "lam* exact on its face"),

@@ -229,8 +229,8 @@ def test_seed_1_sweep_t3_inconclusive_cases_hold(family, index):
 @pytest.mark.parametrize("index", [1722, 3693])
 def test_lf_constant_gate_at_a_tiny_weight_is_never_refuted(index):
     """Seed-7 10^4 sweep (issue 21): LF's 'constant gate lam* is robust' was refuted on
-    perfect_face 1722 and 3693 by a certificate gap measured at a computed lam* with coordinates
-    3e-20 and 7.2e-10. The gap there moves by about log(1/lam_k) times the coordinate's error, so it
+    perfect_face 1722 and 3693 by certificate gaps (4.9e-7 and 1.06e-7, floor 1e-7) measured at a
+    computed lam* with coordinates 3e-20 and 7.2e-10. The gap there moves by about log(1/lam_k) times the coordinate's error, so it
     cannot refute the claim about the exact lam*: the part is inconclusive (interval [0, gap]),
     never refuted, and still holds wherever the gap is below the floor."""
     from robust_gates.simulations.checks import _run_group
