@@ -70,11 +70,7 @@ def load_problem(path: str | Path, payoff: str | None = None) -> RobustProblem:
     :class:`ValueError` or :class:`FileNotFoundError` with one sentence naming the file.
     """
     d = _read(Path(path))
-    if "instance" in d:  # a damaged record names its file (the record is not part of the game)
-        try:
-            _provenance(d["instance"])
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+    _record(d, path)  # a damaged record names its file (the record is not part of the game)
     return problem_from_dict(d, payoff)
 
 
@@ -136,9 +132,12 @@ def load_provenance(path: str | Path) -> dict | None:
     """The ``instance`` record of a problem file (``family``, ``seed`` as a tuple, ``outer`` or
     ``None``), or ``None`` when the file has none (an ``.npz`` file never has one)."""
     path = Path(path)
-    if path.suffix.lower() != ".json":
-        return None
-    d = _read(path)
+    return _record(_read(path), path) if path.suffix.lower() == ".json" else None
+
+
+def _record(d: dict, path) -> dict | None:
+    """The validated ``instance`` record of the file contents ``d`` (``None`` without one); a bad
+    record is a ``ValueError`` naming ``path``."""
     if "instance" not in d:
         return None
     try:

@@ -249,8 +249,7 @@ def _tie_fill(t: float, d: np.ndarray, l: np.ndarray, u: np.ndarray, passes: int
     if np.any(ld[below] > l[below] * (1.0 + slack)) or np.any(ld[above] < u[above] * (1.0 - slack)):
         return None  # t was not near the level: its classification is not the level's
     q = np.where(below, l, np.where(above, u, 0.0))
-    with np.errstate(over="ignore"):
-        q[free] = np.clip(level * d[free], l[free], u[free])
+    q[free] = np.clip(ld[free], l[free], u[free])
     if not abs(float(q.sum()) - 1.0) <= _mass_tol(d.size):
         return None
     return WaterFill(q, float(level), passes)

@@ -347,21 +347,28 @@ def _active_set_candidates(objective, Lam: LambdaSet, x: np.ndarray, steps: int 
     to 0, cycle there and stop at a worse point or outside ``Lambda`` (issue 21, T3 on
     perfect_face (1, 3433692883, 5024): Frank-Wolfe gap 4e-6 before, 4e-13 held)."""
     x = np.asarray(x, dtype=float)
-    cands = []
     try:
-        with np.errstate(all="ignore"):
-            A, b = Lam.inequalities()
-            y = _active_set_newton(*objective, A, b, x, steps)
-            cands.append(_balance_tiny(objective, A, b, y))
+        A, b = Lam.inequalities()
+    except ValueError:
+        return []
+    cands = []
+    with np.errstate(all="ignore"):
+        try:
+            cands.append(_balance_tiny(objective, A, b, _active_set_newton(*objective, A, b, x, steps)))
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            pass
+        try:
             held = _tiny_with_infinite_slope(objective, x)
             if held.any():
-                z = x
-                for _ in range(3):
-                    z = _balance_tiny(objective, A, b, z)
+                z = _balance_tiny(objective, A, b, x)
+                cands.append(z)  # the tiny weights set, the others as given
+                for i in range(3):
+                    if i:
+                        z = _balance_tiny(objective, A, b, z)
                     z = _newton_holding(objective, A, b, z, held, steps)
                 cands.append(z)
-    except (np.linalg.LinAlgError, FloatingPointError, ValueError):
-        pass
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            pass
     inside = []
     for y in cands:
         for z in (y, None):
@@ -429,11 +436,8 @@ def _balance_tiny(objective, A: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.
     ``Lambda`` or raises ``f`` beyond rounding is not kept (callers bracket over their points)."""
     f, grad_hess = objective
     x = x.copy()
-    for k in np.flatnonzero((x > 0) & (x < _TINY)):
-        z = x.copy()
-        z[k] = 0.0
-        if grad_hess(z)[0][k] != -np.inf:
-            continue
+    # (a move keeps every weight positive, so the support and with it the mask stay as they are)
+    for k in np.flatnonzero(_tiny_with_infinite_slope(objective, x)):
         # the partner: the largest coordinate that can give up mass inside Lambda
         j = -1
         for c in np.argsort(-x):
@@ -612,17 +616,10 @@ def polish_max_js(D: np.ndarray, lam: np.ndarray, Lam: LambdaSet) -> np.ndarray:
     elif par.B is not None:
         return lam
     else:
-        objective = _neg_js_objective(D)
-        cands = [lam, *_active_set_candidates(objective, Lam, lam)]
-        # a weight the optimum keeps astronomically small (a domain whose only private point has
-        # a small mass) set by its own optimality condition, the others as they are: the
-        # active-set method can drop such a weight to 0 and cycle there (issue 21, perfect_face
-        # (1, ..., 5024): lam_1 = 9.5e-36, bracket 1e-5 at the solver's lam, 4e-15 here)
-        with np.errstate(all="ignore"):
-            try:
-                cands.append(_balance_tiny(objective, *Lam.inequalities(), lam))
-            except (np.linalg.LinAlgError, FloatingPointError, ValueError):
-                pass
+        # (the candidates include lam with its astronomically small weights set by their own
+        # optimality condition: perfect_face (1, ..., 5024), lam_1 = 9.5e-36, bracket 1e-5 at the
+        # solver's lam, 4e-15 there)
+        cands = [lam, *_active_set_candidates(_neg_js_objective(D), Lam, lam)]
     if Lam.kind == "simplex":  # the capacity: also the polish that handles tiny coordinates
         cands.append(polish_capacity(D, lam))
     widths = [np.subtract(*js_bracket(D, x, Lam)[::-1]) for x in cands]
