@@ -329,6 +329,10 @@ def run_experiment(experiment: Experiment, config, out_dir: str | Path | None = 
         for stage in experiment.stages(run):
             done[stage.name] = _run_stage(run, stage, done)
         outputs = experiment.finish(run, done)
+        if (outputs.summary.get("complete") and config.name == "full" and seed == 0
+                and not set(run_info["overrides"]) - {"threads", "max_cells"}):
+            # a cell limit that every cell of the full configuration fits under is the full run
+            run_info = {**run_info, "full": True, "label": "full"}
         summary = {**outputs.summary, RUN_KEY: run_info}
         paths = {}
         for table in outputs.tables:
