@@ -316,6 +316,11 @@ def _neg_js_objective(D: np.ndarray, B: np.ndarray | None = None):
         if B is not None:  # a domain no point of the hull weighs: its (maybe infinite) slope is moot
             g = np.where(np.abs(Bm).sum(axis=1) > 0, g, 0.0)
         H = (D[:, on] / m[on]) @ D[:, on].T
+        if B is None:
+            # not through the identity: 0 * inf is nan, so a single infinite slope (a domain
+            # uncovered at 0) would turn every slope into nan (seed-7 sweep, LF on perfect_face
+            # (7, ..., 3693): no weight was found to have an infinite slope at 0)
+            return g, H
         return Bm.T @ g, Bm.T @ H @ Bm
 
     return f, grad_hess

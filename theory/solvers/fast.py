@@ -510,8 +510,13 @@ def dual_ascent(
                     if best_p.primal - best_d.dual <= target:
                         break
                     noise = 1e-13 * (1.0 + abs(pt.dual))
+                    # the Armijo rule with a true rise of phi: where alpha * slope is below the
+                    # rounding of phi, an unchanged phi would pass it, and the ascent crept for
+                    # 160 steps, a weight ~1e-20 halving a hundredfold per step towards 0 while the
+                    # others stayed put (issue 21 sweep, tiny (7, ..., 2533))
                     if cand.finite and (
-                        (slope > 0 and cand.dual >= pt.dual + _ARMIJO * alpha * slope)
+                        (slope > 0 and cand.dual >= pt.dual + _ARMIJO * alpha * slope
+                         and cand.dual > pt.dual)
                         or (cand.dual >= pt.dual - noise and cand.primal - cand.dual < fw)
                     ):
                         accepted = (cand, Hc)
@@ -594,6 +599,8 @@ _GRADIENT_STEPS = tuple(10.0 ** -j for j in range(0, 16, 2))
 #: which one is tried (the sweep's cases needed one or two, at gaps 7.6e-4 to 506)
 _GRADIENT_TRIES = 4
 _GRADIENT_GAP = 100.0
+#: weights outside the support tried one at a time by :func:`_gradient_step` (largest slope first)
+_GRADIENT_SINGLES = 4
 
 
 def _gradient_step(oracle: _Oracle, pt: _Point, g: np.ndarray, Gn, hn, G, h):
@@ -612,29 +619,47 @@ def _gradient_step(oracle: _Oracle, pt: _Point, g: np.ndarray, Gn, hn, G, h):
         return None
     small = x.shape[0] <= PDAS_SIZE
     noise = 1e-13 * (1.0 + abs(pt.dual))
-    eye = np.eye(x.shape[0])
-    for s in _GRADIENT_STEPS:
-        M = eye * (gmax / s)
-        try:
-            # the QP the Newton step uses at this size (the one-change active set is slow past
-            # PDAS_SIZE weights)
-            y = None if small else pdas_qp(M, g, x, Gn, hn)
-            if y is None:
-                y, _ = active_set_qp(M, g, x, Gn if small else G, hn if small else h,
-                                     max_iter=2 * x.shape[0] + 20, normalized=small)
-        except (ValueError, np.linalg.LinAlgError):
-            continue
-        if y is None or not np.all(np.isfinite(y)) or not np.any(y != x):
-            continue
-        y = oracle.clean(y)
-        if not oracle.inside(y):
-            continue
-        try:
-            cand, Hc = oracle(y, pt.t, False)
-        except ValueError:
-            continue
-        if cand.finite and cand.inside and cand.dual > pt.dual + noise:
-            return cand, Hc
+    m = x.shape[0]
+    # every weight moves, then (where that fails) only the support and one weight outside it, the
+    # most promising first: at a vertex the gradient may point into several weights whose slope
+    # holds for a step ~1e-250 only (domains covered at that scale), and moving them all lowers
+    # phi although one alone raises it (issue 21 sweep, tiny (7, ..., 2533) with cross-entropy:
+    # phi rises by 1e-6 from e_1 towards e_5 alone, and falls towards e_2 ... e_5 together)
+    masks = [np.ones(m, dtype=bool)]
+    support = x > 0
+    outside = np.flatnonzero(~support)
+    if 0 < outside.size and support.any():
+        order = outside[np.argsort(-g[outside], kind="stable")][:_GRADIENT_SINGLES]
+        for k in order:
+            if g[k] > float(g[support].min()):
+                mask = support.copy()
+                mask[k] = True
+                masks.append(mask)
+    for free in masks:
+        gf = np.where(free, g, 0.0)
+        for s in _GRADIENT_STEPS:
+            # frozen weights: a step cost 1e30 times larger keeps them where they are
+            M = np.diag(np.where(free, gmax / s, 1e30 * gmax / s))
+            try:
+                # the QP the Newton step uses at this size (the one-change active set is slow
+                # past PDAS_SIZE weights)
+                y = None if small else pdas_qp(M, gf, x, Gn, hn)
+                if y is None:
+                    y, _ = active_set_qp(M, gf, x, Gn if small else G, hn if small else h,
+                                         max_iter=2 * m + 20, normalized=small)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+            if y is None or not np.all(np.isfinite(y)) or not np.any(y != x):
+                continue
+            y = oracle.clean(np.where(free, y, x))
+            if not oracle.inside(y):
+                continue
+            try:
+                cand, Hc = oracle(y, pt.t, False)
+            except ValueError:
+                continue
+            if cand.finite and cand.inside and cand.dual > pt.dual + noise:
+                return cand, Hc
     return None
 
 
