@@ -198,3 +198,32 @@ def test_certificate_dual_is_a_lower_bound_at_any_level(monkeypatch):
         assert dual <= exact + 1e-12
     monkeypatch.setattr(lean, "_fill", fill)
     assert abs(lean._certificate(p, lam, np.asarray(res.model))[1] - exact) <= 1e-12
+
+
+@pytest.mark.parametrize("box", [False, True])
+def test_gate_is_written_on_first_access_and_pickles(box):
+    """The fast solver returns its gate in two-expert form (lean path on the simplex, general path
+    on a box): nothing ``(K, n)`` is written by the solve, repr or to_dict; the first access
+    writes a read-only array in G_1 that :func:`certify` accepts with the solve's gap, later
+    accesses return the same array, and a pickled result (as sweeps send them between processes)
+    gives the same gate."""
+    import pickle
+
+    from robust_gates.theory.solvers.result import LazyGate
+
+    p = _game(7, 5, 300)
+    if box:
+        p = RobustProblem(p.D, p.P, Box(np.full(5, 0.1), np.full(5, 0.5)))
+    res = solve_fast(p, tol=TOL)
+    assert ("lean" in res.backend) != box
+    assert isinstance(res.__dict__["_gate"], LazyGate)
+    repr(res), res.to_dict()
+    assert isinstance(res.__dict__["_gate"], LazyGate)
+    copy = pickle.loads(pickle.dumps(res))
+    g = res.gate
+    assert g is res.gate and not g.flags.writeable and g.shape == (5, 300)
+    assert np.allclose(g.sum(axis=0), 1.0, atol=1e-12) and g.min() >= 0
+    assert abs(certify(p, g, res.lam).gap - res.gap) <= 1e-12
+    assert np.array_equal(copy.gate, g)
+    with pytest.raises(AttributeError):
+        res.gate = np.zeros_like(g)

@@ -82,7 +82,7 @@ from ..problem import RobustProblem
 from ._pdas import pdas_qp
 from ._qp import _normalize_rows, active_set_qp
 from .registry import register_solver
-from .result import CertificateError, SolverError, SolveResult
+from .result import CertificateError, LazyGate, SolverError, SolveResult
 
 __all__ = ["solve_fast", "dual_ascent", "certified_result", "DualAscent", "dual_hessian",
            "TwoExpertGate", "certify_two_expert"]
@@ -987,7 +987,7 @@ def certified_result(
     else:
         two = TwoExpertGate.from_model(problem, ascent.model)
         cert, model = certify_two_expert(problem, two, ascent.lam, ascent.weights)
-        gate = two.dense(problem.K)
+        gate = LazyGate(two.dense, problem.K)  # the (K, n) array only when asked for
     if not cert.gap <= tol:
         raise CertificateError(
             f"fast solver reached an internal gap {ascent.gap:.3e} but the independent "

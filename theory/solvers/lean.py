@@ -21,7 +21,8 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   its line search is retried with the exact Hessian (chunked, no ``K x n`` temporary); the
   water-filling works in two preallocated length-``n`` buffers;
 * the certificate is computed once, fused: a fresh ``lam @ D``, a fresh water-filling started at
-  ``t = 1`` (the iteration of :func:`robust_gates.theory.best_response.water_fill`; the dual is the
+  the level the gate's own model shows on a sample of points (a start only: the iteration of
+  :func:`robust_gates.theory.best_response.water_fill` decides the level; the dual is the
   Lagrangian lower bound at its level, as in
   :func:`robust_gates.theory.best_response.phi_lower_bound`) and one product of
   ``D`` with the two columns ``log q_lam`` and ``log P_g`` (the gate's own model), so primal and
@@ -45,7 +46,7 @@ from scipy.linalg.lapack import dgesv as _dgesv
 from ..gates import GATE_TOL
 from ..lambda_sets import LambdaSet, Simplex
 from ..problem import RobustProblem
-from .result import SolveResult
+from .result import LazyGate, SolveResult
 
 __all__ = ["lean_applies", "solve_lean", "simplex_qp", "LEAN_MAX_K"]
 
@@ -85,23 +86,25 @@ def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work=None):
     small = work is None
     if not small:
         q = np.empty_like(d)
-        td, tmp = work
+        td, free = work
     for _ in range(100):
         if small:  # few entries: fewer calls matter more than temporaries
             td = d * t
             q = np.minimum(np.maximum(td, l), u)
         else:
+            # fmax / fmin: the same values here (no NaN: d, l, u are finite), without the NaN
+            # propagation that makes maximum / minimum a third slower on long arrays
             np.multiply(d, t, out=td)
-            np.maximum(td, l, out=q)
-            np.minimum(q, u, out=q)
+            np.fmax(td, l, out=q)
+            np.fmin(q, u, out=q)
         f = float(q.sum())
         if abs(f - 1.0) <= 1e-14:
             return q, t
         if small:
             slope = float(np.dot(d, q == td))  # d on the free set
         else:
-            np.multiply(d, q == td, out=tmp)
-            slope = float(tmp.sum())
+            np.equal(q, td, out=free)
+            slope = float(np.dot(d, free))
         if f < 1.0:
             lo = t
         else:
@@ -288,7 +291,7 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
         return None  # a degenerate envelope: the general path handles it
     const = -problem.entropies if problem.payoff == "kl" else np.zeros(K)
     cols = _hessian_blocks(n) if K * n > SUBSAMPLE_ENTRIES else None
-    work = (np.empty(n), np.empty(n)) if n > 4096 else None
+    work = (np.empty(n), np.empty(n, dtype=bool)) if n > 4096 else None
     pt = _evaluate(D, l, u, const, np.full(K, 1.0 / K), 1.0, work)
     if pt is None:
         return None
@@ -347,14 +350,29 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
     return best_d.lam, best_p.q, iterations, evaluations
 
 
+#: points (about) of the sample on which the certificate reads its water-filling's starting level
+_HINT_POINTS = 4096
+
+
 def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray):
     """``(primal, dual)`` of the independent certificate for the gate's model ``model`` and
     ``lam`` (module docstring), or ``None`` when a loss is not finite there."""
     D = problem.D
+    l, u = problem.l, problem.u
     d = lam @ D
-    # a fresh best response from t = 1: water_fill's Newton iteration, in the buffered form that
-    # costs fewer passes over length-n vectors at large n (nothing of the ascent is reused)
-    filled = _fill(d, problem.l, problem.u, 1.0)
+    # a fresh best response: water_fill's Newton iteration (nothing of the ascent is reused),
+    # started at the level the gate's own model shows on a spread sample of points strictly inside
+    # the envelope (the certified model is q_lam there, to the gap): the iteration then usually
+    # stops at its first evaluation. Only a start: a wrong one costs iterations, never validity
+    n = d.shape[0]
+    step = max(1, n // _HINT_POINTS)
+    ms, ds = model[::step], d[::step]
+    inside = (ms > l[::step]) & (ms < u[::step]) & (ds > 0)
+    t0 = float(ms[inside].sum() / ds[inside].sum()) if inside.any() else 1.0
+    if not (np.isfinite(t0) and t0 > 0):
+        t0 = 1.0
+    work = (np.empty(n), np.empty(n, dtype=bool)) if n > 4096 else None
+    filled = _fill(d, l, u, t0, work)
     if filled is None:
         return None
     q, t = filled
@@ -450,10 +468,10 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     primal, dual = cert
     if not primal - dual <= tol:
         return None
-    model.flags.writeable = False
-    lam.flags.writeable = False
+    for a in (model, lam, t, s):  # (t and s stay with the gate, written on first access)
+        a.flags.writeable = False
     return SolveResult(
-        value=primal, gate=_dense(kmin, kmax, t, s, problem.K), model=model, lam=lam, gap=primal - dual,
+        value=primal, gate=LazyGate(_dense, kmin, kmax, t, s, problem.K), model=model, lam=lam, gap=primal - dual,
         lower_bound=dual, status="optimal", solver="fast", payoff=problem.payoff,
         iterations=iterations, seconds=time.perf_counter() - start,
         backend=f"lean newton on the simplex ({evaluations} evaluations)",

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._validate import _frozen
 
-__all__ = ["SolveResult", "SolverError", "CertificateError", "OPTIMAL_GAP"]
+__all__ = ["SolveResult", "SolverError", "CertificateError", "OPTIMAL_GAP", "LazyGate"]
 
 #: a gap at most this (relative to ``max(1, |value|)``) is reported as "optimal"
 OPTIMAL_GAP = 1e-6
@@ -22,6 +22,52 @@ class CertificateError(SolverError):
     """A solver claimed success but the independent certificate gap is above tolerance."""
 
 
+class LazyGate:
+    """A gate kept in a compact form until its ``(K, n)`` array is first asked for:
+    ``LazyGate(make, *args)`` stands for the array ``make(*args)`` (``make`` a module-level
+    function, so that a result still pickles). At ``K = 16, n = 10^6`` the dense gate is 128 MB
+    whose writing costs more than two streaming passes over ``D``; a solve whose caller only needs
+    ``lam``, the value or the model never writes it."""
+
+    __slots__ = ("make", "args")
+
+    def __init__(self, make, *args):
+        self.make, self.args = make, args
+
+    def __call__(self) -> np.ndarray:
+        return self.make(*self.args)
+
+
+class _Gate:
+    """The ``gate`` field of :class:`SolveResult`: a read-only array, given as one or as a
+    :class:`LazyGate` that is materialized (once, read-only) on first access."""
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            raise AttributeError("gate")  # (a dataclass field without a default)
+        value = obj.__dict__[self.slot]
+        if isinstance(value, LazyGate):
+            value = _read_only(value())
+            obj.__dict__[self.slot] = value
+        return value
+
+    def __set__(self, obj, value):
+        if self.slot in obj.__dict__:  # a frozen result: only its own __init__ sets the gate
+            raise AttributeError("cannot assign to field 'gate'")
+        obj.__dict__[self.slot] = value if isinstance(value, LazyGate) else _read_only(value)
+
+
+def _read_only(value) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if not _frozen(arr):  # copied once, so the solver cannot change it later; a frozen
+        arr = arr.copy()  # array (e.g. from dataclasses.replace) is kept as it is
+        arr.flags.writeable = False
+    return arr
+
+
 @dataclass(frozen=True, eq=False)
 class SolveResult:
     """A certified solution of the robust game.
@@ -32,7 +78,8 @@ class SolveResult:
         Worst-case loss of the returned gate, ``max_{lam in Lambda} L(g*, lam)`` (an upper
         bound on ``V(Lambda)``; ``value - gap`` is a lower bound).
     gate : array (K, n)
-        Robust gate ``g*`` in ``G_1``.
+        Robust gate ``g*`` in ``G_1`` (a solver may pass a :class:`LazyGate`: the array is then
+        written on first access).
     model : array (n,)
         Robust gated model ``P_g*``.
     lam : array (K,)
@@ -61,7 +108,7 @@ class SolveResult:
     """
 
     value: float
-    gate: np.ndarray
+    gate: np.ndarray = _Gate()
     model: np.ndarray
     lam: np.ndarray
     gap: float
@@ -80,17 +127,13 @@ class SolveResult:
             raise CertificateError(
                 f"{self.solver} solver: the certificate is not finite (value {self.value}, lower "
                 f"bound {self.lower_bound}, gap {self.gap}); no result is returned")
-        for name in ("gate", "model", "lam"):
-            arr = np.asarray(getattr(self, name), dtype=np.float64)
-            if not _frozen(arr):  # copied once, so the solver cannot change it later; a frozen
-                arr = arr.copy()  # array (e.g. from dataclasses.replace) is kept as it is
-                arr.flags.writeable = False
-            object.__setattr__(self, name, arr)
+        for name in ("model", "lam"):  # (the gate is made read-only by its field)
+            object.__setattr__(self, name, _read_only(getattr(self, name)))
         if self.status == "optimal" and not self.gap <= OPTIMAL_GAP * max(1.0, abs(self.value)):
             object.__setattr__(self, "status", "within_tol")
 
     def __repr__(self) -> str:
-        K, n = np.shape(self.gate) if np.ndim(self.gate) == 2 else (len(self.lam), len(self.model))
+        K, n = len(self.lam), len(self.model)  # (not from the gate: it may not be written yet)
         return (f"SolveResult(status={self.status!r}, value={self.value:.10g}, gap={self.gap:.2e}, "
                 f"solver={self.solver!r}, payoff={self.payoff!r}, K={K}, n={n})")
 
