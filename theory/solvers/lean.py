@@ -58,6 +58,8 @@ LEAN_MAX_K = 32
 SUBSAMPLE_ENTRIES = 4_000_000
 #: columns (about) in the subsampled Hessian, and the width of one block of them
 HESSIAN_COLUMNS = 1 << 18
+#: keep the subsampled Hessian for one step after a full Newton step that cut the gap a hundredfold
+LAG_HESSIAN = True
 _BLOCK = 512
 #: same stopping margin as the general path (the certificate is recomputed independently)
 SAFETY = 0.5
@@ -301,6 +303,7 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
     target = SAFETY * tol
     reg_c = 1e-3
     exact = cols is None
+    lagged = False
     H = _hessian(D, pt.lam, pt.q, pt.d, l, u, cols)
     iterations, evaluations = 0, 1
     eye = _EYE.get(K)
@@ -332,7 +335,9 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
             if best_p.primal - best_d.dual <= target:
                 break
             noise = 1e-13 * (1.0 + abs(pt.dual))
-            if ((slope > 0 and c.dual >= pt.dual + _ARMIJO * alpha * slope)
+            # (the Armijo rule with a true rise of phi, as in the general path: where alpha * slope
+            # is below phi's rounding an unchanged phi would pass it)
+            if ((slope > 0 and c.dual >= pt.dual + _ARMIJO * alpha * slope and c.dual > pt.dual)
                     or (c.dual >= pt.dual - noise and c.primal - c.dual < fw)):
                 accepted = c
                 break
@@ -341,13 +346,24 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
         if best_p.primal - best_d.dual <= target:
             break
         if accepted is None:
+            if lagged:  # the step used the last point's Hessian: retry with this point's
+                H, lagged = _hessian(D, pt.lam, pt.q, pt.d, l, u, None if exact else cols), False
+                continue
             if exact:
                 return None  # the general path (polish, stall handling) takes over
             exact = True  # retry the step with the exact Hessian
             H = _hessian(D, pt.lam, pt.q, pt.d, l, u)
             continue
+        if (LAG_HESSIAN and not exact and not lagged and alpha == 1.0
+                and accepted.primal - accepted.dual <= 1e-2 * fw):
+            # a full step that cut the point's own gap a hundredfold: Newton is in its fast phase
+            # and the Hessian moves by O(step), so the last one serves the next step (a
+            # subsampled Hessian costs most of a pass; a step that then fails is retried with a
+            # fresh one)
+            lagged = True
+        else:
+            H, lagged = _hessian(D, accepted.lam, accepted.q, accepted.d, l, u, None if exact else cols), False
         pt = accepted
-        H = _hessian(D, pt.lam, pt.q, pt.d, l, u, None if exact else cols)
         reg_c = max(reg_c * 0.1, 1e-6) if alpha == 1.0 else min(reg_c * 10.0, 1e6)
     return best_d.lam, best_p.q, iterations, evaluations
 
