@@ -428,13 +428,20 @@ def _gate(problem: RobustProblem, q: np.ndarray):
     else:
         kmin, kmax = problem.envelope_experts
     width = u - l
-    pos = width > 0
-    t = np.ones(problem.n)
-    np.divide(u - q, width, out=t, where=pos)
-    np.minimum(np.maximum(t, 0.0, out=t), 1.0, out=t)  # clipped to [0, 1] (np.clip costs more)
-    s = np.zeros(problem.n)
-    np.divide(q - l, width, out=s, where=pos)
-    np.minimum(np.maximum(s, 0.0, out=s), 1.0, out=s)
+    if float(width.min()) > 0.0:  # the common case: plain in-place division, no mask
+        t = u - q
+        t /= width
+        s = q - l
+        s /= width
+    else:
+        pos = width > 0
+        t = np.ones(problem.n)
+        np.divide(u - q, width, out=t, where=pos)
+        s = np.zeros(problem.n)
+        np.divide(q - l, width, out=s, where=pos)
+    # clipped to [0, 1] (np.clip costs more; fmax / fmin skip the NaN checks, and none can occur)
+    np.fmin(np.fmax(t, 0.0, out=t), 1.0, out=t)
+    np.fmin(np.fmax(s, 0.0, out=s), 1.0, out=s)
     return kmin, kmax, t, s
 
 
@@ -476,9 +483,13 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     # the envelope by construction, and its gate's own model is checked below
     lam, q, iterations, evaluations = out
     kmin, kmax, t, s = _gate(problem, q)
-    model = t * problem.l + s * problem.u  # the gate's own model: P_kmin = l, P_kmax = u exactly
-    if not (abs(float(model.sum()) - 1.0) <= GATE_TOL
-            and float(np.max(np.abs(t + s - 1.0))) <= GATE_TOL):
+    model = t * problem.l  # the gate's own model t l + s u: P_kmin = l, P_kmax = u exactly
+    model += s * problem.u
+    if not abs(float(model.sum()) - 1.0) <= GATE_TOL:
+        return None
+    total = t + s  # (in place: three fewer length-n temporaries)
+    total -= 1.0
+    if not float(np.abs(total, out=total).max()) <= GATE_TOL:
         return None
     cert = _certificate(problem, lam, model)
     if cert is None:
