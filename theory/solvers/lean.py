@@ -19,7 +19,9 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   evaluation than exact Newton, about what the exact Hessians would cost; the saving grows with
   ``K``). The gradient and ``phi`` stay exact; a step that fails
   its line search is retried with the exact Hessian (chunked, no ``K x n`` temporary); the
-  water-filling works in two preallocated length-``n`` buffers;
+  water-filling works in two preallocated length-``n`` buffers, and on large problems an
+  evaluation allocates only its ``q`` (``D_lam`` and ``log q`` share one scratch array, the
+  Hessian reads ``D_lam = q / t`` off the free set; :class:`_Work`);
 * the certificate is computed once: a fresh ``lam @ D``, a fresh water-filling started at the
   level the gate's own model shows on a sample of points (a start only: the iteration of
   :func:`robust_gates.theory.best_response.water_fill` decides the level; the dual is the
@@ -40,6 +42,7 @@ general solver instead, so every result is certified below ``tol`` as before.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -81,15 +84,15 @@ def lean_applies(problem: RobustProblem) -> bool:
 
 
 # --------------------------------------------------------------------------- pieces
-def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work=None):
+def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work=None, out=None):
     """``q = clip(t d, l, u)`` with ``sum q = 1`` by safeguarded Newton on ``t`` (the iteration of
     :func:`~robust_gates.theory.best_response.water_fill`, written with fewer temporaries; with
-    ``work``, two length-``n`` scratch arrays, none at all). Returns ``(q, t)`` or ``None`` when the
+    ``work = (td, free)``, a float and a boolean length-``n`` scratch array, none at all). Returns ``(q, t)`` or ``None`` when the
     iteration does not settle."""
     lo, hi = 0.0, np.inf
     small = work is None
     if not small:
-        q = np.empty_like(d)
+        q = np.empty_like(d) if out is None else out
         td, free = work
     for _ in range(100):
         if small:  # few entries: fewer calls matter more than temporaries
@@ -204,11 +207,27 @@ def _blocks(a: np.ndarray, step: int, take: int) -> np.ndarray:
     return head.reshape(*a.shape[:-1], -1, _BLOCK)[..., ::step, :][..., :take, :]
 
 
-def _gram(D, q, d, l, u, chunk: int = 8192) -> np.ndarray:
+def _weights(qc, dc, lc, uc, t):
+    """``1 / sqrt(D_lam)`` on the free set ``l < q < u`` of a block, ``0`` elsewhere; ``D_lam`` is
+    ``dc``, or ``q / t`` when ``dc`` is ``None`` (the free set is where ``q = t D_lam``: the large
+    path keeps no copy of ``D_lam``)."""
+    free = (qc > lc) & (qc < uc)
+    w = np.zeros(qc.shape)
+    if dc is None:
+        np.divide(t, qc, out=w, where=free)
+        np.sqrt(w, out=w, where=free)
+    else:
+        np.sqrt(dc, out=w, where=free)
+        np.divide(1.0, w, out=w, where=free)
+    return w
+
+
+def _gram(D, q, d, l, u, chunk: int = 8192, t: float = 1.0) -> np.ndarray:
     """``sum_F D_k D_j / D_lam`` over the free set ``F = {l < q < u}`` (where ``q = t D_lam > 0``),
-    in cache-sized column chunks when ``n`` is large (no ``K x n`` temporary)."""
+    in cache-sized column chunks when ``n`` is large (no ``K x n`` temporary); ``d = None``: ``D_lam
+    = q / t`` on ``F``."""
     K, n = D.shape
-    if n <= chunk:
+    if n <= chunk and d is not None:
         free = (q > l) & (q < u)
         w = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=free)
         W = D * w
@@ -216,33 +235,27 @@ def _gram(D, q, d, l, u, chunk: int = 8192) -> np.ndarray:
     gram = np.zeros((K, K))
     for a in range(0, n, chunk):
         b = min(a + chunk, n)
-        qc, dc = q[a:b], d[a:b]
-        free = (qc > l[a:b]) & (qc < u[a:b])
-        w = np.zeros_like(dc)
-        np.sqrt(dc, out=w, where=free)
-        np.divide(1.0, w, out=w, where=free)
+        w = _weights(q[a:b], None if d is None else d[a:b], l[a:b], u[a:b], t)
         W = D[:, a:b] * w
         gram += W @ W.T
     return gram
 
 
-def _hessian(D, lam, q, d, l, u, sub=None) -> np.ndarray:
+def _hessian(D, lam, q, d, l, u, sub=None, t: float = 1.0) -> np.ndarray:
     """The Hessian of ``phi`` (module docstring of :mod:`.fast`) from all columns, or, with
     ``sub = (step, take)``, from the subsample's columns scaled by ``n / columns``. Symmetric as
-    computed (``W W^T`` and an outer product)."""
+    computed (``W W^T`` and an outer product). ``d = None``: ``D_lam = q / t`` on the free set."""
     if sub is None:
-        gram = _gram(D, q, d, l, u)
+        gram = _gram(D, q, d, l, u, t=t)
     else:
         K = D.shape[0]
-        Dv, qv, dv, lv, uv = (_blocks(a, *sub) for a in (D, q, d, l, u))
+        Dv, qv, lv, uv = (_blocks(a, *sub) for a in (D, q, l, u))
+        dv = None if d is None else _blocks(d, *sub)
         gram = np.zeros((K, K))
         group = max(1, 8192 // _BLOCK)  # blocks per product: K x 8192 stays in cache
         for j in range(0, qv.shape[0], group):
-            qc, dc = qv[j:j + group], dv[j:j + group]
-            free = (qc > lv[j:j + group]) & (qc < uv[j:j + group])
-            w = np.zeros_like(dc)
-            np.sqrt(dc, out=w, where=free)
-            np.divide(1.0, w, out=w, where=free)
+            w = _weights(qv[j:j + group], None if dv is None else dv[j:j + group],
+                         lv[j:j + group], uv[j:j + group], t)
             W = (Dv[:, j:j + group] * w).reshape(K, -1)
             gram += W @ W.T
         gram *= D.shape[1] / (qv.shape[0] * _BLOCK)
@@ -274,13 +287,59 @@ def _log_covered(D: np.ndarray, q: np.ndarray) -> np.ndarray | None:
     return np.log(np.where(zero, 1.0, q))
 
 
-def _evaluate(D, l, u, const, lam, t0, work=None):
-    d = lam @ D
-    out = _fill(d, l, u, t0, work)
-    if out is None:
-        return None
-    q, t = out
+class _Work:
+    """Memory of one large solve (``n > 4096``). A fresh length-``n`` array costs its first touch
+    of memory (page faults: about a tenth of a pass each at ``n = 10^6``), and a solve made some
+    twenty of them. Here ``a`` holds ``D_lam`` until the water-filling is done and then ``log
+    q``; ``b`` and ``free`` are the water-filling's scratch; :meth:`take` hands out a length-``n``
+    array for a result (an evaluation's ``q``, the gate's weights, the model): one of the solve's
+    earlier arrays that nothing references any more, or a new one. Only the memory is shared:
+    every array is written in full before it is read."""
+
+    __slots__ = ("a", "b", "free", "pool")
+
+    def __init__(self, n: int):
+        self.a, self.b, self.free = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
+        self.pool: list[np.ndarray] = []
+
+    def take(self) -> np.ndarray:
+        for buf in self.pool:
+            # referenced by the pool, this loop and the call's argument only: no evaluation,
+            # view or result holds it (CPython reference counts are exact)
+            if sys.getrefcount(buf) <= 3:
+                return buf
+        buf = np.empty_like(self.a)
+        self.pool.append(buf)
+        return buf
+
+
+def _log_into(D: np.ndarray, q: np.ndarray, out: np.ndarray) -> np.ndarray | None:
+    """:func:`_log_covered` written into ``out``."""
+    if q.min() > 0.0:
+        return np.log(q, out=out)
     logq = _log_covered(D, q)
+    if logq is None:
+        return None
+    out[...] = logq
+    return out
+
+
+def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None):
+    if work is None:
+        d = lam @ D
+        out = _fill(d, l, u, t0)
+        if out is None:
+            return None
+        q, t = out
+        logq = _log_covered(D, q)
+    else:  # D_lam only for the water-filling (the Hessian reads it off q and t), log q in its place
+        d = np.matmul(lam, D, out=work.a)
+        out = _fill(d, l, u, t0, (work.b, work.free), work.take())
+        if out is None:
+            return None
+        q, t = out
+        d = None
+        logq = _log_into(D, q, work.a)
     if logq is None:  # a domain's mass where q = 0: an infinite loss, left to the general path
         return None
     losses = const - D @ logq  # finite
@@ -288,14 +347,15 @@ def _evaluate(D, l, u, const, lam, t0, work=None):
 
 
 # --------------------------------------------------------------------------- solver
-def _ascent(problem: RobustProblem, tol: float, max_iter: int):
+def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | None = None):
     D, l, u = problem.D, problem.l, problem.u
     K, n = D.shape
     if float(u.sum()) <= 1.0 + 1e-12 or float(l.sum()) >= 1.0 - 1e-12:
         return None  # a degenerate envelope: the general path handles it
     const = -problem.entropies if problem.payoff == "kl" else np.zeros(K)
     cols = _hessian_blocks(n) if K * n > SUBSAMPLE_ENTRIES else None
-    work = (np.empty(n), np.empty(n, dtype=bool)) if n > 4096 else None
+    if work is None and n > 4096:
+        work = _Work(n)
     pt = _evaluate(D, l, u, const, np.full(K, 1.0 / K), 1.0, work)
     if pt is None:
         return None
@@ -304,7 +364,7 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
     reg_c = 1e-3
     exact = cols is None
     lagged = False
-    H = _hessian(D, pt.lam, pt.q, pt.d, l, u, cols)
+    H = _hessian(D, pt.lam, pt.q, pt.d, l, u, cols, pt.t)
     iterations, evaluations = 0, 1
     eye = _EYE.get(K)
     if eye is None:
@@ -347,12 +407,12 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
             break
         if accepted is None:
             if lagged:  # the step used the last point's Hessian: retry with this point's
-                H, lagged = _hessian(D, pt.lam, pt.q, pt.d, l, u, None if exact else cols), False
+                H, lagged = _hessian(D, pt.lam, pt.q, pt.d, l, u, None if exact else cols, pt.t), False
                 continue
             if exact:
                 return None  # the general path (polish, stall handling) takes over
             exact = True  # retry the step with the exact Hessian
-            H = _hessian(D, pt.lam, pt.q, pt.d, l, u)
+            H = _hessian(D, pt.lam, pt.q, pt.d, l, u, None, pt.t)
             continue
         if (LAG_HESSIAN and not exact and not lagged and alpha == 1.0
                 and accepted.primal - accepted.dual <= 1e-2 * fw):
@@ -362,7 +422,8 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
             # fresh one)
             lagged = True
         else:
-            H, lagged = _hessian(D, accepted.lam, accepted.q, accepted.d, l, u, None if exact else cols), False
+            H, lagged = _hessian(D, accepted.lam, accepted.q, accepted.d, l, u, None if exact else cols,
+                                 accepted.t), False
         pt = accepted
         reg_c = max(reg_c * 0.1, 1e-6) if alpha == 1.0 else min(reg_c * 10.0, 1e6)
     return best_d.lam, best_p.q, iterations, evaluations
@@ -372,29 +433,35 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int):
 _HINT_POINTS = 4096
 
 
-def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray):
+def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, work: _Work | None = None):
     """``(primal, dual)`` of the independent certificate for the gate's model ``model`` and
-    ``lam`` (module docstring), or ``None`` when a loss is not finite there."""
+    ``lam`` (module docstring), or ``None`` when a loss is not finite there. ``work``: the solve's
+    scratch arrays (memory only; nothing of the ascent is read from them)."""
     D = problem.D
     l, u = problem.l, problem.u
-    d = lam @ D
+    n = D.shape[1]
+    if work is None and n > 4096:
+        work = _Work(n)
+    d = lam @ D if work is None else np.matmul(lam, D, out=work.a)
     # a fresh best response: water_fill's Newton iteration (nothing of the ascent is reused),
     # started at the level the gate's own model shows on a spread sample of points strictly inside
     # the envelope (the certified model is q_lam there, to the gap): the iteration then usually
     # stops at its first evaluation. Only a start: a wrong one costs iterations, never validity
-    n = d.shape[0]
     step = max(1, n // _HINT_POINTS)
     ms, ds = model[::step], d[::step]
     inside = (ms > l[::step]) & (ms < u[::step]) & (ds > 0)
     t0 = float(ms[inside].sum() / ds[inside].sum()) if inside.any() else 1.0
     if not (np.isfinite(t0) and t0 > 0):
         t0 = 1.0
-    work = (np.empty(n), np.empty(n, dtype=bool)) if n > 4096 else None
-    filled = _fill(d, l, u, t0, work)
+    filled = (_fill(d, l, u, t0) if work is None
+              else _fill(d, l, u, t0, (work.b, work.free), work.take()))
     if filled is None:
         return None
     q, t = filled
-    log_q, log_model = _log_covered(D, q), _log_covered(D, model)
+    if work is None:
+        log_q, log_model = _log_covered(D, q), _log_covered(D, model)
+    else:  # (D_lam is not needed past the water-filling)
+        log_q, log_model = _log_into(D, q, work.a), _log_into(D, model, work.b)
     if log_q is None or log_model is None:
         return None
     # column 0: CE(D_k, q_lam), 1: CE(D_k, P_g). Two matrix-vector products: one product with
@@ -415,7 +482,7 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray):
     return primal, dual
 
 
-def _gate(problem: RobustProblem, q: np.ndarray):
+def _gate(problem: RobustProblem, q: np.ndarray, work: _Work | None = None):
     """The two-expert gate of the model ``q`` (the form of
     :class:`~robust_gates.theory.solvers.fast.TwoExpertGate`, whose ``from_model`` makes the
     envelope check that the caller has made): ``(kmin, kmax, t, s)`` with weight ``t = (u - q) /
@@ -427,11 +494,11 @@ def _gate(problem: RobustProblem, q: np.ndarray):
         kmin, kmax = P.argmin(axis=0), P.argmax(axis=0)
     else:
         kmin, kmax = problem.envelope_experts
-    width = u - l
+    width = u - l if work is None else np.subtract(u, l, out=work.b)
     if float(width.min()) > 0.0:  # the common case: plain in-place division, no mask
-        t = u - q
+        t = u - q if work is None else np.subtract(u, q, out=work.take())
         t /= width
-        s = q - l
+        s = q - l if work is None else np.subtract(q, l, out=work.take())
         s /= width
     else:
         pos = width > 0
@@ -476,22 +543,30 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     general path."""
     if start is None:
         start = time.perf_counter()
-    out = _ascent(problem, tol, max_iter)
+    work = _Work(problem.n) if problem.n > 4096 else None
+    out = _ascent(problem, tol, max_iter, work)
     if out is None:
         return None
     # lam: a candidate of the line search, non-negative and normalized; q = clip(t d, l, u) is in
     # the envelope by construction, and its gate's own model is checked below
     lam, q, iterations, evaluations = out
-    kmin, kmax, t, s = _gate(problem, q)
-    model = t * problem.l  # the gate's own model t l + s u: P_kmin = l, P_kmax = u exactly
-    model += s * problem.u
+    kmin, kmax, t, s = _gate(problem, q, work)
+    del q  # (its memory may now serve the model)
+    out = None
+    # the gate's own model t l + s u: P_kmin = l, P_kmax = u exactly
+    if work is None:
+        model = t * problem.l
+        model += s * problem.u
+    else:
+        model = np.multiply(t, problem.l, out=work.take())
+        model += np.multiply(s, problem.u, out=work.a)
     if not abs(float(model.sum()) - 1.0) <= GATE_TOL:
         return None
-    total = t + s  # (in place: three fewer length-n temporaries)
+    total = t + s if work is None else np.add(t, s, out=work.a)  # (in place: no temporaries)
     total -= 1.0
     if not float(np.abs(total, out=total).max()) <= GATE_TOL:
         return None
-    cert = _certificate(problem, lam, model)
+    cert = _certificate(problem, lam, model, work)
     if cert is None:
         return None
     primal, dual = cert
