@@ -267,6 +267,10 @@ def test_neg_js_slope_keeps_an_infinite_entry():
     assert g[1] == -np.inf
     assert np.all(np.isfinite(g[[0, 2]]))
     assert np.all(np.isfinite(H))
+    # over a hull's weights: -inf for a point weighing that domain, finite for the others
+    B = np.array([[0.5, 0.0], [0.0, 1.0], [0.5, 0.0]])
+    gw, Hw = _neg_js_objective(D, B)[1](np.array([1.0, 0.0]))
+    assert np.isfinite(gw[0]) and gw[1] == -np.inf
 
 
 @pytest.mark.parametrize("payoff,steps", [("kl", 40), ("cross_entropy", 40)])

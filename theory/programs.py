@@ -321,7 +321,13 @@ def _neg_js_objective(D: np.ndarray, B: np.ndarray | None = None):
             # uncovered at 0) would turn every slope into nan (seed-7 sweep, LF on perfect_face
             # (7, ..., 3693): no weight was found to have an infinite slope at 0)
             return g, H
-        return Bm.T @ g, Bm.T @ H @ Bm
+        # a hull point's slope is -inf where it weighs a domain with an infinite slope, and
+        # finite otherwise (the same 0 * inf = nan in the product)
+        inf = ~np.isfinite(g)
+        gw = Bm.T @ np.where(inf, 0.0, g)
+        if inf.any():
+            gw[(Bm[inf] != 0).any(axis=0)] = -np.inf
+        return gw, Bm.T @ H @ Bm
 
     return f, grad_hess
 

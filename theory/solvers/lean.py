@@ -303,14 +303,31 @@ class _Work:
         self.pool: list[np.ndarray] = []
 
     def take(self) -> np.ndarray:
-        for buf in self.pool:
-            # referenced by the pool, this loop and the call's argument only: no evaluation,
-            # view or result holds it (CPython reference counts are exact)
-            if sys.getrefcount(buf) <= 3:
-                return buf
+        if _FREE_REFS is not None:
+            for buf in self.pool:
+                # referenced by the pool (and this loop) only: no evaluation, view or result
+                # holds it. The count of such an array is measured once at import by the same
+                # loop (_free_refs), since what a call adds to it differs between versions of
+                # CPython; without reference counts (PyPy) every array is new
+                if sys.getrefcount(buf) <= _FREE_REFS:
+                    return buf
         buf = np.empty_like(self.a)
         self.pool.append(buf)
         return buf
+
+
+def _free_refs() -> int | None:
+    """The reference count :meth:`_Work.take` sees for an array that only its pool holds (``None``
+    where Python has no reference counts)."""
+    if not hasattr(sys, "getrefcount"):
+        return None
+    pool = [np.empty(1)]
+    for buf in pool:
+        return sys.getrefcount(buf)
+    return None
+
+
+_FREE_REFS = _free_refs()
 
 
 def _log_into(D: np.ndarray, q: np.ndarray, out: np.ndarray) -> np.ndarray | None:

@@ -48,7 +48,10 @@ class _Gate:
     def __get__(self, obj, objtype=None):
         if obj is None:
             raise AttributeError("gate")  # (a dataclass field without a default)
-        value = obj.__dict__[self.slot]
+        try:
+            value = obj.__dict__[self.slot]
+        except KeyError:
+            raise AttributeError("gate") from None
         if isinstance(value, LazyGate):
             value = _read_only(value())
             obj.__dict__[self.slot] = value
@@ -131,6 +134,14 @@ class SolveResult:
             object.__setattr__(self, name, _read_only(getattr(self, name)))
         if self.status == "optimal" and not self.gap <= OPTIMAL_GAP * max(1.0, abs(self.value)):
             object.__setattr__(self, "status", "within_tol")
+
+    def __setstate__(self, state: dict) -> None:
+        # pickle and deepcopy restore the attributes with writable copies of the arrays: frozen
+        # again, so a copied result does not change later either (the gate, when already written)
+        for key, value in state.items():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+            self.__dict__[key] = value
 
     def __repr__(self) -> str:
         K, n = len(self.lam), len(self.model)  # (not from the gate: it may not be written yet)
