@@ -84,16 +84,15 @@ def lean_applies(problem: RobustProblem) -> bool:
 
 
 # --------------------------------------------------------------------------- pieces
-def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work=None, out=None):
+def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work: _Work | None = None):
     """``q = clip(t d, l, u)`` with ``sum q = 1`` by safeguarded Newton on ``t`` (the iteration of
     :func:`~robust_gates.theory.best_response.water_fill`, written with fewer temporaries; with
-    ``work = (td, free)``, a float and a boolean length-``n`` scratch array, none at all). Returns ``(q, t)`` or ``None`` when the
-    iteration does not settle."""
+    ``work``, none at all: ``q`` from :meth:`_Work.take`, the scratch in ``work.b`` and
+    ``work.free``). Returns ``(q, t)`` or ``None`` when the iteration does not settle."""
     lo, hi = 0.0, np.inf
     small = work is None
     if not small:
-        q = np.empty_like(d) if out is None else out
-        td, free = work
+        q, td, free = work.take(), work.b, work.free
     for _ in range(100):
         if small:  # few entries: fewer calls matter more than temporaries
             td = d * t
@@ -276,19 +275,20 @@ class _Eval:
         self.primal = float(losses.max())
 
 
-def _log_covered(D: np.ndarray, q: np.ndarray) -> np.ndarray | None:
+def _log_covered(D: np.ndarray, q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
     """``log q`` with ``0`` where ``q = 0`` (``0 log 0 = 0``: no domain has mass there), or ``None``
-    when some domain has mass where ``q = 0`` (an infinite loss) or ``q`` has a negative entry."""
+    when some domain has mass where ``q = 0`` (an infinite loss) or ``q`` has a negative entry;
+    written into ``out`` when given."""
     if q.min() > 0.0:
-        return np.log(q)
+        return np.log(q, out=out)
     zero = q <= 0.0
     if q.min() < 0.0 or (D[:, zero] > 0).any():
         return None
-    return np.log(np.where(zero, 1.0, q))
+    return np.log(np.where(zero, 1.0, q), out=out)
 
 
 class _Work:
-    """Memory of one large solve (``n > 4096``). A fresh length-``n`` array costs its first touch
+    """Memory of one large solve (``n > WORK_N``). A fresh length-``n`` array costs its first touch
     of memory (page faults: about a tenth of a pass each at ``n = 10^6``), and a solve made some
     twenty of them. Here ``a`` holds ``D_lam`` until the water-filling is done and then ``log
     q``; ``b`` and ``free`` are the water-filling's scratch; :meth:`take` hands out a length-``n``
@@ -328,35 +328,24 @@ def _free_refs() -> int | None:
 
 
 _FREE_REFS = _free_refs()
+#: problems with more points than this get a :class:`_Work` (below it, fewer calls matter more)
+WORK_N = 4096
 
 
-def _log_into(D: np.ndarray, q: np.ndarray, out: np.ndarray) -> np.ndarray | None:
-    """:func:`_log_covered` written into ``out``."""
-    if q.min() > 0.0:
-        return np.log(q, out=out)
-    logq = _log_covered(D, q)
-    if logq is None:
-        return None
-    out[...] = logq
-    return out
+def _work_for(n: int, work: _Work | None = None) -> _Work | None:
+    """``work`` if given, else a fresh :class:`_Work` when ``n > WORK_N``, else ``None``."""
+    return work if work is not None or n <= WORK_N else _Work(n)
 
 
 def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None):
-    if work is None:
-        d = lam @ D
-        out = _fill(d, l, u, t0)
-        if out is None:
-            return None
-        q, t = out
-        logq = _log_covered(D, q)
-    else:  # D_lam only for the water-filling (the Hessian reads it off q and t), log q in its place
-        d = np.matmul(lam, D, out=work.a)
-        out = _fill(d, l, u, t0, (work.b, work.free), work.take())
-        if out is None:
-            return None
-        q, t = out
+    d = lam @ D if work is None else np.matmul(lam, D, out=work.a)
+    out = _fill(d, l, u, t0, work)
+    if out is None:
+        return None
+    q, t = out
+    if work is not None:  # D_lam only for the water-filling (the Hessian reads it off q and t)
         d = None
-        logq = _log_into(D, q, work.a)
+    logq = _log_covered(D, q, None if work is None else work.a)  # (in D_lam's place)
     if logq is None:  # a domain's mass where q = 0: an infinite loss, left to the general path
         return None
     losses = const - D @ logq  # finite
@@ -371,8 +360,7 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
         return None  # a degenerate envelope: the general path handles it
     const = -problem.entropies if problem.payoff == "kl" else np.zeros(K)
     cols = _hessian_blocks(n) if K * n > SUBSAMPLE_ENTRIES else None
-    if work is None and n > 4096:
-        work = _Work(n)
+    work = _work_for(n, work)
     pt = _evaluate(D, l, u, const, np.full(K, 1.0 / K), 1.0, work)
     if pt is None:
         return None
@@ -457,8 +445,7 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
     D = problem.D
     l, u = problem.l, problem.u
     n = D.shape[1]
-    if work is None and n > 4096:
-        work = _Work(n)
+    work = _work_for(n, work)
     d = lam @ D if work is None else np.matmul(lam, D, out=work.a)
     # a fresh best response: water_fill's Newton iteration (nothing of the ascent is reused),
     # started at the level the gate's own model shows on a spread sample of points strictly inside
@@ -470,15 +457,13 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
     t0 = float(ms[inside].sum() / ds[inside].sum()) if inside.any() else 1.0
     if not (np.isfinite(t0) and t0 > 0):
         t0 = 1.0
-    filled = (_fill(d, l, u, t0) if work is None
-              else _fill(d, l, u, t0, (work.b, work.free), work.take()))
+    filled = _fill(d, l, u, t0, work)
     if filled is None:
         return None
     q, t = filled
-    if work is None:
-        log_q, log_model = _log_covered(D, q), _log_covered(D, model)
-    else:  # (D_lam is not needed past the water-filling)
-        log_q, log_model = _log_into(D, q, work.a), _log_into(D, model, work.b)
+    # (D_lam and the water-filling's scratch are not needed past it)
+    log_q = _log_covered(D, q, None if work is None else work.a)
+    log_model = _log_covered(D, model, None if work is None else work.b)
     if log_q is None or log_model is None:
         return None
     # column 0: CE(D_k, q_lam), 1: CE(D_k, P_g). Two matrix-vector products: one product with
@@ -560,7 +545,7 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     general path."""
     if start is None:
         start = time.perf_counter()
-    work = _Work(problem.n) if problem.n > 4096 else None
+    work = _work_for(problem.n)
     out = _ascent(problem, tol, max_iter, work)
     if out is None:
         return None
@@ -568,8 +553,7 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     # the envelope by construction, and its gate's own model is checked below
     lam, q, iterations, evaluations = out
     kmin, kmax, t, s = _gate(problem, q, work)
-    del q  # (its memory may now serve the model)
-    out = None
+    del q, out  # (its memory may now serve the model)
     # the gate's own model t l + s u: P_kmin = l, P_kmax = u exactly
     if work is None:
         model = t * problem.l
