@@ -60,6 +60,7 @@ def test_subsampled_hessian_path(monkeypatch):
     problem takes it) still ends certified at the reference value."""
     monkeypatch.setattr(lean, "SUBSAMPLE_ENTRIES", 1000)
     monkeypatch.setattr(lean, "HESSIAN_COLUMNS", 1024)
+    monkeypatch.setattr(lean, "_BLOCK", 512)
     p = _game(11, 6, 8 * 1024 + 37)
     assert lean._hessian_blocks(p.n) == (8, 2)  # 16 blocks, 2 taken
     res = lean.solve_lean(p, tol=TOL)
@@ -264,6 +265,7 @@ def test_lagged_hessian_saves_one_and_agrees(monkeypatch):
 
     monkeypatch.setattr(lean, "SUBSAMPLE_ENTRIES", 1000)
     monkeypatch.setattr(lean, "HESSIAN_COLUMNS", 8192)
+    monkeypatch.setattr(lean, "_BLOCK", 512)  # 16 blocks of 512, as the thresholds were set for
     rng = np.random.default_rng(1)
     D = rng.dirichlet(np.full(20480, 5.0), size=4)
     P = 0.9 * D + 0.1 * rng.dirichlet(np.full(20480, 5.0), size=4)

@@ -63,13 +63,18 @@ SUBSAMPLE_ENTRIES = 4_000_000
 HESSIAN_COLUMNS = 1 << 18
 #: keep the subsampled Hessian for one step after a full Newton step that cut the gap a hundredfold
 LAG_HESSIAN = True
-_BLOCK = 512
+#: columns per block of the subsample (one block per product: ``K x 8192`` stays in cache, and a
+#: long contiguous read of each row streams where short strided pieces do not)
+_BLOCK = 8192
 #: same stopping margin as the general path (the certificate is recomputed independently)
 SAFETY = 0.5
 _ARMIJO = 1e-4
 #: up to this many points the gate's experts come from ``argmin`` / ``argmax`` over the experts
 SMALL_GATE_N = 4096
 _EYE: dict[int, np.ndarray] = {}
+# reductions as ufunc methods: the same sums, minima and maxima as ndarray.sum / min / max, without
+# their Python-level wrappers (a small solve makes some forty of them)
+_sum, _min, _max = np.add.reduce, np.minimum.reduce, np.maximum.reduce
 
 
 def lean_applies(problem: RobustProblem) -> bool:
@@ -103,7 +108,7 @@ def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work: _Work | N
             np.multiply(d, t, out=td)
             np.fmax(td, l, out=q)
             np.fmin(q, u, out=q)
-        f = float(q.sum())
+        f = float(_sum(q))
         if abs(f - 1.0) <= 1e-14:
             return q, t
         if small:
@@ -165,14 +170,14 @@ def simplex_qp(M: np.ndarray, c: np.ndarray, x0: np.ndarray, max_iter: int = 30)
             return None
         y, mu = sol[:K], sol[K]
         if not any_fixed:
-            if y.min() >= 0.0:
+            if _min(y) >= 0.0:
                 break
             fixed = y < 0.0
             any_fixed = True
             continue
         z = np.where(fixed, M @ y - r + mu, 0.0)
         if sigma is None:
-            sigma = float(np.max(np.abs(np.diagonal(M))))
+            sigma = float(_max(np.abs(M.diagonal())))
         new = np.where(fixed, z > 0, y < 0) | (z - sigma * y > 0)
         if np.array_equal(new, fixed):
             break
@@ -181,11 +186,11 @@ def simplex_qp(M: np.ndarray, c: np.ndarray, x0: np.ndarray, max_iter: int = 30)
     else:
         return None
     # (a NaN fails every comparison below)
-    if not (y.min() >= -1e-14 and abs(float(y.sum()) - 1.0) <= 1e-11):
+    if not (_min(y) >= -1e-14 and abs(float(_sum(y)) - 1.0) <= 1e-11):
         return None
-    if any_fixed and not z.min() >= -1e-9 * (1.0 + float(np.abs(z).max())):
+    if any_fixed and not _min(z) >= -1e-9 * (1.0 + float(_max(np.abs(z)))):
         return None
-    return y if y.min() >= 0.0 else np.maximum(y, 0.0)  # the caller renormalizes
+    return y if _min(y) >= 0.0 else np.maximum(y, 0.0)  # the caller renormalizes
 
 
 def _hessian_blocks(n: int) -> tuple[int, int] | None:
@@ -228,7 +233,7 @@ def _gram(D, q, d, l, u, chunk: int = 8192, t: float = 1.0) -> np.ndarray:
     K, n = D.shape
     if n <= chunk and d is not None:
         free = (q > l) & (q < u)
-        w = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=free)
+        w = np.divide(1.0, np.sqrt(d), out=np.zeros(d.shape), where=free)
         W = D * w
         return W @ W.T
     gram = np.zeros((K, K))
@@ -272,17 +277,17 @@ class _Eval:
     def __init__(self, lam, d, q, t, losses):
         self.lam, self.d, self.q, self.t, self.losses = lam, d, q, t, losses
         self.dual = float(lam @ losses)
-        self.primal = float(losses.max())
+        self.primal = float(_max(losses))
 
 
 def _log_covered(D: np.ndarray, q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
     """``log q`` with ``0`` where ``q = 0`` (``0 log 0 = 0``: no domain has mass there), or ``None``
     when some domain has mass where ``q = 0`` (an infinite loss) or ``q`` has a negative entry;
     written into ``out`` when given."""
-    if q.min() > 0.0:
+    if _min(q) > 0.0:
         return np.log(q, out=out)
     zero = q <= 0.0
-    if q.min() < 0.0 or (D[:, zero] > 0).any():
+    if _min(q) < 0.0 or (D[:, zero] > 0).any():
         return None
     return np.log(np.where(zero, 1.0, q), out=out)
 
@@ -337,7 +342,10 @@ def _work_for(n: int, work: _Work | None = None) -> _Work | None:
     return work if work is not None or n <= WORK_N else _Work(n)
 
 
-def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None):
+def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None, positive: bool = False):
+    """The dual at ``lam``: ``D_lam``, its best response ``q`` (water-filling from the level
+    ``t0``) and the losses there; ``None`` where a loss is infinite. ``positive``: ``l > 0``
+    everywhere, so that ``q >= l`` is positive and needs no check before its logarithm."""
     d = lam @ D if work is None else np.matmul(lam, D, out=work.a)
     out = _fill(d, l, u, t0, work)
     if out is None:
@@ -345,7 +353,8 @@ def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None):
     q, t = out
     if work is not None:  # D_lam only for the water-filling (the Hessian reads it off q and t)
         d = None
-    logq = _log_covered(D, q, None if work is None else work.a)  # (in D_lam's place)
+    out = None if work is None else work.a  # (log q in D_lam's place)
+    logq = np.log(q, out=out) if positive else _log_covered(D, q, out)
     if logq is None:  # a domain's mass where q = 0: an infinite loss, left to the general path
         return None
     losses = const - D @ logq  # finite
@@ -356,12 +365,13 @@ def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None):
 def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | None = None):
     D, l, u = problem.D, problem.l, problem.u
     K, n = D.shape
-    if float(u.sum()) <= 1.0 + 1e-12 or float(l.sum()) >= 1.0 - 1e-12:
+    if float(_sum(u)) <= 1.0 + 1e-12 or float(_sum(l)) >= 1.0 - 1e-12:
         return None  # a degenerate envelope: the general path handles it
     const = -problem.entropies if problem.payoff == "kl" else np.zeros(K)
     cols = _hessian_blocks(n) if K * n > SUBSAMPLE_ENTRIES else None
     work = _work_for(n, work)
-    pt = _evaluate(D, l, u, const, np.full(K, 1.0 / K), 1.0, work)
+    positive = bool(_min(l) > 0.0)
+    pt = _evaluate(D, l, u, const, np.full(K, 1.0 / K), 1.0, work, positive)
     if pt is None:
         return None
     best_p = best_d = pt
@@ -378,7 +388,7 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
         if iterations >= max_iter:
             return None
         fw = max(pt.primal - pt.dual, 0.0)
-        M = -H + eye * (max(reg_c * fw, 1e-13) + 1e-13 * np.abs(np.diagonal(H)))
+        M = -H + eye * (max(reg_c * fw, 1e-13) + 1e-13 * np.abs(H.diagonal()))
         y = simplex_qp(M, pt.losses, pt.lam)
         if y is None:
             return None
@@ -388,8 +398,8 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
         alpha = 1.0
         for trial in range(30 if slope > 0 else 3):
             cand = np.maximum(pt.lam + alpha * p, 0.0)
-            cand /= cand.sum()
-            c = _evaluate(D, l, u, const, cand, pt.t, work)
+            cand /= _sum(cand)
+            c = _evaluate(D, l, u, const, cand, pt.t, work, positive)
             evaluations += 1
             if c is None:
                 return None
@@ -436,6 +446,8 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
 
 #: points (about) of the sample on which the certificate reads its water-filling's starting level
 _HINT_POINTS = 4096
+#: columns per chunk of the certificate's read of ``D`` (``K x 4096`` stays in cache)
+_CERT_CHUNK = 4096
 
 
 def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, work: _Work | None = None):
@@ -446,7 +458,21 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
     l, u = problem.l, problem.u
     n = D.shape[1]
     work = _work_for(n, work)
-    d = lam @ D if work is None else np.matmul(lam, D, out=work.a)
+    entropies = problem.entropies if problem.payoff == "kl" else np.zeros(lam.shape[0])
+    if work is None:
+        d = lam @ D
+    else:
+        # one read of D for two products, D_lam = lam @ D and D @ log P_g, in column chunks
+        # that stay in cache between the two (two whole products read D twice)
+        log_model = _log_covered(D, model, work.take())
+        if log_model is None:
+            return None
+        d, ce_model = work.a, np.zeros(D.shape[0])
+        for a in range(0, n, _CERT_CHUNK):
+            b = min(a + _CERT_CHUNK, n)
+            np.matmul(lam, D[:, a:b], out=d[a:b])
+            ce_model += D[:, a:b] @ log_model[a:b]
+        del log_model
     # a fresh best response: water_fill's Newton iteration (nothing of the ascent is reused),
     # started at the level the gate's own model shows on a spread sample of points strictly inside
     # the envelope (the certified model is q_lam there, to the gap): the iteration then usually
@@ -454,31 +480,35 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
     step = max(1, n // _HINT_POINTS)
     ms, ds = model[::step], d[::step]
     inside = (ms > l[::step]) & (ms < u[::step]) & (ds > 0)
-    t0 = float(ms[inside].sum() / ds[inside].sum()) if inside.any() else 1.0
+    t0 = float(_sum(ms[inside]) / _sum(ds[inside])) if inside.any() else 1.0
     if not (np.isfinite(t0) and t0 > 0):
         t0 = 1.0
     filled = _fill(d, l, u, t0, work)
     if filled is None:
         return None
     q, t = filled
-    # (D_lam and the water-filling's scratch are not needed past it)
-    log_q = _log_covered(D, q, None if work is None else work.a)
-    log_model = _log_covered(D, model, None if work is None else work.b)
-    if log_q is None or log_model is None:
-        return None
-    # column 0: CE(D_k, q_lam), 1: CE(D_k, P_g). Two matrix-vector products: one product with
-    # the two columns stacked reads D once but measured 1.2 passes at K = 16, n = 10^6 against
-    # 0.72 for the two (a two-column GEMM does not stream)
-    ce = -np.stack([D @ log_q, D @ log_model], axis=1)
-    if problem.payoff == "kl":
-        ce -= problem.entropies[:, None]
     weigh = lam > 0
     # the Lagrangian lower bound on phi(lam) at the level t (as the general path's
     # best_response.phi_lower_bound): L(q_t, lam) + (sum q_t - 1) / t with q_t = clip(t d, l, u)
     # bounds phi from below at any t > 0 and equals it at the right one, so an inaccurate
-    # water-filling can widen the gap but never certify a wrong value (issue 21)
-    dual = float(lam[weigh] @ ce[weigh, 0]) + (float(q.sum()) - 1.0) / t
-    primal = float(ce[:, 1].max())
+    # water-filling can widen the gap but never certify a wrong value (issue 21).
+    # L(q, lam) = sum_k lam_k CE(D_k, q) (- H(D_k) for KL): on small problems from the products
+    # D_k @ log q; on large ones as -D_lam @ log q, the same sum in one dot product of length n
+    # instead of a matrix-vector product that reads all of D
+    log_q = _log_covered(D, q, None if work is None else work.b)  # (the fill's scratch is free)
+    if log_q is None:
+        return None
+    if work is None:
+        ce_q = -(D @ log_q) - entropies
+        lagrangian = float(lam[weigh] @ ce_q[weigh])
+        log_model = _log_covered(D, model)
+        if log_model is None:
+            return None
+        ce_model = D @ log_model
+    else:
+        lagrangian = -float(d @ log_q) - float(lam[weigh] @ entropies[weigh])
+    dual = lagrangian + (float(_sum(q)) - 1.0) / t
+    primal = float(_max(-ce_model - entropies))  # max_k CE(D_k, P_g) (- H(D_k))
     if not (np.isfinite(dual) and np.isfinite(primal)):
         return None
     return primal, dual
@@ -489,7 +519,7 @@ def _gate(problem: RobustProblem, q: np.ndarray, work: _Work | None = None):
     :class:`~robust_gates.theory.solvers.fast.TwoExpertGate`, whose ``from_model`` makes the
     envelope check that the caller has made): ``(kmin, kmax, t, s)`` with weight ``t = (u - q) /
     (u - l)`` on the first expert attaining ``l`` and ``s = (q - l) / (u - l)`` on the first
-    attaining ``u`` (``t = 1, s = 0`` where ``u = l``), each clipped to ``[0, 1]``; the experts by
+    attaining ``u`` (``t = 1, s = 0`` where ``u = l``), both in ``[0, 1]`` as computed; the experts by
     ``argmin`` / ``argmax`` on small problems, the cached sweep on large ones."""
     P, l, u = problem.P, problem.l, problem.u
     if problem.n <= SMALL_GATE_N:
@@ -497,7 +527,7 @@ def _gate(problem: RobustProblem, q: np.ndarray, work: _Work | None = None):
     else:
         kmin, kmax = problem.envelope_experts
     width = u - l if work is None else np.subtract(u, l, out=work.b)
-    if float(width.min()) > 0.0:  # the common case: plain in-place division, no mask
+    if float(_min(width)) > 0.0:  # the common case: plain in-place division, no mask
         t = u - q if work is None else np.subtract(u, q, out=work.take())
         t /= width
         s = q - l if work is None else np.subtract(q, l, out=work.take())
@@ -508,9 +538,9 @@ def _gate(problem: RobustProblem, q: np.ndarray, work: _Work | None = None):
         np.divide(u - q, width, out=t, where=pos)
         s = np.zeros(problem.n)
         np.divide(q - l, width, out=s, where=pos)
-    # clipped to [0, 1] (np.clip costs more; fmax / fmin skip the NaN checks, and none can occur)
-    np.fmin(np.fmax(t, 0.0, out=t), 1.0, out=t)
-    np.fmin(np.fmax(s, 0.0, out=s), 1.0, out=s)
+    # t and s lie in [0, 1] as computed, with no clipping: l <= q <= u (the water-filling clips
+    # to the envelope), so 0 <= u - q <= u - l in exact arithmetic, rounding is monotone, and a
+    # rounded quotient a / b of 0 <= a <= b lies in [0, 1]
     return kmin, kmax, t, s
 
 
@@ -561,11 +591,11 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     else:
         model = np.multiply(t, problem.l, out=work.take())
         model += np.multiply(s, problem.u, out=work.a)
-    if not abs(float(model.sum()) - 1.0) <= GATE_TOL:
+    if not abs(float(_sum(model)) - 1.0) <= GATE_TOL:
         return None
     total = t + s if work is None else np.add(t, s, out=work.a)  # (in place: no temporaries)
     total -= 1.0
-    if not float(np.abs(total, out=total).max()) <= GATE_TOL:
+    if not float(_max(np.abs(total, out=total))) <= GATE_TOL:
         return None
     cert = _certificate(problem, lam, model, work)
     if cert is None:
