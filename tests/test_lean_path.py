@@ -288,3 +288,19 @@ def test_lagged_hessian_saves_one_and_agrees(monkeypatch):
     assert used[True][0] == used[False][0] - 1
     general = certified_result(p, dual_ascent(p, tol=TOL), TOL).value
     assert abs(used[True][1] - general) <= 2 * TOL
+
+
+def test_chunked_fill_matches_whole_array_fill():
+    """The large water-filling (column chunks, slope in the same sweep, scratch from _Work) ends
+    at the level of the whole-array one to rounding, with the mass one and q = clip(t d, l, u),
+    over several chunks and a partial last one."""
+    n = 3 * lean._FILL_CHUNK + 123
+    p = _game(4, 5, n)
+    lam = np.array([0.1, 0.3, 0.2, 0.25, 0.15])
+    d = lam @ p.D
+    q_small, t_small = lean._fill(d, p.l, p.u, 0.7)
+    q_large, t_large = lean._fill(d, p.l, p.u, 0.7, lean._Work(n))
+    assert abs(t_large - t_small) <= 1e-12 * t_small
+    assert abs(q_large.sum() - 1.0) <= 1e-13
+    assert np.array_equal(q_large, np.fmin(np.fmax(t_large * d, p.l), p.u))
+    assert np.allclose(q_large, q_small, rtol=1e-12, atol=0)
