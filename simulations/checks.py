@@ -208,12 +208,26 @@ def _single_threaded(fn, *args):
         return fn(*args)
 
 
-def _on_worker(args: tuple, fn, plugins) -> object:
-    """One dask task: load the plugins once per worker process, then ``fn(*args)`` (BLAS on one
-    thread)."""
+def _on_worker(batch: list[tuple], fn, plugins) -> list:
+    """One dask task: load the plugins once per worker process, then ``[fn(*args) for args in
+    batch]`` (BLAS on one thread)."""
     _load_plugins(plugins)
     with _one_blas_thread():
-        return fn(*args)
+        return [fn(*args) for args in batch]
+
+
+#: a dask task carries at most this many calls (a task costs the scheduler and the worker about
+#: a millisecond, as much as a small check), and each worker gets at least DASK_TASKS_PER_WORKER
+#: tasks where there are enough calls, so that the load stays balanced
+DASK_BATCH = 32
+DASK_TASKS_PER_WORKER = 16
+
+
+def dask_batches(count: int, workers: int) -> list[range]:
+    """Consecutive ranges of ``range(count)``, one per dask task: at most :data:`DASK_BATCH`
+    calls each, at least :data:`DASK_TASKS_PER_WORKER` tasks per worker where ``count`` allows."""
+    size = max(1, min(DASK_BATCH, count // max(1, workers * DASK_TASKS_PER_WORKER)))
+    return [range(a, min(a + size, count)) for a in range(0, count, size)]
 
 
 def _execute(fn, arglist: list[tuple], *, jobs: int | None, backend: str | None, scheduler: str | None,
@@ -228,11 +242,16 @@ def _execute(fn, arglist: list[tuple], *, jobs: int | None, backend: str | None,
         payloads = [plugin_payload(p) for p in plugins]
         workers = jobs if scheduler == "local" else None
         with dask_client(scheduler, workers) as client, tqdm(total=len(arglist), **bar) as pbar:
-            futures = client.map(_on_worker, arglist, fn=fn, plugins=payloads, pure=False)
-            where = {f.key: k for k, f in enumerate(futures)}
+            # consecutive calls batched into tasks (the per-task cost of dask is that of a small
+            # check); every result lands at its own index, so the order is the serial one
+            batches = dask_batches(len(arglist), max(1, len(client.scheduler_info()["workers"])))
+            futures = client.map(_on_worker, [[arglist[k] for k in b] for b in batches], fn=fn,
+                                 plugins=payloads, pure=False)
+            where = {f.key: b for b, f in zip(batches, futures)}
             for fut in as_completed(futures):
-                out[where[fut.key]] = fut.result()
-                pbar.update()
+                b = where[fut.key]
+                out[b.start:b.stop] = fut.result()
+                pbar.update(len(b))
         return out
     with tqdm(total=len(arglist), **bar) as pbar:
         if (jobs or 1) == 1:

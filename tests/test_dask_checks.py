@@ -122,3 +122,29 @@ def test_blas_threads_do_not_change_the_numbers(cluster):
     fields = ("lhs", "rhs", "slack", "margin", "gap")
     values = [[tuple(rows[0][f] for f in fields) for rows, _ in out] for out in (serial, remote, threads)]
     assert values[0] == values[1] == values[2]
+
+
+@pytest.mark.parametrize("count,workers", [(0, 2), (1, 2), (5, 2), (100, 2), (1000, 2), (150_000, 2), (999, 7)])
+def test_dask_batches_cover_every_call_once_in_order(count, workers):
+    """The dask tasks' batches are consecutive, cover every call once in order, hold at most
+    DASK_BATCH calls, and give each worker at least DASK_TASKS_PER_WORKER tasks where the calls
+    allow it."""
+    from robust_gates.simulations.checks import DASK_BATCH, DASK_TASKS_PER_WORKER, dask_batches
+
+    batches = dask_batches(count, workers)
+    assert [k for b in batches for k in b] == list(range(count))
+    assert all(1 <= len(b) <= DASK_BATCH for b in batches)
+    assert len(batches) >= min(count, workers * DASK_TASKS_PER_WORKER)
+
+
+def test_batched_tasks_keep_the_serial_order(cluster, monkeypatch):
+    """Calls batched three to a dask task (and a last, shorter batch) come back at their own
+    indices: the rows equal the serial run's, in its order."""
+    monkeypatch.setattr(checks, "DASK_BATCH", 3)
+    monkeypatch.setattr(checks, "DASK_TASKS_PER_WORKER", 1)
+    assert [len(b) for b in checks.dask_batches(8, 2)] == [3, 3, 2]
+    serial = checks.run_suite(["P1", "SC", "T1"], 4, seed=4, progress=False)
+    remote = checks.run_suite(["P1", "SC", "T1"], 4, seed=4, progress=False, scheduler=cluster)
+    cols = [c for c in serial.checks.columns if c != "seconds"]
+    assert len(serial.checks) == 12
+    assert serial.checks[cols].to_csv(index=False) == remote.checks[cols].to_csv(index=False)
