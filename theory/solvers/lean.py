@@ -13,21 +13,25 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   ``(K + 1)``-square KKT system (:func:`simplex_qp`), accepted only at a verified KKT point;
 * each evaluation is one product ``lam @ D``, the water-filling and one product ``D @ log q``;
 * on large problems (``K n > SUBSAMPLE_ENTRIES``) the Hessian of ``phi`` is the exact Hessian of
-  the terms of a fixed, spread set of column blocks (about ``HESSIAN_COLUMNS`` columns) scaled up
-  to ``n``: a quasi-Newton matrix, negative semidefinite like the true one, for a fraction of a
-  pass instead of ``K^2 n`` multiply-adds (at ``K = 16, n = 10^6`` the ascent takes one more
-  evaluation than exact Newton, about what the exact Hessians would cost; the saving grows with
-  ``K``). The gradient and ``phi`` stay exact; a step that fails
-  its line search is retried with the exact Hessian (chunked, no ``K x n`` temporary); the
-  water-filling works in two preallocated length-``n`` buffers, and on large problems an
+  the terms of a fixed, spread set of column blocks (about ``HESSIAN_COLUMNS`` columns in blocks
+  of ``_BLOCK``) scaled up to ``n``: a quasi-Newton matrix, negative semidefinite like the true
+  one, for a fraction of a pass instead of ``K^2 n`` multiply-adds (at ``K = 16, n = 10^6`` the
+  ascent takes one more evaluation than exact Newton, about what the exact Hessians would cost;
+  the saving grows with ``K``). The gradient and ``phi`` stay exact; a step that fails its line
+  search is retried with the exact Hessian (chunked, no ``K x n`` temporary);
+* the water-filling works in two preallocated length-``n`` buffers (on large problems in column
+  chunks that stay in cache, the slope summed in the same sweep), and on large problems an
   evaluation allocates only its ``q`` (``D_lam`` and ``log q`` share one scratch array, the
   Hessian reads ``D_lam = q / t`` off the free set; :class:`_Work`);
 * the certificate is computed once: a fresh ``lam @ D``, a fresh water-filling started at the
   level the gate's own model shows on a sample of points (a start only: the iteration of
   :func:`robust_gates.theory.best_response.water_fill` decides the level; the dual is the
   Lagrangian lower bound at its level, as in
-  :func:`robust_gates.theory.best_response.phi_lower_bound`) and the products of ``D`` with
-  ``log q_lam`` and ``log P_g`` (the gate's own model), about one and a half passes in all;
+  :func:`robust_gates.theory.best_response.phi_lower_bound`) and the losses of the gate's own
+  model ``P_g``, ``D @ log P_g``. On large problems ``lam @ D`` and ``D @ log P_g`` share one
+  read of ``D`` (column chunks that stay in cache between the two products), and the dual's
+  ``sum_k lam_k CE(D_k, q_lam)`` is the dot product ``-D_lam @ log q_lam``: about one pass in
+  all;
 * the gate is returned in its two-expert form
   (:class:`~robust_gates.theory.solvers.result.LazyGate`): its ``(K, n)`` array, 128 MB at
   ``K = 16, n = 10^6``, is written only when the caller asks for it.
