@@ -46,6 +46,7 @@ general solver instead, so every result is certified below ``tol`` as before.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -492,10 +493,13 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
     # the envelope (the certified model is q_lam there, to the gap): the iteration then usually
     # stops at its first evaluation. Only a start: a wrong one costs iterations, never validity
     step = max(1, n // _HINT_POINTS)
-    ms, ds = model[::step], d[::step]
-    inside = (ms > l[::step]) & (ms < u[::step]) & (ds > 0)
+    if step == 1:
+        ms, ds, ls, us = model, d, l, u
+    else:
+        ms, ds, ls, us = model[::step], d[::step], l[::step], u[::step]
+    inside = (ms > ls) & (ms < us) & (ds > 0)
     t0 = float(_sum(ms[inside]) / _sum(ds[inside])) if inside.any() else 1.0
-    if not (np.isfinite(t0) and t0 > 0):
+    if not (math.isfinite(t0) and t0 > 0):
         t0 = 1.0
     filled = _fill(d, l, u, t0, work)
     if filled is None:
@@ -523,7 +527,7 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
         lagrangian = -float(d @ log_q) - float(lam[weigh] @ entropies[weigh])
     dual = lagrangian + (float(_sum(q)) - 1.0) / t
     primal = float(_max(-ce_model - entropies))  # max_k CE(D_k, P_g) (- H(D_k))
-    if not (np.isfinite(dual) and np.isfinite(primal)):
+    if not (math.isfinite(dual) and math.isfinite(primal)):
         return None
     return primal, dual
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,7 +126,7 @@ class SolveResult:
     tol: float = float("nan")
 
     def __post_init__(self):
-        if not (np.isfinite(self.value) and np.isfinite(self.lower_bound) and np.isfinite(self.gap)):
+        if not (math.isfinite(self.value) and math.isfinite(self.lower_bound) and math.isfinite(self.gap)):
             # a certificate with an infinite or NaN end proves nothing; never return it as a number
             raise CertificateError(
                 f"{self.solver} solver: the certificate is not finite (value {self.value}, lower "
