@@ -304,3 +304,26 @@ def test_chunked_fill_matches_whole_array_fill():
     assert abs(q_large.sum() - 1.0) <= 1e-13
     assert np.array_equal(q_large, np.fmin(np.fmax(t_large * d, p.l), p.u))
     assert np.allclose(q_large, q_small, rtol=1e-12, atol=0)
+
+
+def test_gate_sweep_equals_the_whole_array_gate():
+    """The large path's one-sweep gate (column chunks, the model over q) gives the small path's
+    weights and model bit for bit, with the mass and the worst |t + s - 1|, also where every
+    expert agrees (u = l: weight one on the first expert)."""
+    n = 2 * lean._FILL_CHUNK + 77
+    rng = np.random.default_rng(3)
+    same = rng.choice(n, size=500, replace=False)
+    other = np.setdiff1d(np.arange(n), same)
+    P = np.empty((3, n))
+    P[:, same] = 0.2 * rng.dirichlet(np.ones(500))  # every expert the same there: u = l
+    P[:, other] = 0.8 * rng.dirichlet(np.ones(other.size), size=3)
+    p = RobustProblem(rng.dirichlet(np.ones(n), size=3), P)
+    q, _ = lean._fill(np.full(3, 1 / 3) @ p.D, p.l, p.u, 1.0)
+    kmin, kmax, t, s = lean._gate(p, q)
+    model = t * p.l + s * p.u
+    got = lean._gate_sweep(p, q.copy(), lean._Work(n))
+    assert np.array_equal(got[0], kmin) and np.array_equal(got[1], kmax)
+    assert np.array_equal(got[2], t) and np.array_equal(got[3], s)
+    assert np.array_equal(got[4], model)
+    assert np.all(t[same] == 1.0) and np.all(s[same] == 0.0)
+    assert abs(got[5] - model.sum()) <= 1e-13 and got[6] == np.abs(t + s - 1).max()

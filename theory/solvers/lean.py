@@ -74,8 +74,6 @@ _BLOCK = 8192
 #: same stopping margin as the general path (the certificate is recomputed independently)
 SAFETY = 0.5
 _ARMIJO = 1e-4
-#: up to this many points the gate's experts come from ``argmin`` / ``argmax`` over the experts
-SMALL_GATE_N = 4096
 _EYE: dict[int, np.ndarray] = {}
 # reductions as ufunc methods: the same sums, minima and maxima as ndarray.sum / min / max, without
 # their Python-level wrappers (a small solve makes some forty of them)
@@ -532,23 +530,22 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
     return primal, dual
 
 
-def _gate(problem: RobustProblem, q: np.ndarray, work: _Work | None = None):
+def _gate(problem: RobustProblem, q: np.ndarray):
     """The two-expert gate of the model ``q`` (the form of
     :class:`~robust_gates.theory.solvers.fast.TwoExpertGate`, whose ``from_model`` makes the
     envelope check that the caller has made): ``(kmin, kmax, t, s)`` with weight ``t = (u - q) /
-    (u - l)`` on the first expert attaining ``l`` and ``s = (q - l) / (u - l)`` on the first
-    attaining ``u`` (``t = 1, s = 0`` where ``u = l``), both in ``[0, 1]`` as computed; the experts by
-    ``argmin`` / ``argmax`` on small problems, the cached sweep on large ones."""
+    (u - l)`` on the first expert attaining ``l`` (``argmin`` over the experts) and ``s = (q - l)
+    / (u - l)`` on the first attaining ``u`` (``t = 1, s = 0`` where ``u = l``). Both lie in
+    ``[0, 1]`` as computed, with no clipping: ``l <= q <= u`` (the water-filling clips to the
+    envelope), so ``0 <= u - q <= u - l`` exactly, rounding is monotone, and a rounded quotient
+    ``a / b`` of ``0 <= a <= b`` lies in ``[0, 1]``. Large problems: :func:`_gate_sweep`."""
     P, l, u = problem.P, problem.l, problem.u
-    if problem.n <= SMALL_GATE_N:
-        kmin, kmax = P.argmin(axis=0), P.argmax(axis=0)
-    else:
-        kmin, kmax = problem.envelope_experts
-    width = u - l if work is None else np.subtract(u, l, out=work.b)
+    kmin, kmax = P.argmin(axis=0), P.argmax(axis=0)
+    width = u - l
     if float(_min(width)) > 0.0:  # the common case: plain in-place division, no mask
-        t = u - q if work is None else np.subtract(u, q, out=work.take())
+        t = u - q
         t /= width
-        s = q - l if work is None else np.subtract(q, l, out=work.take())
+        s = q - l
         s /= width
     else:
         pos = width > 0
@@ -556,10 +553,42 @@ def _gate(problem: RobustProblem, q: np.ndarray, work: _Work | None = None):
         np.divide(u - q, width, out=t, where=pos)
         s = np.zeros(problem.n)
         np.divide(q - l, width, out=s, where=pos)
-    # t and s lie in [0, 1] as computed, with no clipping: l <= q <= u (the water-filling clips
-    # to the envelope), so 0 <= u - q <= u - l in exact arithmetic, rounding is monotone, and a
-    # rounded quotient a / b of 0 <= a <= b lies in [0, 1]
     return kmin, kmax, t, s
+
+
+def _gate_sweep(problem: RobustProblem, q: np.ndarray, work: _Work):
+    """:func:`_gate` on a large problem, the same numbers, with its own model ``t l + s u`` and the
+    two checks of a gate, in one sweep of column chunks that stay in cache: ``(kmin, kmax, t, s,
+    model, mass, worst)`` with ``mass = sum model`` and ``worst = max |t + s - 1|``; the experts
+    from the problem's cached envelope sweep, the model written over ``q`` (not needed past
+    it)."""
+    l, u = problem.l, problem.u
+    kmin, kmax = problem.envelope_experts
+    t, s, scratch = work.take(), work.take(), work.b
+    mass = worst = 0.0
+    for a in range(0, q.shape[0], _FILL_CHUNK):
+        b = a + _FILL_CHUNK
+        lc, uc, qc, tc, sc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], scratch[a:b]
+        np.subtract(uc, lc, out=wc)
+        np.subtract(uc, qc, out=tc)
+        np.subtract(qc, lc, out=sc)
+        if float(_min(wc)) > 0.0:
+            tc /= wc
+            sc /= wc
+        else:
+            pos = wc > 0
+            np.divide(tc, wc, out=tc, where=pos)
+            np.divide(sc, wc, out=sc, where=pos)
+            np.logical_not(pos, out=pos)
+            tc[pos] = 1.0
+            sc[pos] = 0.0
+        np.multiply(tc, lc, out=qc)  # the model, over q
+        qc += np.multiply(sc, uc, out=wc)
+        mass += float(_sum(qc))
+        np.add(tc, sc, out=wc)
+        wc -= 1.0
+        worst = max(worst, float(_max(np.abs(wc, out=wc))))
+    return kmin, kmax, t, s, q, mass, worst
 
 
 def _dense(kmin, kmax, t, s, K: int, step: int = 1 << 15) -> np.ndarray:
@@ -600,20 +629,21 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     # lam: a candidate of the line search, non-negative and normalized; q = clip(t d, l, u) is in
     # the envelope by construction, and its gate's own model is checked below
     lam, q, iterations, evaluations = out
-    kmin, kmax, t, s = _gate(problem, q, work)
-    del q, out  # (its memory may now serve the model)
-    # the gate's own model t l + s u: P_kmin = l, P_kmax = u exactly
+    del out
+    # the gate and its own model t l + s u (P_kmin = l, P_kmax = u exactly), which must be a
+    # distribution, and its weights must sum to one at every point
     if work is None:
+        kmin, kmax, t, s = _gate(problem, q)
         model = t * problem.l
         model += s * problem.u
+        mass = float(_sum(model))
+        total = t + s
+        total -= 1.0
+        worst = float(_max(np.abs(total, out=total)))
     else:
-        model = np.multiply(t, problem.l, out=work.take())
-        model += np.multiply(s, problem.u, out=work.a)
-    if not abs(float(_sum(model)) - 1.0) <= GATE_TOL:
-        return None
-    total = t + s if work is None else np.add(t, s, out=work.a)  # (in place: no temporaries)
-    total -= 1.0
-    if not float(_max(np.abs(total, out=total))) <= GATE_TOL:
+        kmin, kmax, t, s, model, mass, worst = _gate_sweep(problem, q, work)
+    del q
+    if not (abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL):
         return None
     cert = _certificate(problem, lam, model, work)
     if cert is None:
