@@ -132,3 +132,74 @@ def test_two_expert_certificate_equals_certify():
         ref = certify(problem, two.dense(problem.K), res.lam)
         assert abs(cert.primal - ref.primal) <= 1e-13 and abs(cert.dual - ref.dual) <= 1e-13
         assert np.allclose(model, res.model, atol=1e-15, rtol=0)
+
+
+def _hull_qp(rng, K: int, m: int):
+    """A Newton QP of a hull of ``m > K`` points, as the fast solver builds it: ``M = V B V^T``
+    (rank ``K``) plus the regularization on the diagonal and on the null space of ``V^T``."""
+    V = rng.dirichlet(np.full(K, 0.3), size=m)
+    A = rng.normal(size=(K, K))
+    B = A @ A.T + 1e-3 * np.eye(K)
+    _, sv, Vt = np.linalg.svd(V.T, full_matrices=False)
+    null = np.eye(m) - Vt.T @ Vt
+    M = V @ B @ V.T + 1e-8 * (1 + np.abs(np.diag(V @ B @ V.T)).max()) * null + 1e-10 * np.eye(m)
+    x0 = np.full(m, 1.0 / m) if rng.random() < 0.5 else rng.dirichlet(np.full(m, 0.05))
+    return M, V @ rng.normal(size=K), x0
+
+
+def test_simplex_active_set_qp_is_the_qp_minimum():
+    """The support's active set over the simplex (the fallback where the bulk exchanges cycle, a
+    hull of many more points than domains) returns the minimizer of the general primal
+    active-set method, feasible and a KKT point, from a dense start and from a sparse one; the
+    constraint test recognizes exactly y >= 0."""
+    from robust_gates.theory.solvers._qp import is_simplex, simplex_active_set_qp
+
+    rng = np.random.default_rng(7)
+    for _ in range(6):
+        M, c, x0 = _hull_qp(rng, 6, 90)
+        y = simplex_active_set_qp(M, c, x0)
+        ref, ok = active_set_qp(M, c, x0, -np.eye(90), np.zeros(90))
+        assert ok and y is not None
+        assert y.min() >= 0 and abs(y.sum() - 1) <= 1e-12
+
+        def obj(v, M=M, c=c, x0=x0):
+            return 0.5 * (v - x0) @ M @ (v - x0) - c @ (v - x0)
+
+        assert abs(obj(y) - obj(ref)) <= 1e-10 * (1 + abs(obj(ref)))
+        g = M @ (y - x0) - c
+        mu = -g[y > 0].mean()
+        assert np.all(g + mu >= -1e-8 * (1 + np.abs(g).max()))
+    assert is_simplex(-np.eye(5), np.zeros(5))
+    assert not is_simplex(-np.eye(5), np.full(5, 0.1))
+    assert not is_simplex(np.vstack([-np.eye(5), np.ones((1, 5)) / 5 ** 0.5]), np.zeros(6))
+
+
+def test_hull_of_many_points_takes_the_support_active_set(monkeypatch):
+    """Issue 17 bench (hulls of 300 points at K = 32 and 64 took seconds): where the bulk
+    exchanges of pdas_qp cycle (here a hull of 200 points at K = 24), the Newton step's QP comes
+    from the support's active set, not the general method; the answer is certified and equals
+    the reference solver's value."""
+    from robust_gates.theory import solve_reference
+
+    K, n, m = 24, 300, 200
+    rng = np.random.default_rng([0, K, n, m])
+    D = rng.dirichlet(np.full(n, 0.5), size=K)
+    P = 0.8 * D + 0.2 * rng.dirichlet(np.ones(n), size=K)
+    problem = RobustProblem(D, P, Hull(rng.dirichlet(np.full(K, 0.3), size=m)))
+    used = {"support": 0, "general": 0}
+    support, general = fast.simplex_active_set_qp, fast.active_set_qp
+
+    def counted_support(*a, **k):
+        used["support"] += 1
+        return support(*a, **k)
+
+    def counted_general(*a, **k):
+        used["general"] += 1
+        return general(*a, **k)
+
+    monkeypatch.setattr(fast, "simplex_active_set_qp", counted_support)
+    monkeypatch.setattr(fast, "active_set_qp", counted_general)
+    res = solve_fast(problem, tol=TOL)
+    assert used["support"] >= 1 and used["general"] == 0
+    assert -1e-12 <= certify(problem, res.gate, res.lam).gap <= TOL
+    assert abs(res.value - solve_reference(problem).value) <= 1e-7

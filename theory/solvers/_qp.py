@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["active_set_qp", "FEAS_TOL"]
+__all__ = ["active_set_qp", "simplex_active_set_qp", "is_simplex", "FEAS_TOL"]
 
 _STEP_TOL = 1e-13
 #: a row is dependent on the working set when its residual after projection on the span of
@@ -162,3 +162,85 @@ def active_set_qp(
         if block >= 0:
             work.append(block)
     return _back_to_feasible(y, x0, G, h), converged
+
+
+def is_simplex(G: np.ndarray, h: np.ndarray) -> bool:
+    """Whether ``G y <= h`` (unit-norm rows) is exactly ``y >= 0``, one row per coordinate: with
+    ``1^T y = 1`` the feasible set is then the simplex of weights (a hull's, a simplex's)."""
+    m = G.shape[1]
+    return (G.shape[0] == m and not np.any(h) and np.array_equal(np.diagonal(G), np.full(m, -1.0))
+            and np.count_nonzero(G) == m)
+
+
+def simplex_active_set_qp(M: np.ndarray, c: np.ndarray, x0: np.ndarray,
+                          max_iter: int | None = None) -> np.ndarray | None:
+    r"""The QP of this module over the simplex (``y >= 0``, ``1^T y = 1``) by the primal active-set
+    method on the support (Lawson and Hanson's order of moves, with the equality): solve the
+    equality-constrained QP on the support ``S`` (a ``|S| + 1`` system), move towards its
+    solution until a weight reaches zero and drop it, or, at the solution, add the weight with
+    the most negative multiplier. Each system has the size of the support, so where the answer
+    is sparse (a hull of many more points than domains: at most ``K + 1`` points carry weight
+    at an extreme point of the model's solution set) a step costs little whatever ``m``; the
+    start is ``x0`` where its support is sparse (a quarter of the weights or fewer), else the
+    vertex with the least objective. Returns ``y`` only at a verified KKT point (the checks of
+    :func:`~robust_gates.theory.solvers._pdas.pdas_qp`), else ``None``."""
+    m = x0.shape[0]
+    r = c + M @ x0  # objective: 1/2 y'My - r'y + const
+    if np.count_nonzero(x0) <= m // 4:
+        y = x0.astype(np.float64).copy()
+    else:
+        y = np.zeros(m)
+        y[int(np.argmin(0.5 * np.diagonal(M) - r))] = 1.0
+    S = y > 0
+    if max_iter is None:
+        max_iter = 10 * m + 20
+    for _ in range(max_iter):
+        idx = np.flatnonzero(S)
+        k = idx.size
+        kkt = np.empty((k + 1, k + 1))
+        kkt[:k, :k] = M[np.ix_(idx, idx)]
+        kkt[:k, k] = 1.0
+        kkt[k, :k] = 1.0
+        kkt[k, k] = 0.0
+        try:
+            sol = np.linalg.solve(kkt, np.append(r[idx], 1.0))
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(sol)):
+            return None
+        z, mu = sol[:k], sol[k]
+        if z.min() > 0.0:
+            y = np.zeros(m)
+            y[idx] = z
+            w = M @ y - r + mu  # multipliers of y_i >= 0 (zero on the support, to rounding)
+            w[S] = np.inf
+            j = int(np.argmin(w))
+            scale = 1e-12 * (1.0 + float(np.max(np.abs(r))))
+            if w[j] >= -scale:
+                break
+            S[j] = True
+            continue
+        # move towards z until the first support weight reaches zero, and drop it
+        cur = y[idx]
+        down = z <= 0.0
+        ratios = cur[down] / (cur[down] - z[down])
+        alpha = float(np.min(ratios))
+        new = cur + alpha * (z - cur)
+        hit = np.flatnonzero(down)[ratios <= alpha]
+        new[hit] = 0.0
+        new = np.maximum(new, 0.0)
+        y = np.zeros(m)
+        y[idx] = new / new.sum()
+        S = y > 0
+        if not S.any():
+            return None
+    else:
+        return None
+    # verify: a KKT point to rounding (as pdas_qp)
+    grad = M @ y - r
+    mult = grad + mu
+    scale = 1e-9 * (1.0 + float(np.max(np.abs(grad))))
+    if not (y.min() >= 0.0 and abs(float(y.sum()) - 1.0) <= 1e-11
+            and np.all(np.abs(mult[S]) <= scale) and np.all(mult[~S] >= -scale)):
+        return None
+    return y

@@ -80,7 +80,7 @@ from ..gates import GATE_TOL, gate_from_model, gated_model
 from ..lambda_sets import LambdaSet, Parametrization, weights_face
 from ..problem import RobustProblem
 from ._pdas import pdas_qp
-from ._qp import _normalize_rows, active_set_qp
+from ._qp import _normalize_rows, active_set_qp, is_simplex, simplex_active_set_qp
 from .registry import register_solver
 from .result import CertificateError, LazyGate, SolverError, SolveResult
 
@@ -419,6 +419,7 @@ def dual_ascent(
     _check_options(tol, max_iter)
     start = time.perf_counter()
     par, G, h, relevant, Gn, hn = _geometry(problem)
+    on_simplex = Gn.shape[1] > PDAS_SIZE and is_simplex(Gn, hn)
     oracle = _Oracle(problem, par, relevant)
     x = oracle.clean(par.x0)
     if not oracle.inside(x) and par.B is None:
@@ -472,6 +473,11 @@ def dual_ascent(
             if oracle.null is not None:
                 M += max(reg, 1e-8 * (1.0 + scale)) * oracle.null
             y = pdas_qp(M, g, pt.x, Gn, hn) if M.shape[0] > PDAS_SIZE else None
+            if y is None and M.shape[0] > PDAS_SIZE and on_simplex:
+                # the bulk exchanges cycled (a hull of many more points than domains: M is
+                # rank-deficient up to its regularization): the support's active set, whose
+                # systems are as small as the answer's support, before the general method
+                y = simplex_active_set_qp(M, g, pt.x)
             if y is None:
                 small = M.shape[0] <= PDAS_SIZE
                 y, _ = active_set_qp(M, g, pt.x, Gn if small else G, hn if small else h,
