@@ -225,7 +225,8 @@ DASK_TASKS_PER_WORKER = 16
 
 def dask_batches(count: int, workers: int) -> list[range]:
     """Consecutive ranges of ``range(count)``, one per dask task: at most :data:`DASK_BATCH`
-    calls each, at least :data:`DASK_TASKS_PER_WORKER` tasks per worker where ``count`` allows."""
+    calls each, at least :data:`DASK_TASKS_PER_WORKER` tasks per worker (per worker thread) where
+    ``count`` allows."""
     size = max(1, min(DASK_BATCH, count // max(1, workers * DASK_TASKS_PER_WORKER)))
     return [range(a, min(a + size, count)) for a in range(0, count, size)]
 
@@ -244,7 +245,8 @@ def _execute(fn, arglist: list[tuple], *, jobs: int | None, backend: str | None,
         with dask_client(scheduler, workers) as client, tqdm(total=len(arglist), **bar) as pbar:
             # consecutive calls batched into tasks (the per-task cost of dask is that of a small
             # check); every result lands at its own index, so the order is the serial one
-            batches = dask_batches(len(arglist), max(1, len(client.scheduler_info()["workers"])))
+            # (sized by the cluster's threads: a remote worker runs one task per thread)
+            batches = dask_batches(len(arglist), max(1, sum(client.nthreads().values())))
             futures = client.map(_on_worker, [[arglist[k] for k in b] for b in batches], fn=fn,
                                  plugins=payloads, pure=False)
             where = {f.key: b for b, f in zip(batches, futures)}

@@ -138,13 +138,17 @@ def test_dask_batches_cover_every_call_once_in_order(count, workers):
 
 
 def test_batched_tasks_keep_the_serial_order(cluster, monkeypatch):
-    """Calls batched three to a dask task (and a last, shorter batch) come back at their own
-    indices: the rows equal the serial run's, in its order."""
+    """Calls batched three to a dask task, with a last, shorter batch, come back at their own
+    indices (the serial order), on a bare function and on a check sweep."""
     monkeypatch.setattr(checks, "DASK_BATCH", 3)
     monkeypatch.setattr(checks, "DASK_TASKS_PER_WORKER", 1)
     assert [len(b) for b in checks.dask_batches(8, 2)] == [3, 3, 2]
-    serial = checks.run_suite(["P1", "SC", "T1"], 4, seed=4, progress=False)
-    remote = checks.run_suite(["P1", "SC", "T1"], 4, seed=4, progress=False, scheduler=cluster)
+    quiet = {"disable": True}
+    args = [(k, 2) for k in range(8)]
+    out = checks._execute(pow, args, jobs=None, backend=None, scheduler=cluster, plugins=(), bar=quiet)
+    assert out == [k * k for k in range(8)]
+    serial = checks.run_suite(["P1", "SC", "T1"], 7, seed=4, progress=False)
+    remote = checks.run_suite(["P1", "SC", "T1"], 7, seed=4, progress=False, scheduler=cluster)
     cols = [c for c in serial.checks.columns if c != "seconds"]
-    assert len(serial.checks) == 12
+    assert len(serial.checks) == 21
     assert serial.checks[cols].to_csv(index=False) == remote.checks[cols].to_csv(index=False)

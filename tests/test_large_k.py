@@ -143,7 +143,11 @@ def _hull_qp(rng, K: int, m: int):
     _, sv, Vt = np.linalg.svd(V.T, full_matrices=False)
     null = np.eye(m) - Vt.T @ Vt
     M = V @ B @ V.T + 1e-8 * (1 + np.abs(np.diag(V @ B @ V.T)).max()) * null + 1e-10 * np.eye(m)
-    x0 = np.full(m, 1.0 / m) if rng.random() < 0.5 else rng.dirichlet(np.full(m, 0.05))
+    if rng.random() < 0.5:
+        x0 = np.full(m, 1.0 / m)  # dense: the QP starts at its best vertex
+    else:  # sparse (a quarter of the weights or fewer): the QP starts at x0
+        x0 = np.zeros(m)
+        x0[rng.choice(m, size=m // 6, replace=False)] = rng.dirichlet(np.ones(m // 6))
     return M, V @ rng.normal(size=K), x0
 
 
@@ -155,8 +159,10 @@ def test_simplex_active_set_qp_is_the_qp_minimum():
     from robust_gates.theory.solvers._qp import is_simplex, simplex_active_set_qp
 
     rng = np.random.default_rng(7)
-    for _ in range(6):
+    starts = set()
+    for _ in range(10):
         M, c, x0 = _hull_qp(rng, 6, 90)
+        starts.add(np.count_nonzero(x0) <= 90 // 4)
         y = simplex_active_set_qp(M, c, x0)
         ref, ok = active_set_qp(M, c, x0, -np.eye(90), np.zeros(90))
         assert ok and y is not None
@@ -169,6 +175,7 @@ def test_simplex_active_set_qp_is_the_qp_minimum():
         g = M @ (y - x0) - c
         mu = -g[y > 0].mean()
         assert np.all(g + mu >= -1e-8 * (1 + np.abs(g).max()))
+    assert starts == {True, False}  # both starts were exercised
     assert is_simplex(-np.eye(5), np.zeros(5))
     assert not is_simplex(-np.eye(5), np.full(5, 0.1))
     assert not is_simplex(np.vstack([-np.eye(5), np.ones((1, 5)) / 5 ** 0.5]), np.zeros(6))

@@ -306,17 +306,20 @@ def test_chunked_fill_matches_whole_array_fill():
     assert np.allclose(q_large, q_small, rtol=1e-12, atol=0)
 
 
-def test_gate_sweep_equals_the_whole_array_gate():
+@pytest.mark.parametrize("agree", [True, False])
+def test_gate_sweep_equals_the_whole_array_gate(agree):
     """The large path's one-sweep gate (column chunks, the model over q) gives the small path's
-    weights and model bit for bit, with the mass and the worst |t + s - 1|, also where every
-    expert agrees (u = l: weight one on the first expert)."""
+    weights and model bit for bit, with the mass and the worst |t + s - 1|: with u > l
+    everywhere (the plain division) and with points where every expert agrees (u = l: weight one
+    on the first expert)."""
     n = 2 * lean._FILL_CHUNK + 77
     rng = np.random.default_rng(3)
-    same = rng.choice(n, size=500, replace=False)
+    same = rng.choice(n, size=500 if agree else 0, replace=False)
     other = np.setdiff1d(np.arange(n), same)
     P = np.empty((3, n))
-    P[:, same] = 0.2 * rng.dirichlet(np.ones(500))  # every expert the same there: u = l
-    P[:, other] = 0.8 * rng.dirichlet(np.ones(other.size), size=3)
+    if agree:  # every expert the same there: u = l (the masked branch in every chunk)
+        P[:, same] = 0.2 * rng.dirichlet(np.ones(500))
+    P[:, other] = (0.8 if agree else 1.0) * rng.dirichlet(np.ones(other.size), size=3)
     p = RobustProblem(rng.dirichlet(np.ones(n), size=3), P)
     q, _ = lean._fill(np.full(3, 1 / 3) @ p.D, p.l, p.u, 1.0)
     kmin, kmax, t, s = lean._gate(p, q)
@@ -327,3 +330,24 @@ def test_gate_sweep_equals_the_whole_array_gate():
     assert np.array_equal(got[4], model)
     assert np.all(t[same] == 1.0) and np.all(s[same] == 0.0)
     assert abs(got[5] - model.sum()) <= 1e-13 and got[6] == np.abs(t + s - 1).max()
+
+
+def test_subsampled_hessian_at_the_default_blocks(monkeypatch):
+    """The default subsample (blocks of _BLOCK columns, HESSIAN_COLUMNS in all) on the smallest
+    problem that takes it: the Newton path ends certified, the gap recomputed by certify."""
+    n = 2 * lean.HESSIAN_COLUMNS
+    K = lean.SUBSAMPLE_ENTRIES // n + 1
+    assert lean._hessian_blocks(n) == (2, lean.HESSIAN_COLUMNS // lean._BLOCK)
+    p = _game(2, K, n)
+    calls = {"sub": 0}
+    original = lean._hessian
+
+    def counted(*args, **kwargs):
+        calls["sub"] += (args[6] if len(args) > 6 else kwargs.get("sub")) is not None
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(lean, "_hessian", counted)
+    res = lean.solve_lean(p, tol=TOL)
+    assert calls["sub"] >= 1
+    assert res is not None and res.gap <= TOL
+    assert -1e-12 <= certify(p, res.gate, res.lam).gap <= TOL

@@ -194,6 +194,7 @@ def simplex_active_set_qp(M: np.ndarray, c: np.ndarray, x0: np.ndarray,
     S = y > 0
     if max_iter is None:
         max_iter = 10 * m + 20
+    added = -1
     for _ in range(max_iter):
         idx = np.flatnonzero(S)
         k = idx.size
@@ -219,10 +220,17 @@ def simplex_active_set_qp(M: np.ndarray, c: np.ndarray, x0: np.ndarray,
             if w[j] >= -scale:
                 break
             S[j] = True
+            added = j
             continue
         # move towards z until the first support weight reaches zero, and drop it
         cur = y[idx]
         down = z <= 0.0
+        if added >= 0 and down[np.searchsorted(idx, added)]:
+            # the weight just added (at zero) would leave again at once: in exact arithmetic its
+            # negative multiplier makes it grow, so only rounding gets here, and the loop would
+            # add and drop it for ever; the caller's general method takes over
+            return None
+        added = -1
         ratios = cur[down] / (cur[down] - z[down])
         alpha = float(np.min(ratios))
         new = cur + alpha * (z - cur)

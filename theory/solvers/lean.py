@@ -212,7 +212,7 @@ def _hessian_blocks(n: int) -> tuple[int, int] | None:
     ``0..n``); ``None`` when ``n`` is too small for a subsample to pay."""
     blocks = n // _BLOCK
     take = HESSIAN_COLUMNS // _BLOCK
-    if blocks < 2 * take:
+    if take == 0 or blocks < 2 * take:
         return None
     return blocks // take, take
 
@@ -565,7 +565,7 @@ def _gate_sweep(problem: RobustProblem, q: np.ndarray, work: _Work):
     l, u = problem.l, problem.u
     kmin, kmax = problem.envelope_experts
     t, s, scratch = work.take(), work.take(), work.b
-    mass = worst = 0.0
+    mass, worst = 0.0, []
     for a in range(0, q.shape[0], _FILL_CHUNK):
         b = a + _FILL_CHUNK
         lc, uc, qc, tc, sc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], scratch[a:b]
@@ -587,8 +587,8 @@ def _gate_sweep(problem: RobustProblem, q: np.ndarray, work: _Work):
         mass += float(_sum(qc))
         np.add(tc, sc, out=wc)
         wc -= 1.0
-        worst = max(worst, float(_max(np.abs(wc, out=wc))))
-    return kmin, kmax, t, s, q, mass, worst
+        worst.append(_max(np.abs(wc, out=wc)))
+    return kmin, kmax, t, s, q, mass, float(_max(worst))  # (a NaN stays a NaN and fails the check)
 
 
 def _dense(kmin, kmax, t, s, K: int, step: int = 1 << 15) -> np.ndarray:
