@@ -351,3 +351,23 @@ def test_subsampled_hessian_at_the_default_blocks(monkeypatch):
     assert calls["sub"] >= 1
     assert res is not None and res.gap <= TOL
     assert -1e-12 <= certify(p, res.gate, res.lam).gap <= TOL
+
+
+def test_level_from_the_last_clipped_points():
+    """Large problems start each evaluation's water-filling at the level that keeps the last
+    evaluation's clipped points clipped: after a small step of lam the water-filling ends at
+    that level in its first sweep (the level it returns is the start itself), and the start is
+    the exact level to rounding."""
+    n = 2 * lean._FILL_CHUNK + 11
+    p = _game(8, 5, n)
+    work = lean._Work(n)
+    lam = np.array([0.1, 0.3, 0.2, 0.25, 0.15])
+    q, t = lean._fill(lam @ p.D, p.l, p.u, 1.0, work)
+    clipped = (work.clipped.copy(), q[work.clipped])
+    assert 0 < clipped[0].size < n and np.all((q[clipped[0]] == p.l[clipped[0]]) | (q[clipped[0]] == p.u[clipped[0]]))
+    d2 = (lam + 1e-6 * np.array([1.0, -1.0, 0.5, -0.5, 0.0])) @ p.D
+    start = lean._level(d2, clipped, t)
+    assert start != t
+    q2, t2 = lean._fill(d2, p.l, p.u, start, work)
+    assert t2 == start and abs(q2.sum() - 1.0) <= 1e-14
+    assert lean._level(d2, (np.zeros(0, dtype=np.intp), np.zeros(0)), t) == 1.0 / d2.sum()

@@ -94,17 +94,18 @@ def lean_applies(problem: RobustProblem) -> bool:
 # --------------------------------------------------------------------------- pieces
 #: points per chunk of the large water-filling's sweep (its five arrays' chunks stay in cache)
 _FILL_CHUNK = 1 << 15
+_NONE_CLIPPED = np.zeros(0, dtype=np.intp)
 
 
 def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work: _Work | None = None):
     """``q = clip(t d, l, u)`` with ``sum q = 1`` by safeguarded Newton on ``t`` (the iteration of
     :func:`~robust_gates.theory.best_response.water_fill`, written with fewer temporaries; with
-    ``work``, none at all: ``q`` from :meth:`_Work.take`, the scratch in ``work.b`` and
-    ``work.free``). Returns ``(q, t)`` or ``None`` when the iteration does not settle."""
+    ``work``, none at all: ``q`` from :meth:`_Work.take`, the scratch of one chunk in ``work.c``
+    and ``work.free``). Returns ``(q, t)`` or ``None`` when the iteration does not settle."""
     lo, hi = 0.0, np.inf
     small = work is None
     if not small:
-        q, td, free = work.take(), work.b, work.free
+        q = work.take()
     for _ in range(100):
         if small:  # few entries: fewer calls matter more than temporaries
             td = d * t
@@ -116,15 +117,22 @@ def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work: _Work | N
             # fmax / fmin: the same values here (no NaN: d, l, u are finite), without the NaN
             # propagation that makes maximum / minimum a third slower on long arrays
             f = slope = 0.0
+            clipped = []
             for a in range(0, d.shape[0], _FILL_CHUNK):
                 b = a + _FILL_CHUNK
-                dc, tdc, qc, fc = d[a:b], td[a:b], q[a:b], free[a:b]
+                dc, qc = d[a:b], q[a:b]
+                tdc, fc = work.c[: dc.shape[0]], work.free[: dc.shape[0]]
                 np.multiply(dc, t, out=tdc)
                 np.fmax(tdc, l[a:b], out=qc)
                 np.fmin(qc, u[a:b], out=qc)
                 f += float(_sum(qc))
                 np.equal(qc, tdc, out=fc)
                 slope += float(np.dot(dc, fc))
+                idx = np.flatnonzero(np.logical_not(fc, out=fc))
+                if idx.size:
+                    clipped.append(idx + a)
+            # the points clipped to l or u at this level (every return below returns this q)
+            work.clipped = np.concatenate(clipped) if clipped else _NONE_CLIPPED
         if abs(f - 1.0) <= 1e-14:
             return q, t
         if small:
@@ -285,10 +293,11 @@ def _hessian(D, lam, q, d, l, u, sub=None, t: float = 1.0) -> np.ndarray:
 
 
 class _Eval:
-    __slots__ = ("lam", "d", "q", "t", "losses", "dual", "primal")
+    __slots__ = ("lam", "d", "q", "t", "losses", "dual", "primal", "clipped")
 
-    def __init__(self, lam, d, q, t, losses):
+    def __init__(self, lam, d, q, t, losses, clipped=None):
         self.lam, self.d, self.q, self.t, self.losses = lam, d, q, t, losses
+        self.clipped = clipped  # large problems: (points clipped to l or u, their values)
         self.dual = float(lam @ losses)
         self.primal = float(_max(losses))
 
@@ -309,16 +318,19 @@ class _Work:
     """Memory of one large solve (``n > WORK_N``). A fresh length-``n`` array costs its first touch
     of memory (page faults: about a tenth of a pass each at ``n = 10^6``), and a solve made some
     twenty of them. Here ``a`` holds ``D_lam`` until the water-filling is done and then ``log
-    q``; ``b`` and ``free`` are the water-filling's scratch; :meth:`take` hands out a length-``n``
-    array for a result (an evaluation's ``q``, the gate's weights, the model): one of the solve's
-    earlier arrays that nothing references any more, or a new one. Only the memory is shared:
-    every array is written in full before it is read."""
+    q``; ``c`` and ``free`` are scratch for one column chunk (``_FILL_CHUNK`` points, reused by
+    every chunk, so they stay in cache); :meth:`take` hands out a length-``n`` array for a result
+    (an evaluation's ``q``, the gate's weights): one of the solve's earlier arrays that nothing
+    references any more, or a new one. Only the memory is shared: every array is written in full
+    before it is read."""
 
-    __slots__ = ("a", "b", "free", "pool")
+    __slots__ = ("a", "c", "free", "pool", "clipped")
 
     def __init__(self, n: int):
-        self.a, self.b, self.free = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
+        self.a = np.empty(n)
+        self.c, self.free = np.empty(_FILL_CHUNK), np.empty(_FILL_CHUNK, dtype=bool)
         self.pool: list[np.ndarray] = []
+        self.clipped = _NONE_CLIPPED  # the last water-filling's clipped points (_fill)
 
     def take(self) -> np.ndarray:
         if _FREE_REFS is not None:
@@ -355,23 +367,38 @@ def _work_for(n: int, work: _Work | None = None) -> _Work | None:
     return work if work is not None or n <= WORK_N else _Work(n)
 
 
-def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None, positive: bool = False):
+def _level(d: np.ndarray, clipped, t0: float) -> float:
+    """The water-filling's level for ``D_lam = d`` if the points ``clipped`` at the last
+    evaluation (``(indices, values)``: at ``l`` or ``u``) stay clipped and no other point is:
+    ``sum q = t (sum d - sum d[clipped]) + sum values = 1``. Where that holds the water-filling
+    ends at its first sweep; it is only a start (``t0`` where it is not a positive number)."""
+    idx, values = clipped
+    free_mass = float(_sum(d)) - float(_sum(d[idx]))
+    t = (1.0 - float(_sum(values))) / free_mass if free_mass > 0.0 else t0
+    return t if math.isfinite(t) and t > 0.0 else t0
+
+
+def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None, positive: bool = False,
+              clipped=None):
     """The dual at ``lam``: ``D_lam``, its best response ``q`` (water-filling from the level
-    ``t0``) and the losses there; ``None`` where a loss is infinite. ``positive``: ``l > 0``
+    ``t0``, or on large problems from :func:`_level` with the last evaluation's ``clipped``
+    points) and the losses there; ``None`` where a loss is infinite. ``positive``: ``l > 0``
     everywhere, so that ``q >= l`` is positive and needs no check before its logarithm."""
     d = lam @ D if work is None else np.matmul(lam, D, out=work.a)
+    if work is not None and clipped is not None:
+        t0 = _level(d, clipped, t0)
     out = _fill(d, l, u, t0, work)
     if out is None:
         return None
     q, t = out
     if work is not None:  # D_lam only for the water-filling (the Hessian reads it off q and t)
-        d = None
+        d, clipped = None, (work.clipped, q[work.clipped])
     out = None if work is None else work.a  # (log q in D_lam's place)
     logq = np.log(q, out=out) if positive else _log_covered(D, q, out)
     if logq is None:  # a domain's mass where q = 0: an infinite loss, left to the general path
         return None
     losses = const - D @ logq  # finite
-    return _Eval(lam, d, q, t, losses)
+    return _Eval(lam, d, q, t, losses, clipped)
 
 
 # --------------------------------------------------------------------------- solver
@@ -412,7 +439,7 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
         for trial in range(30 if slope > 0 else 3):
             cand = np.maximum(pt.lam + alpha * p, 0.0)
             cand /= _sum(cand)
-            c = _evaluate(D, l, u, const, cand, pt.t, work, positive)
+            c = _evaluate(D, l, u, const, cand, pt.t, work, positive, pt.clipped)
             evaluations += 1
             if c is None:
                 return None
@@ -459,8 +486,8 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
 
 #: points (about) of the sample on which the certificate reads its water-filling's starting level
 _HINT_POINTS = 4096
-#: columns per chunk of the certificate's read of ``D`` (``K x 4096`` stays in cache)
-_CERT_CHUNK = 4096
+#: columns per chunk of the certificate's read of ``D`` (``K x 8192`` stays in cache)
+_CERT_CHUNK = 8192
 
 
 def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, work: _Work | None = None):
@@ -477,15 +504,15 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
     else:
         # one read of D for two products, D_lam = lam @ D and D @ log P_g, in column chunks
         # that stay in cache between the two (two whole products read D twice)
-        log_model = _log_covered(D, model, work.take())
-        if log_model is None:
-            return None
         d, ce_model = work.a, np.zeros(D.shape[0])
         for a in range(0, n, _CERT_CHUNK):
             b = min(a + _CERT_CHUNK, n)
-            np.matmul(lam, D[:, a:b], out=d[a:b])
-            ce_model += D[:, a:b] @ log_model[a:b]
-        del log_model
+            Dc = D[:, a:b]
+            log_model = _log_covered(Dc, model[a:b], work.c[: b - a])
+            if log_model is None:
+                return None
+            np.matmul(lam, Dc, out=d[a:b])
+            ce_model += Dc @ log_model
     # a fresh best response: water_fill's Newton iteration (nothing of the ascent is reused),
     # started at the level the gate's own model shows on a spread sample of points strictly inside
     # the envelope (the certified model is q_lam there, to the gap): the iteration then usually
@@ -511,18 +538,23 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
     # L(q, lam) = sum_k lam_k CE(D_k, q) (- H(D_k) for KL): on small problems from the products
     # D_k @ log q; on large ones as -D_lam @ log q, the same sum in one dot product of length n
     # instead of a matrix-vector product that reads all of D
-    log_q = _log_covered(D, q, None if work is None else work.b)  # (the fill's scratch is free)
-    if log_q is None:
-        return None
     if work is None:
+        log_q = _log_covered(D, q)
+        log_model = _log_covered(D, model)
+        if log_q is None or log_model is None:
+            return None
         ce_q = -(D @ log_q) - entropies
         lagrangian = float(lam[weigh] @ ce_q[weigh])
-        log_model = _log_covered(D, model)
-        if log_model is None:
-            return None
         ce_model = D @ log_model
     else:
-        lagrangian = -float(d @ log_q) - float(lam[weigh] @ entropies[weigh])
+        dot = 0.0
+        for a in range(0, n, _FILL_CHUNK):  # log q chunk by chunk, in cache
+            b = min(a + _FILL_CHUNK, n)
+            log_q = _log_covered(D[:, a:b], q[a:b], work.c[: b - a])
+            if log_q is None:
+                return None
+            dot += float(d[a:b] @ log_q)
+        lagrangian = -dot - float(lam[weigh] @ entropies[weigh])
     dual = lagrangian + (float(_sum(q)) - 1.0) / t
     primal = float(_max(-ce_model - entropies))  # max_k CE(D_k, P_g) (- H(D_k))
     if not (math.isfinite(dual) and math.isfinite(primal)):
@@ -564,11 +596,12 @@ def _gate_sweep(problem: RobustProblem, q: np.ndarray, work: _Work):
     it)."""
     l, u = problem.l, problem.u
     kmin, kmax = problem.envelope_experts
-    t, s, scratch = work.take(), work.take(), work.b
+    t, s = work.take(), work.take()
     mass, worst = 0.0, []
     for a in range(0, q.shape[0], _FILL_CHUNK):
         b = a + _FILL_CHUNK
-        lc, uc, qc, tc, sc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], scratch[a:b]
+        lc, uc, qc, tc, sc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b]
+        wc = work.c[: qc.shape[0]]
         np.subtract(uc, lc, out=wc)
         np.subtract(uc, qc, out=tc)
         np.subtract(qc, lc, out=sc)
