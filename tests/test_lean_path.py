@@ -322,7 +322,8 @@ def test_gate_sweep_equals_the_whole_array_gate(agree):
     P[:, other] = (0.8 if agree else 1.0) * rng.dirichlet(np.ones(other.size), size=3)
     p = RobustProblem(rng.dirichlet(np.ones(n), size=3), P)
     q, _ = lean._fill(np.full(3, 1 / 3) @ p.D, p.l, p.u, 1.0)
-    kmin, kmax, t, s = lean._gate(p, q)
+    t, s = lean._gate(p, q)
+    kmin, kmax = p.P.argmin(axis=0), p.P.argmax(axis=0)
     model = t * p.l + s * p.u
     got = lean._gate_sweep(p, q.copy(), lean._Work(n))
     assert np.array_equal(got[0], kmin) and np.array_equal(got[1], kmax)

@@ -66,6 +66,7 @@ Glossary: ``D`` = :math:`D_k`, ``P`` = :math:`P_k`, ``l``/``u`` = envelope, ``la
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 import weakref
@@ -81,6 +82,7 @@ from ..lambda_sets import LambdaSet, Parametrization, weights_face
 from ..problem import RobustProblem
 from ._pdas import pdas_qp
 from ._qp import _normalize_rows, active_set_qp, is_simplex, simplex_active_set_qp
+from .lean import lean_applies, solve_lean
 from .registry import register_solver
 from .result import CertificateError, LazyGate, SolverError, SolveResult
 
@@ -392,7 +394,7 @@ class _NoBar:
 
 
 def _check_options(tol: float, max_iter: int) -> None:
-    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a positive number; got {tol!r}")
     if int(max_iter) != max_iter or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
@@ -1030,8 +1032,6 @@ def solve_fast(
     start = time.perf_counter()
     # -- lean path when Lambda is the simplex (issue 17; .lean, owned by the performance work):
     # it returns None where it declines, and the general path below runs as before
-    from .lean import lean_applies, solve_lean
-
     if not verbose and lean_applies(problem):
         _check_options(tol, max_iter)
         res = solve_lean(problem, tol=tol, max_iter=max_iter, start=start)

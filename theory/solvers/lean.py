@@ -544,7 +544,8 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
         if log_q is None or log_model is None:
             return None
         ce_q = -(D @ log_q) - entropies
-        lagrangian = float(lam[weigh] @ ce_q[weigh])
+        # (the same sum over the weighted domains: with every weight positive, lam itself)
+        lagrangian = float(lam @ ce_q) if weigh.all() else float(lam[weigh] @ ce_q[weigh])
         ce_model = D @ log_model
     else:
         dot = 0.0
@@ -563,16 +564,16 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
 
 
 def _gate(problem: RobustProblem, q: np.ndarray):
-    """The two-expert gate of the model ``q`` (the form of
+    """The weights ``(t, s)`` of the two-expert gate of the model ``q`` (the form of
     :class:`~robust_gates.theory.solvers.fast.TwoExpertGate`, whose ``from_model`` makes the
-    envelope check that the caller has made): ``(kmin, kmax, t, s)`` with weight ``t = (u - q) /
-    (u - l)`` on the first expert attaining ``l`` (``argmin`` over the experts) and ``s = (q - l)
-    / (u - l)`` on the first attaining ``u`` (``t = 1, s = 0`` where ``u = l``). Both lie in
-    ``[0, 1]`` as computed, with no clipping: ``l <= q <= u`` (the water-filling clips to the
-    envelope), so ``0 <= u - q <= u - l`` exactly, rounding is monotone, and a rounded quotient
-    ``a / b`` of ``0 <= a <= b`` lies in ``[0, 1]``. Large problems: :func:`_gate_sweep`."""
-    P, l, u = problem.P, problem.l, problem.u
-    kmin, kmax = P.argmin(axis=0), P.argmax(axis=0)
+    envelope check that the caller has made): weight ``t = (u - q) / (u - l)`` on the first expert
+    attaining ``l`` and ``s = (q - l) / (u - l)`` on the first attaining ``u`` (``t = 1, s = 0``
+    where ``u = l``); the experts themselves are found when the gate is written
+    (:func:`_dense_of`). Both weights lie in ``[0, 1]`` as computed, with no clipping: ``l <= q <=
+    u`` (the water-filling clips to the envelope), so ``0 <= u - q <= u - l`` exactly, rounding is
+    monotone, and a rounded quotient ``a / b`` of ``0 <= a <= b`` lies in ``[0, 1]``. Large
+    problems: :func:`_gate_sweep`."""
+    l, u = problem.l, problem.u
     width = u - l
     if float(_min(width)) > 0.0:  # the common case: plain in-place division, no mask
         t = u - q
@@ -585,7 +586,7 @@ def _gate(problem: RobustProblem, q: np.ndarray):
         np.divide(u - q, width, out=t, where=pos)
         s = np.zeros(problem.n)
         np.divide(q - l, width, out=s, where=pos)
-    return kmin, kmax, t, s
+    return t, s
 
 
 def _gate_sweep(problem: RobustProblem, q: np.ndarray, work: _Work):
@@ -622,6 +623,12 @@ def _gate_sweep(problem: RobustProblem, q: np.ndarray, work: _Work):
         wc -= 1.0
         worst.append(_max(np.abs(wc, out=wc)))
     return kmin, kmax, t, s, q, mass, float(_max(worst))  # (a NaN stays a NaN and fails the check)
+
+
+def _dense_of(P: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """:func:`_dense` of a small problem's gate, its experts (the first attaining ``l``, the first
+    attaining ``u``) found now, by ``argmin`` / ``argmax`` over the experts ``P``."""
+    return _dense(P.argmin(axis=0), P.argmax(axis=0), t, s, P.shape[0])
 
 
 def _dense(kmin, kmax, t, s, K: int, step: int = 1 << 15) -> np.ndarray:
@@ -666,7 +673,8 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     # the gate and its own model t l + s u (P_kmin = l, P_kmax = u exactly), which must be a
     # distribution, and its weights must sum to one at every point
     if work is None:
-        kmin, kmax, t, s = _gate(problem, q)
+        t, s = _gate(problem, q)
+        gate = LazyGate(_dense_of, problem.P, t, s)
         model = t * problem.l
         model += s * problem.u
         mass = float(_sum(model))
@@ -675,6 +683,7 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
         worst = float(_max(np.abs(total, out=total)))
     else:
         kmin, kmax, t, s, model, mass, worst = _gate_sweep(problem, q, work)
+        gate = LazyGate(_dense, kmin, kmax, t, s, problem.K)
     del q
     if not (abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL):
         return None
@@ -687,7 +696,7 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     for a in (model, lam, t, s):  # (t and s stay with the gate, written on first access)
         a.flags.writeable = False
     return SolveResult(
-        value=primal, gate=LazyGate(_dense, kmin, kmax, t, s, problem.K), model=model, lam=lam, gap=primal - dual,
+        value=primal, gate=gate, model=model, lam=lam, gap=primal - dual,
         lower_bound=dual, status="optimal", solver="fast", payoff=problem.payoff,
         iterations=iterations, seconds=time.perf_counter() - start,
         backend=f"lean newton on the simplex ({evaluations} evaluations)",
