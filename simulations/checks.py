@@ -249,7 +249,7 @@ def _execute(fn, arglist: list[tuple], *, jobs: int | None, backend: str | None,
             batches = dask_batches(len(arglist), max(1, sum(client.nthreads().values())))
             futures = client.map(_on_worker, [[arglist[k] for k in b] for b in batches], fn=fn,
                                  plugins=payloads, pure=False)
-            where = {f.key: b for b, f in zip(batches, futures)}
+            where = {f.key: b for b, f in zip(batches, futures, strict=True)}
             for fut in as_completed(futures):
                 b = where[fut.key]
                 out[b.start:b.stop] = fut.result()

@@ -124,7 +124,8 @@ def test_blas_threads_do_not_change_the_numbers(cluster):
     assert values[0] == values[1] == values[2]
 
 
-@pytest.mark.parametrize("count,workers", [(0, 2), (1, 2), (5, 2), (100, 2), (1000, 2), (150_000, 2), (999, 7)])
+@pytest.mark.parametrize("count,workers",
+                         [(0, 2), (1, 2), (5, 2), (100, 2), (1000, 2), (150_000, 2), (999, 7)])
 def test_dask_batches_cover_every_call_once_in_order(count, workers):
     """The dask tasks' batches are consecutive, cover every call once in order, hold at most
     DASK_BATCH calls, and give each worker at least DASK_TASKS_PER_WORKER tasks where the calls

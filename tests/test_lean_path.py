@@ -365,10 +365,12 @@ def test_level_from_the_last_clipped_points():
     lam = np.array([0.1, 0.3, 0.2, 0.25, 0.15])
     q, t = lean._fill(lam @ p.D, p.l, p.u, 1.0, work)
     clipped = (work.clipped.copy(), q[work.clipped])
-    assert 0 < clipped[0].size < n and np.all((q[clipped[0]] == p.l[clipped[0]]) | (q[clipped[0]] == p.u[clipped[0]]))
+    at = clipped[0]
+    assert 0 < at.size < n and np.all((q[at] == p.l[at]) | (q[at] == p.u[at]))
     d2 = (lam + 1e-6 * np.array([1.0, -1.0, 0.5, -0.5, 0.0])) @ p.D
     start = lean._level(d2, clipped, t)
     assert start != t
     q2, t2 = lean._fill(d2, p.l, p.u, start, work)
     assert t2 == start and abs(q2.sum() - 1.0) <= 1e-14
     assert lean._level(d2, (np.zeros(0, dtype=np.intp), np.zeros(0)), t) == 1.0 / d2.sum()
+

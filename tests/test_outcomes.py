@@ -153,7 +153,8 @@ def test_saved_instance_files_replay_the_sweep_checks(tmp_path):
 
     df = pd.DataFrame([{"id": "T2", "family": "nested", "instance": "0-1-3", "outcome": "inconclusive",
                         "undecided": ""},
-                       {"id": "LF", "family": "box", "instance": "0-1-5", "outcome": "error", "undecided": ""}])
+                       {"id": "LF", "family": "box", "instance": "0-1-5", "outcome": "error",
+                        "undecided": ""}])
     saved = save_instances(df, tmp_path, seed=0)
     for row in saved.itertuples():
         path = row.file.split(";")[0]

@@ -56,6 +56,9 @@ SEED1 = [
     ("T1-M", "perfect", 340),
     # T3 inconclusive: min KL over a box with fw 3e-7 (wrong face guess, no active-set repair)
     ("T3", "perfect_box", 45),
+    # T3 error (10^4 sweep, seventh session): the conic min KL over a hull (K = 6, n = 7) ran out
+    # of Clarabel's 200 iterations (status user_limit); now tried again with more
+    ("T3", "perfect_nested_lowdim", 7512),
     # T3 inconclusive: capacity-achieving lam* with coordinates ~1e-20 (exact zeros), the fast
     # solver fails, the reference solver's gap 4.8e-9 was the error bar of an attained bound
     ("T3", "perfect_sparse", 104),

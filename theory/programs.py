@@ -137,6 +137,10 @@ def best_response_certified(d: np.ndarray, l: np.ndarray, u: np.ndarray) -> Cert
     return CertifiedBestResponse(q, max(fw, 0.0))
 
 
+#: Clarabel's iteration limit for the second try of :func:`min_kl_over_lambda` (default 200)
+MIN_KL_RETRY_ITERATIONS = 2000
+
+
 def min_kl_over_lambda(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, start: np.ndarray | None = None,
                        accuracy: float | None = None) -> MinKL:
     r"""``min_{lam in Lambda} KL(D_lam || r)`` by an exponential-cone program (see the module
@@ -171,6 +175,10 @@ def min_kl_over_lambda(D: np.ndarray, r: np.ndarray, Lam: LambdaSet, start: np.n
         with warnings.catch_warnings():  # an inaccurate solve is judged by its status below
             warnings.filterwarnings("ignore", message="Solution may be inaccurate")
             prob.solve(solver="CLARABEL", **opts)
+            if prob.status == cp.USER_LIMIT:
+                # Clarabel's 200 iterations ran out (seen once in 150,000 checks, issue 21: a
+                # hull with a nearly degenerate face); the same program with ten times as many
+                prob.solve(solver="CLARABEL", max_iter=MIN_KL_RETRY_ITERATIONS, **opts)
     except cp.error.SolverError as exc:
         raise SolverError(f"min KL over Lambda failed: {exc}") from None
     if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or lam.value is None:
