@@ -187,7 +187,7 @@ def simplex_active_set_qp(M: np.ndarray, c: np.ndarray, x0: np.ndarray,
     m = x0.shape[0]
     r = c + M @ x0  # objective: 1/2 y'My - r'y + const
     if np.count_nonzero(x0) <= m // 4:
-        y = x0.astype(np.float64).copy()
+        y = np.array(x0, dtype=np.float64)
     else:
         y = np.zeros(m)
         y[int(np.argmin(0.5 * np.diagonal(M) - r))] = 1.0

@@ -573,20 +573,28 @@ def _gate(problem: RobustProblem, q: np.ndarray):
     u`` (the water-filling clips to the envelope), so ``0 <= u - q <= u - l`` exactly, rounding is
     monotone, and a rounded quotient ``a / b`` of ``0 <= a <= b`` lies in ``[0, 1]``. Large
     problems: :func:`_gate_sweep`."""
-    l, u = problem.l, problem.u
-    width = u - l
+    n = q.shape[0]
+    t, s = np.empty(n), np.empty(n)
+    _weights_into(problem.l, problem.u, q, t, s, np.empty(n))
+    return t, s
+
+
+def _weights_into(l, u, q, t, s, width) -> None:
+    """:func:`_gate`'s weights written into ``t`` and ``s`` (``width``: scratch for ``u - l``), for
+    a whole problem or one column chunk of it."""
+    np.subtract(u, l, out=width)
+    np.subtract(u, q, out=t)
+    np.subtract(q, l, out=s)
     if float(_min(width)) > 0.0:  # the common case: plain in-place division, no mask
-        t = u - q
         t /= width
-        s = q - l
         s /= width
     else:
         pos = width > 0
-        t = np.ones(problem.n)
-        np.divide(u - q, width, out=t, where=pos)
-        s = np.zeros(problem.n)
-        np.divide(q - l, width, out=s, where=pos)
-    return t, s
+        np.divide(t, width, out=t, where=pos)
+        np.divide(s, width, out=s, where=pos)
+        np.logical_not(pos, out=pos)
+        t[pos] = 1.0
+        s[pos] = 0.0
 
 
 def _gate_sweep(problem: RobustProblem, q: np.ndarray, work: _Work):
@@ -603,19 +611,7 @@ def _gate_sweep(problem: RobustProblem, q: np.ndarray, work: _Work):
         b = a + _FILL_CHUNK
         lc, uc, qc, tc, sc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b]
         wc = work.c[: qc.shape[0]]
-        np.subtract(uc, lc, out=wc)
-        np.subtract(uc, qc, out=tc)
-        np.subtract(qc, lc, out=sc)
-        if float(_min(wc)) > 0.0:
-            tc /= wc
-            sc /= wc
-        else:
-            pos = wc > 0
-            np.divide(tc, wc, out=tc, where=pos)
-            np.divide(sc, wc, out=sc, where=pos)
-            np.logical_not(pos, out=pos)
-            tc[pos] = 1.0
-            sc[pos] = 0.0
+        _weights_into(lc, uc, qc, tc, sc, wc)
         np.multiply(tc, lc, out=qc)  # the model, over q
         qc += np.multiply(sc, uc, out=wc)
         mass += float(_sum(qc))
