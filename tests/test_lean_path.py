@@ -374,3 +374,55 @@ def test_level_from_the_last_clipped_points():
     assert t2 == start and abs(q2.sum() - 1.0) <= 1e-14
     assert lean._level(d2, (np.zeros(0, dtype=np.intp), np.zeros(0)), t) == 1.0 / d2.sum()
 
+
+
+
+def _large_game(seed: int = 5, K: int = 8):
+    """A problem on the large path (``n > WORK_N``) over several chunks of the one-read
+    certificate, with points clipped to the envelope."""
+    n = 2 * (lean._ONE_READ_ENTRIES // K) + 1234
+    return _game(seed, K, n)
+
+
+def test_one_read_certificate_is_a_lower_bound_at_any_level(monkeypatch):
+    """The one-read certificate evaluates the Lagrangian at the level read off the gate's model,
+    without iterating: its primal is max_k loss of the model, at a level off by a factor its dual
+    stays below phi(lam) (never a wrong certificate), at the right one it is phi(lam) to
+    rounding, and where its gap exceeds tol the iterated certificate is computed instead."""
+    p = _large_game(9)
+    res = lean.solve_lean(p, tol=TOL)
+    lam, model = np.asarray(res.lam), np.asarray(res.model)
+    exact = p.phi(lam)
+    entropies = p.entropies
+    primal, dual = lean._certificate_one_read(p, lam, model, entropies)
+    assert abs(dual - exact) <= 1e-12 and primal - dual <= TOL
+    assert abs(primal - float(np.max(p.losses(model)))) <= 1e-12
+    assert abs(res.gap - (primal - dual)) <= 1e-13
+    hint = lean._hint_level
+    for factor in (0.5, 0.99, 1.01, 3.0):
+        monkeypatch.setattr(lean, "_hint_level", lambda *a, f=factor: f * hint(*a))
+        _, off = lean._certificate_one_read(p, lam, model, entropies)
+        assert off <= exact + 1e-12 and off < dual
+        # with tol, the certificate falls back to the water-filling iterated from the same bad
+        # level, and is tight again
+        _, again = lean._certificate(p, lam, model, lean._Work(p.n), TOL)
+        assert abs(again - exact) <= 1e-12
+
+
+def test_large_fill_with_most_of_the_mass_clipped():
+    """The large water-filling's slope is the total of d less its clipped points; where nearly
+    all the mass is clipped it sums the free set itself, and still ends at the level of the
+    whole-array water-filling."""
+    n = 2 * lean._FILL_CHUNK + 5
+    rng = np.random.default_rng(1)
+    d = rng.dirichlet(np.ones(n))
+    d[:10] += 1e7  # ten points carry all of D_lam but a few 1e-9 (the slope is summed directly)
+    d /= d.sum()
+    l = np.full(n, 0.2 / n)
+    u = np.full(n, 0.8 / n)
+    u[:10] = 0.05
+    l[:10] = 0.05 - 1e-9
+    q_small, t_small = lean._fill(d, l, u, 1.0)
+    q_large, t_large = lean._fill(d, l, u, 1.0, lean._Work(n))
+    assert abs(q_large.sum() - 1.0) <= 1e-13 and abs(q_small.sum() - 1.0) <= 1e-13
+    assert np.allclose(q_large, q_small, rtol=1e-10, atol=0)

@@ -20,18 +20,20 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   the saving grows with ``K``). The gradient and ``phi`` stay exact; a step that fails its line
   search is retried with the exact Hessian (chunked, no ``K x n`` temporary);
 * the water-filling works in two preallocated length-``n`` buffers (on large problems in column
-  chunks that stay in cache, the slope summed in the same sweep), and on large problems an
+  chunks that stay in cache, the clipped points found in the same sweep), and on large problems an
   evaluation allocates only its ``q`` (``D_lam`` and ``log q`` share one scratch array, the
   Hessian reads ``D_lam = q / t`` off the free set; :class:`_Work`);
-* the certificate is computed once: a fresh ``lam @ D``, a fresh water-filling started at the
-  level the gate's own model shows on a sample of points (a start only: the iteration of
-  :func:`robust_gates.theory.best_response.water_fill` decides the level; the dual is the
-  Lagrangian lower bound at its level, as in
-  :func:`robust_gates.theory.best_response.phi_lower_bound`) and the losses of the gate's own
-  model ``P_g``, ``D @ log P_g``. On large problems ``lam @ D`` and ``D @ log P_g`` share one
-  read of ``D`` (column chunks that stay in cache between the two products), and the dual's
-  ``sum_k lam_k CE(D_k, q_lam)`` is the dot product ``-D_lam @ log q_lam``: about one pass in
-  all;
+* the certificate is computed once, from the returned ``lam`` and gate only: the losses of the
+  gate's own model ``P_g``, ``D @ log P_g``, and the Lagrangian lower bound on ``phi(lam)``,
+  ``L(q_t, lam) + (sum q_t - 1) / t`` with ``q_t = clip(t D_lam, l, u)``, which bounds ``phi``
+  from below at *every* level ``t > 0`` and equals it at the water-filling's level (as
+  :func:`robust_gates.theory.best_response.phi_lower_bound`: a wrong level can widen the gap,
+  never certify a wrong value). Small problems iterate a fresh water-filling to its level,
+  started at the level the gate's model shows on a sample of points. Large problems evaluate
+  the bound at that sampled level directly, in the same read of ``D`` as ``D @ log P_g`` (column
+  chunks that stay in cache between their products; ``sum_k lam_k CE(D_k, q_t)`` as the dot
+  product ``-D_lam @ log q_t``; :func:`_certificate_one_read`): one pass in all, and the iterated
+  water-filling runs only where that gap exceeds ``tol``;
 * the gate is returned in its two-expert form
   (:class:`~robust_gates.theory.solvers.result.LazyGate`): its ``(K, n)`` array, 128 MB at
   ``K = 16, n = 10^6``, is written only when the caller asks for it.
@@ -106,6 +108,7 @@ def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work: _Work | N
     small = work is None
     if not small:
         q = work.take()
+        total = float(_sum(d))  # the slope is d summed over the free set: total less the clipped
     for _ in range(100):
         if small:  # few entries: fewer calls matter more than temporaries
             td = d * t
@@ -116,7 +119,7 @@ def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work: _Work | N
             # output, not from memory), with the slope, d on the free set, in the same sweep;
             # fmax / fmin: the same values here (no NaN: d, l, u are finite), without the NaN
             # propagation that makes maximum / minimum a third slower on long arrays
-            f = slope = 0.0
+            f = 0.0
             clipped = []
             for a in range(0, d.shape[0], _FILL_CHUNK):
                 b = a + _FILL_CHUNK
@@ -126,13 +129,16 @@ def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work: _Work | N
                 np.fmax(tdc, l[a:b], out=qc)
                 np.fmin(qc, u[a:b], out=qc)
                 f += float(_sum(qc))
-                np.equal(qc, tdc, out=fc)
-                slope += float(np.dot(dc, fc))
-                idx = np.flatnonzero(np.logical_not(fc, out=fc))
+                idx = np.flatnonzero(np.not_equal(qc, tdc, out=fc))
                 if idx.size:
                     clipped.append(idx + a)
             # the points clipped to l or u at this level (every return below returns this q)
             work.clipped = np.concatenate(clipped) if clipped else _NONE_CLIPPED
+            slope = total - float(_sum(d[work.clipped]))
+            if slope <= 1e-6 * total:  # most of the mass clipped: sum the free set itself
+                free = np.ones(d.shape[0], dtype=bool)
+                free[work.clipped] = False
+                slope = float(_sum(d[free]))
         if abs(f - 1.0) <= 1e-14:
             return q, t
         if small:
@@ -490,15 +496,88 @@ _HINT_POINTS = 4096
 _CERT_CHUNK = 8192
 
 
-def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, work: _Work | None = None):
+#: columns per chunk of the one-read certificate (``K x`` this many entries, 4 MB: big enough for
+#: the chunk's products to use BLAS's threads, small enough to be read from cache the second time)
+_ONE_READ_ENTRIES = 1 << 19
+
+
+def _hint_level(D, l, u, lam, model, d=None) -> float:
+    """The water-filling's level read off the gate's own model on a spread sample of about
+    :data:`_HINT_POINTS` points strictly inside the envelope (the certified model is ``q_lam``
+    there, to the gap): ``sum model / sum D_lam`` over them, with ``D_lam`` from ``d`` or, when not
+    given, from the sample's columns of ``D``; ``1`` when that is not a positive number. Only a
+    start or a multiplier: a wrong one costs iterations or a looser bound, never validity."""
+    n = D.shape[1]
+    step = max(1, n // _HINT_POINTS)
+    if step == 1:
+        ms, ls, us = model, l, u
+        ds = lam @ D if d is None else d
+    else:
+        ms, ls, us = model[::step], l[::step], u[::step]
+        ds = lam @ D[:, ::step] if d is None else d[::step]
+    inside = (ms > ls) & (ms < us) & (ds > 0)
+    t0 = float(_sum(ms[inside]) / _sum(ds[inside])) if inside.any() else 1.0
+    return t0 if math.isfinite(t0) and t0 > 0 else 1.0
+
+
+def _certificate_one_read(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, entropies):
+    """The certificate of :func:`_certificate` in one read of ``D`` (column chunks that stay in
+    cache between their products): ``D @ log P_g`` for the primal, and the Lagrangian lower bound
+    at the level :func:`_hint_level` reads off the gate's model, ``L(q_t, lam) + (sum q_t - 1) /
+    t`` with ``q_t = clip(t D_lam, l, u)``, which bounds ``phi(lam)`` from below at *any* ``t > 0``
+    and equals it at the water-filling's level (one level, one sweep, no iteration). ``(primal,
+    dual)``, or ``None`` when a loss is not finite."""
+    D, l, u = problem.D, problem.l, problem.u
+    K, n = D.shape
+    t = _hint_level(D, l, u, lam, model)
+    chunk = max(1024, _ONE_READ_ENTRIES // K)
+    width = min(chunk, n)
+    logs, dbuf, qbuf = np.empty(width), np.empty(width), np.empty(width)
+    ce_model, dot, mass = np.zeros(K), 0.0, 0.0
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        w = b - a
+        Dc = D[:, a:b]
+        log_model = _log_covered(Dc, model[a:b], logs[:w])
+        if log_model is None:
+            return None
+        ce_model += Dc @ log_model
+        dc = np.matmul(lam, Dc, out=dbuf[:w])
+        qc = np.multiply(dc, t, out=qbuf[:w])
+        np.fmax(qc, l[a:b], out=qc)
+        np.fmin(qc, u[a:b], out=qc)
+        mass += float(_sum(qc))
+        log_q = _log_covered(Dc, qc, logs[:w])
+        if log_q is None:
+            return None
+        dot += float(dc @ log_q)
+    weigh = lam > 0
+    dual = -dot - float(lam[weigh] @ entropies[weigh]) + (mass - 1.0) / t
+    primal = float(_max(-ce_model - entropies))
+    if not (math.isfinite(dual) and math.isfinite(primal)):
+        return None
+    return primal, dual
+
+
+def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, work: _Work | None = None,
+                 tol: float | None = None):
     """``(primal, dual)`` of the independent certificate for the gate's model ``model`` and
     ``lam`` (module docstring), or ``None`` when a loss is not finite there. ``work``: the solve's
-    scratch arrays (memory only; nothing of the ascent is read from them)."""
+    scratch arrays (memory only; nothing of the ascent is read from them). On large problems with
+    ``tol`` given, :func:`_certificate_one_read` first; its answer stands where its gap is at most
+    ``tol``, and otherwise the certificate below (the water-filling iterated to its level) is
+    computed afresh."""
     D = problem.D
     l, u = problem.l, problem.u
     n = D.shape[1]
     work = _work_for(n, work)
     entropies = problem.entropies if problem.payoff == "kl" else np.zeros(lam.shape[0])
+    if work is not None and tol is not None:
+        cert = _certificate_one_read(problem, lam, model, entropies)
+        if cert is None:
+            return None
+        if cert[0] - cert[1] <= tol:
+            return cert
     if work is None:
         d = lam @ D
     else:
@@ -517,15 +596,7 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
     # started at the level the gate's own model shows on a spread sample of points strictly inside
     # the envelope (the certified model is q_lam there, to the gap): the iteration then usually
     # stops at its first evaluation. Only a start: a wrong one costs iterations, never validity
-    step = max(1, n // _HINT_POINTS)
-    if step == 1:
-        ms, ds, ls, us = model, d, l, u
-    else:
-        ms, ds, ls, us = model[::step], d[::step], l[::step], u[::step]
-    inside = (ms > ls) & (ms < us) & (ds > 0)
-    t0 = float(_sum(ms[inside]) / _sum(ds[inside])) if inside.any() else 1.0
-    if not (math.isfinite(t0) and t0 > 0):
-        t0 = 1.0
+    t0 = _hint_level(D, l, u, lam, model, d)
     filled = _fill(d, l, u, t0, work)
     if filled is None:
         return None
@@ -683,7 +754,7 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     del q
     if not (abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL):
         return None
-    cert = _certificate(problem, lam, model, work)
+    cert = _certificate(problem, lam, model, work, tol)
     if cert is None:
         return None
     primal, dual = cert
