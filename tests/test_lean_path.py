@@ -308,7 +308,7 @@ def test_chunked_fill_matches_whole_array_fill():
 
 @pytest.mark.parametrize("agree", [True, False])
 def test_gate_sweep_equals_the_whole_array_gate(agree):
-    """The large path's one-sweep gate (column chunks, the model over q) gives the small path's
+    """The large path's one-read gate (column chunks, the model over q) gives the small path's
     weights and model bit for bit, with the mass and the worst |t + s - 1|: with u > l
     everywhere (the plain division) and with points where every expert agrees (u = l: weight one
     on the first expert)."""
@@ -325,7 +325,7 @@ def test_gate_sweep_equals_the_whole_array_gate(agree):
     t, s = lean._gate(p, q)
     kmin, kmax = p.P.argmin(axis=0), p.P.argmax(axis=0)
     model = t * p.l + s * p.u
-    got = lean._gate_sweep(p, q.copy(), lean._Work(n))
+    got = lean._gate_certificate(p, q.copy(), np.full(3, 1 / 3), lean._Work(n))
     assert np.array_equal(got[0], kmin) and np.array_equal(got[1], kmax)
     assert np.array_equal(got[2], t) and np.array_equal(got[3], s)
     assert np.array_equal(got[4], model)
@@ -387,26 +387,24 @@ def _large_game(seed: int = 5, K: int = 8):
 def test_one_read_certificate_is_a_lower_bound_at_any_level(monkeypatch):
     """The one-read certificate evaluates the Lagrangian at the level read off the gate's model,
     without iterating: its primal is max_k loss of the model, at a level off by a factor its dual
-    stays below phi(lam) (never a wrong certificate), at the right one it is phi(lam) to
-    rounding, and where its gap exceeds tol the iterated certificate is computed instead."""
+    stays below phi(lam) (never a wrong certificate), and at the right one it is phi(lam) to
+    rounding; a solve whose one-level gap exceeds tol certifies with the iterated water-filling
+    instead, and ends with the same value."""
     p = _large_game(9)
-    res = lean.solve_lean(p, tol=TOL)
-    lam, model = np.asarray(res.lam), np.asarray(res.model)
+    lam, q = lean._ascent(p, TOL, 200)[:2]
     exact = p.phi(lam)
-    entropies = p.entropies
-    primal, dual = lean._certificate_one_read(p, lam, model, entropies)
+    out = lean._gate_certificate(p, q.copy(), lam, lean._Work(p.n))
+    model, (primal, dual) = out[4], out[7]
     assert abs(dual - exact) <= 1e-12 and primal - dual <= TOL
     assert abs(primal - float(np.max(p.losses(model)))) <= 1e-12
-    assert abs(res.gap - (primal - dual)) <= 1e-13
-    hint = lean._hint_level
+    level = lean._sample_level
+    ref = lean.solve_lean(p, tol=TOL)
     for factor in (0.5, 0.99, 1.01, 3.0):
-        monkeypatch.setattr(lean, "_hint_level", lambda *a, f=factor: f * hint(*a))
-        _, off = lean._certificate_one_read(p, lam, model, entropies)
+        monkeypatch.setattr(lean, "_sample_level", lambda *a, f=factor: f * level(*a))
+        off = lean._gate_certificate(p, q.copy(), lam, lean._Work(p.n))[7][1]
         assert off <= exact + 1e-12 and off < dual
-        # with tol, the certificate falls back to the water-filling iterated from the same bad
-        # level, and is tight again
-        _, again = lean._certificate(p, lam, model, lean._Work(p.n), TOL)
-        assert abs(again - exact) <= 1e-12
+        res = lean.solve_lean(p, tol=TOL)  # falls back to the iterated certificate
+        assert res is not None and res.gap <= TOL and abs(res.value - ref.value) <= 1e-12
 
 
 def test_large_fill_with_most_of_the_mass_clipped():

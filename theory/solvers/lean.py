@@ -30,10 +30,11 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   :func:`robust_gates.theory.best_response.phi_lower_bound`: a wrong level can widen the gap,
   never certify a wrong value). Small problems iterate a fresh water-filling to its level,
   started at the level the gate's model shows on a sample of points. Large problems evaluate
-  the bound at that sampled level directly, in the same read of ``D`` as ``D @ log P_g`` (column
-  chunks that stay in cache between their products; ``sum_k lam_k CE(D_k, q_t)`` as the dot
-  product ``-D_lam @ log q_t``; :func:`_certificate_one_read`): one pass in all, and the iterated
-  water-filling runs only where that gap exceeds ``tol``;
+  the bound at that sampled level directly, in one read of ``D`` that also writes the gate, its
+  model and its checks (column chunks that stay in cache between their products;
+  ``sum_k lam_k CE(D_k, q_t)`` as the dot product ``-D_lam @ log q_t``;
+  :func:`_gate_certificate`): one pass for gate and certificate, and the iterated water-filling
+  runs only where that gap exceeds ``tol``;
 * the gate is returned in its two-expert form
   (:class:`~robust_gates.theory.solvers.result.LazyGate`): its ``(K, n)`` array, 128 MB at
   ``K = 16, n = 10^6``, is written only when the caller asks for it.
@@ -501,83 +502,99 @@ _CERT_CHUNK = 8192
 _ONE_READ_ENTRIES = 1 << 19
 
 
-def _hint_level(D, l, u, lam, model, d=None) -> float:
-    """The water-filling's level read off the gate's own model on a spread sample of about
-    :data:`_HINT_POINTS` points strictly inside the envelope (the certified model is ``q_lam``
-    there, to the gap): ``sum model / sum D_lam`` over them, with ``D_lam`` from ``d`` or, when not
-    given, from the sample's columns of ``D``; ``1`` when that is not a positive number. Only a
-    start or a multiplier: a wrong one costs iterations or a looser bound, never validity."""
-    n = D.shape[1]
-    step = max(1, n // _HINT_POINTS)
-    if step == 1:
-        ms, ls, us = model, l, u
-        ds = lam @ D if d is None else d
-    else:
-        ms, ls, us = model[::step], l[::step], u[::step]
-        ds = lam @ D[:, ::step] if d is None else d[::step]
+def _sample_level(ms, ls, us, ds) -> float:
+    """``sum model / sum D_lam`` over the sample's points strictly inside the envelope (the
+    certified model is ``q_lam`` there, to the gap, and ``q_lam = t D_lam`` on them); ``1`` when
+    that is not a positive number. Only a start or a multiplier: a wrong one costs iterations or a
+    looser bound, never validity."""
     inside = (ms > ls) & (ms < us) & (ds > 0)
     t0 = float(_sum(ms[inside]) / _sum(ds[inside])) if inside.any() else 1.0
     return t0 if math.isfinite(t0) and t0 > 0 else 1.0
 
 
-def _certificate_one_read(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, entropies):
-    """The certificate of :func:`_certificate` in one read of ``D`` (column chunks that stay in
-    cache between their products): ``D @ log P_g`` for the primal, and the Lagrangian lower bound
-    at the level :func:`_hint_level` reads off the gate's model, ``L(q_t, lam) + (sum q_t - 1) /
-    t`` with ``q_t = clip(t D_lam, l, u)``, which bounds ``phi(lam)`` from below at *any* ``t > 0``
-    and equals it at the water-filling's level (one level, one sweep, no iteration). ``(primal,
-    dual)``, or ``None`` when a loss is not finite."""
+def _hint_level(D, l, u, lam, model, d) -> float:
+    """The water-filling's starting level read off the gate's own model on a spread sample of
+    about :data:`_HINT_POINTS` points (:func:`_sample_level`)."""
+    step = max(1, D.shape[1] // _HINT_POINTS)
+    if step == 1:
+        return _sample_level(model, l, u, d)
+    return _sample_level(model[::step], l[::step], u[::step], d[::step])
+
+
+def _gate_certificate(problem: RobustProblem, q: np.ndarray, lam: np.ndarray, work: _Work):
+    """On a large problem, the gate of the model ``q`` (:func:`_gate_sweep`, the same numbers bit
+    for bit) and the certificate for it and ``lam`` in one read of ``D``, column chunk by chunk
+    (``K x`` :data:`_ONE_READ_ENTRIES` ``/ K`` entries, read from cache the second time): the
+    gate's weights and its own model ``t l + s u`` (written over ``q``), ``D @ log P_g`` for the
+    primal, and the Lagrangian lower bound on ``phi(lam)`` at one level ``t``, ``L(q_t, lam) +
+    (sum q_t - 1) / t`` with ``q_t = clip(t D_lam, l, u)``, which holds at *any* ``t > 0`` and is
+    ``phi(lam)`` at the water-filling's level. The level is read off the gate's model on a
+    spread sample of points before the sweep (:func:`_sample_level`; the sample's model by the
+    same operations as the sweep's): no iteration. The certificate sees the gate's weights and
+    ``lam`` only. Returns ``(kmin, kmax, t, s, model, mass, worst, cert)`` as :func:`_gate_sweep`
+    with ``cert = (primal, dual)``, or ``None`` when a loss is not finite."""
     D, l, u = problem.D, problem.l, problem.u
     K, n = D.shape
-    t = _hint_level(D, l, u, lam, model)
+    kmin, kmax = problem.envelope_experts
+    entropies = problem.entropies if problem.payoff == "kl" else np.zeros(K)
+    t, s = work.take(), work.take()
+    step = max(1, n // _HINT_POINTS)
+    ls, us, qs = l[::step], u[::step], q[::step]
+    ts, ss, ws = np.empty(qs.shape[0]), np.empty(qs.shape[0]), np.empty(qs.shape[0])
+    _weights_into(ls, us, qs, ts, ss, ws)
+    ms = np.multiply(ts, ls)
+    ms += np.multiply(ss, us, out=ws)
+    level = _sample_level(ms, ls, us, lam @ D[:, ::step])
     chunk = max(1024, _ONE_READ_ENTRIES // K)
     width = min(chunk, n)
-    logs, dbuf, qbuf = np.empty(width), np.empty(width), np.empty(width)
-    ce_model, dot, mass = np.zeros(K), 0.0, 0.0
+    logs, dbuf, qbuf, scratch = np.empty(width), np.empty(width), np.empty(width), np.empty(width)
+    ce_model, dot, mass, worst, mass_t = np.zeros(K), 0.0, 0.0, [], 0.0
     for a in range(0, n, chunk):
         b = min(a + chunk, n)
         w = b - a
+        lc, uc, qc, tc, sc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], scratch[:w]
+        # the gate, its model over q and its two checks (as _gate_sweep)
+        _weights_into(lc, uc, qc, tc, sc, wc)
+        np.multiply(tc, lc, out=qc)
+        qc += np.multiply(sc, uc, out=wc)
+        mass += float(_sum(qc))
+        np.add(tc, sc, out=wc)
+        wc -= 1.0
+        worst.append(_max(np.abs(wc, out=wc)))
+        # the certificate on this chunk of D
         Dc = D[:, a:b]
-        log_model = _log_covered(Dc, model[a:b], logs[:w])
+        log_model = _log_covered(Dc, qc, logs[:w])
         if log_model is None:
             return None
         ce_model += Dc @ log_model
         dc = np.matmul(lam, Dc, out=dbuf[:w])
-        qc = np.multiply(dc, t, out=qbuf[:w])
-        np.fmax(qc, l[a:b], out=qc)
-        np.fmin(qc, u[a:b], out=qc)
-        mass += float(_sum(qc))
-        log_q = _log_covered(Dc, qc, logs[:w])
+        qt = np.multiply(dc, level, out=qbuf[:w])
+        np.fmax(qt, lc, out=qt)
+        np.fmin(qt, uc, out=qt)
+        mass_t += float(_sum(qt))
+        log_q = _log_covered(Dc, qt, logs[:w])
         if log_q is None:
             return None
         dot += float(dc @ log_q)
     weigh = lam > 0
-    dual = -dot - float(lam[weigh] @ entropies[weigh]) + (mass - 1.0) / t
+    dual = -dot - float(lam[weigh] @ entropies[weigh]) + (mass_t - 1.0) / level
     primal = float(_max(-ce_model - entropies))
     if not (math.isfinite(dual) and math.isfinite(primal)):
         return None
-    return primal, dual
+    return kmin, kmax, t, s, q, mass, float(_max(worst)), (primal, dual)
 
 
-def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, work: _Work | None = None,
-                 tol: float | None = None):
+def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, work: _Work | None = None):
     """``(primal, dual)`` of the independent certificate for the gate's model ``model`` and
-    ``lam`` (module docstring), or ``None`` when a loss is not finite there. ``work``: the solve's
-    scratch arrays (memory only; nothing of the ascent is read from them). On large problems with
-    ``tol`` given, :func:`_certificate_one_read` first; its answer stands where its gap is at most
-    ``tol``, and otherwise the certificate below (the water-filling iterated to its level) is
-    computed afresh."""
+    ``lam`` (module docstring), or ``None`` when a loss is not finite there, with the
+    water-filling iterated to its level (large problems first try the one-level certificate of
+    :func:`_gate_certificate`). ``work``: the solve's scratch arrays (memory only; nothing of the
+    ascent is read from them)."""
     D = problem.D
     l, u = problem.l, problem.u
     n = D.shape[1]
     work = _work_for(n, work)
     entropies = problem.entropies if problem.payoff == "kl" else np.zeros(lam.shape[0])
-    if work is not None and tol is not None:
-        cert = _certificate_one_read(problem, lam, model, entropies)
-        if cert is None:
-            return None
-        if cert[0] - cert[1] <= tol:
-            return cert
     if work is None:
         d = lam @ D
     else:
@@ -643,7 +660,7 @@ def _gate(problem: RobustProblem, q: np.ndarray):
     (:func:`_dense_of`). Both weights lie in ``[0, 1]`` as computed, with no clipping: ``l <= q <=
     u`` (the water-filling clips to the envelope), so ``0 <= u - q <= u - l`` exactly, rounding is
     monotone, and a rounded quotient ``a / b`` of ``0 <= a <= b`` lies in ``[0, 1]``. Large
-    problems: :func:`_gate_sweep`."""
+    problems: :func:`_gate_certificate`."""
     n = q.shape[0]
     t, s = np.empty(n), np.empty(n)
     _weights_into(problem.l, problem.u, q, t, s, np.empty(n))
@@ -666,30 +683,6 @@ def _weights_into(l, u, q, t, s, width) -> None:
         np.logical_not(pos, out=pos)
         t[pos] = 1.0
         s[pos] = 0.0
-
-
-def _gate_sweep(problem: RobustProblem, q: np.ndarray, work: _Work):
-    """:func:`_gate` on a large problem, the same numbers, with its own model ``t l + s u`` and the
-    two checks of a gate, in one sweep of column chunks that stay in cache: ``(kmin, kmax, t, s,
-    model, mass, worst)`` with ``mass = sum model`` and ``worst = max |t + s - 1|``; the experts
-    from the problem's cached envelope sweep, the model written over ``q`` (not needed past
-    it)."""
-    l, u = problem.l, problem.u
-    kmin, kmax = problem.envelope_experts
-    t, s = work.take(), work.take()
-    mass, worst = 0.0, []
-    for a in range(0, q.shape[0], _FILL_CHUNK):
-        b = a + _FILL_CHUNK
-        lc, uc, qc, tc, sc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b]
-        wc = work.c[: qc.shape[0]]
-        _weights_into(lc, uc, qc, tc, sc, wc)
-        np.multiply(tc, lc, out=qc)  # the model, over q
-        qc += np.multiply(sc, uc, out=wc)
-        mass += float(_sum(qc))
-        np.add(tc, sc, out=wc)
-        wc -= 1.0
-        worst.append(_max(np.abs(wc, out=wc)))
-    return kmin, kmax, t, s, q, mass, float(_max(worst))  # (a NaN stays a NaN and fails the check)
 
 
 def _dense_of(P: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -740,6 +733,7 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     # the gate and its own model t l + s u (P_kmin = l, P_kmax = u exactly), which must be a
     # distribution, and its weights must sum to one at every point
     if work is None:
+        cert = None
         t, s = _gate(problem, q)
         gate = LazyGate(_dense_of, problem.P, t, s)
         model = t * problem.l
@@ -749,12 +743,18 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
         total -= 1.0
         worst = float(_max(np.abs(total, out=total)))
     else:
-        kmin, kmax, t, s, model, mass, worst = _gate_sweep(problem, q, work)
+        out = _gate_certificate(problem, q, lam, work)
+        if out is None:
+            return None
+        kmin, kmax, t, s, model, mass, worst, cert = out
         gate = LazyGate(_dense, kmin, kmax, t, s, problem.K)
     del q
     if not (abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL):
         return None
-    cert = _certificate(problem, lam, model, work, tol)
+    if work is None or not cert[0] - cert[1] <= tol:
+        # small problems, or a one-level bound that is not tight enough: the water-filling
+        # iterated to its level
+        cert = _certificate(problem, lam, model, work)
     if cert is None:
         return None
     primal, dual = cert
