@@ -460,7 +460,7 @@ def batched_vs_reference(count: int = BATCH_COUNT, size: tuple[int, int] = SMALL
         start = time.perf_counter()
         results = solve_many(problems, tol=tol)
         per.append((time.perf_counter() - start) / count)
-        refs = []
+        refs.clear()  # (the last round's reference results are compared below)
         r = _timed(lambda p: refs.append(solve_reference(p)), fresh()[:reference_count])
         ref_all += r
         ratios.append(float(np.median(r)) / per[-1])
