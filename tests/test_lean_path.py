@@ -307,7 +307,7 @@ def test_chunked_fill_matches_whole_array_fill():
 
 
 @pytest.mark.parametrize("agree", [True, False])
-def test_gate_sweep_equals_the_whole_array_gate(agree):
+def test_one_read_gate_equals_the_whole_array_gate(agree):
     """The large path's one-read gate (column chunks, the model over q) gives the small path's
     weights and model bit for bit, with the mass and the worst |t + s - 1|: with u > l
     everywhere (the plain division) and with points where every expert agrees (u = l: weight one

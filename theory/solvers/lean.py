@@ -522,8 +522,8 @@ def _hint_level(D, l, u, lam, model, d) -> float:
 
 
 def _gate_certificate(problem: RobustProblem, q: np.ndarray, lam: np.ndarray, work: _Work):
-    """On a large problem, the gate of the model ``q`` (:func:`_gate_sweep`, the same numbers bit
-    for bit) and the certificate for it and ``lam`` in one read of ``D``, column chunk by chunk
+    """On a large problem, the gate of the model ``q`` (:func:`_gate`'s numbers bit for bit) and
+    the certificate for it and ``lam`` in one read of ``D``, column chunk by chunk
     (``K x`` :data:`_ONE_READ_ENTRIES` ``/ K`` entries, read from cache the second time): the
     gate's weights and its own model ``t l + s u`` (written over ``q``), ``D @ log P_g`` for the
     primal, and the Lagrangian lower bound on ``phi(lam)`` at one level ``t``, ``L(q_t, lam) +
@@ -531,8 +531,10 @@ def _gate_certificate(problem: RobustProblem, q: np.ndarray, lam: np.ndarray, wo
     ``phi(lam)`` at the water-filling's level. The level is read off the gate's model on a
     spread sample of points before the sweep (:func:`_sample_level`; the sample's model by the
     same operations as the sweep's): no iteration. The certificate sees the gate's weights and
-    ``lam`` only. Returns ``(kmin, kmax, t, s, model, mass, worst, cert)`` as :func:`_gate_sweep`
-    with ``cert = (primal, dual)``, or ``None`` when a loss is not finite."""
+    ``lam`` only. Returns ``(kmin, kmax, t, s, model, mass, worst, cert)``: the experts the gate
+    weighs (from the problem's cached envelope sweep), its weights, its model, ``mass = sum
+    model``, ``worst = max |t + s - 1|`` and ``cert = (primal, dual)``; or ``None`` when a loss is
+    not finite."""
     D, l, u = problem.D, problem.l, problem.u
     K, n = D.shape
     kmin, kmax = problem.envelope_experts
@@ -553,7 +555,7 @@ def _gate_certificate(problem: RobustProblem, q: np.ndarray, lam: np.ndarray, wo
         b = min(a + chunk, n)
         w = b - a
         lc, uc, qc, tc, sc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], scratch[:w]
-        # the gate, its model over q and its two checks (as _gate_sweep)
+        # the gate, its model over q and its two checks
         _weights_into(lc, uc, qc, tc, sc, wc)
         np.multiply(tc, lc, out=qc)
         qc += np.multiply(sc, uc, out=wc)
