@@ -117,9 +117,10 @@ def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work: _Work | N
             f = float(_sum(q))
         else:
             # in column chunks that stay in cache (each step reads its inputs from the last one's
-            # output, not from memory), with the slope, d on the free set, in the same sweep;
-            # fmax / fmin: the same values here (no NaN: d, l, u are finite), without the NaN
-            # propagation that makes maximum / minimum a third slower on long arrays
+            # output, not from memory), the clipped points found in the same sweep (the slope, d
+            # on the free set, is then the total less them); fmax / fmin: the same values here
+            # (no NaN: d, l, u are finite), without the NaN propagation that makes maximum /
+            # minimum a third slower on long arrays
             f = 0.0
             clipped = []
             for a in range(0, d.shape[0], _FILL_CHUNK):
@@ -512,10 +513,10 @@ def _sample_level(ms, ls, us, ds) -> float:
     return t0 if math.isfinite(t0) and t0 > 0 else 1.0
 
 
-def _hint_level(D, l, u, lam, model, d) -> float:
-    """The water-filling's starting level read off the gate's own model on a spread sample of
-    about :data:`_HINT_POINTS` points (:func:`_sample_level`)."""
-    step = max(1, D.shape[1] // _HINT_POINTS)
+def _hint_level(model, l, u, d) -> float:
+    """The water-filling's starting level for ``D_lam = d``, read off the gate's own model on a
+    spread sample of about :data:`_HINT_POINTS` points (:func:`_sample_level`)."""
+    step = max(1, d.shape[0] // _HINT_POINTS)
     if step == 1:
         return _sample_level(model, l, u, d)
     return _sample_level(model[::step], l[::step], u[::step], d[::step])
@@ -615,7 +616,7 @@ def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, wor
     # started at the level the gate's own model shows on a spread sample of points strictly inside
     # the envelope (the certified model is q_lam there, to the gap): the iteration then usually
     # stops at its first evaluation. Only a start: a wrong one costs iterations, never validity
-    t0 = _hint_level(D, l, u, lam, model, d)
+    t0 = _hint_level(model, l, u, d)
     filled = _fill(d, l, u, t0, work)
     if filled is None:
         return None
