@@ -424,3 +424,70 @@ def test_large_fill_with_most_of_the_mass_clipped():
     q_large, t_large = lean._fill(d, l, u, 1.0, lean._Work(n))
     assert abs(q_large.sum() - 1.0) <= 1e-13 and abs(q_small.sum() - 1.0) <= 1e-13
     assert np.allclose(q_large, q_small, rtol=1e-10, atol=0)
+
+
+def _zero_game(seed: int = 13, K: int = 6):
+    """A large problem with perfect experts and points where some domains have no mass (``l = 0``
+    there: the logarithms take the covered branch)."""
+    n = 2 * (lean._ONE_READ_ENTRIES // K) + 321
+    rng = np.random.default_rng(seed)
+    D = rng.dirichlet(np.full(n, 0.5), size=K)
+    D[rng.random((K, n)) < 0.1] = 0.0
+    D /= D.sum(axis=1, keepdims=True)
+    return RobustProblem(D)
+
+
+@pytest.mark.parametrize("case", ["kl", "cross_entropy", "zeros"])
+def test_finish_certifies_the_last_step_in_its_read(monkeypatch, case):
+    """On large problems the ascent's last step is evaluated and certified in one read
+    (_finish): the solve ends there, certify recomputes its gap, its lower bound is phi(lam) to
+    rounding, and its value is the general path's."""
+    p = _zero_game() if case == "zeros" else _large_game(11) if case == "kl" else \
+        RobustProblem(_large_game(11).D, _large_game(11).P, payoff="cross_entropy")
+    if case == "zeros":
+        assert p.l.min() == 0.0
+    outcomes = []
+    original = lean._finish
+
+    def recorded(*args, **kwargs):
+        outcomes.append(original(*args, **kwargs)[1] is not None)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(lean, "_finish", recorded)
+    res = lean.solve_lean(p, tol=TOL)
+    assert res is not None and outcomes and outcomes[-1]
+    cert = certify(p, res.gate, res.lam)
+    assert -1e-12 <= cert.gap <= TOL and abs(cert.gap - res.gap) <= 1e-12
+    assert abs(res.lower_bound - p.phi(res.lam)) <= 1e-12
+    assert abs(res.value - float(np.max(p.losses(res.model)))) <= 1e-12
+    general = certified_result(p, dual_ascent(p, tol=TOL), TOL)
+    assert abs(res.value - general.value) <= 2 * TOL
+
+
+def test_finish_that_falls_short_is_the_evaluation(monkeypatch):
+    """Where _finish cannot certify (tol = 0 here), it returns the evaluation of lam bit for bit
+    as _evaluate makes it, and a solve whose every _finish falls short goes on with those and
+    ends certified, at the same value, by the separate gate and certificate."""
+    p = _large_game(12)
+    const = -p.entropies
+    lam = np.linspace(1.0, 2.0, p.K)
+    lam /= lam.sum()
+    ev, fin = lean._finish(p, const, lam, 1.0, lean._Work(p.n), True, None, 0.0)
+    ref = lean._evaluate(p.D, p.l, p.u, const, lam, 1.0, lean._Work(p.n), True)
+    assert fin is None and ev.d is None and ref.d is None
+    assert np.array_equal(ev.losses, ref.losses) and np.array_equal(ev.q, ref.q)
+    assert ev.t == ref.t and ev.dual == ref.dual and ev.primal == ref.primal
+    assert all(np.array_equal(a, b) for a, b in zip(ev.clipped, ref.clipped, strict=True))
+    original = lean._finish
+    calls = []
+
+    def short(*args):
+        calls.append(1)
+        return original(*args[:-1], 0.0)
+
+    ref_value = lean.solve_lean(p, tol=TOL).value
+    monkeypatch.setattr(lean, "_finish", short)
+    res = lean.solve_lean(p, tol=TOL)
+    assert calls and res is not None and res.gap <= TOL
+    assert abs(res.value - ref_value) <= 2 * TOL
+    assert -1e-12 <= certify(p, res.gate, res.lam).gap <= TOL

@@ -35,6 +35,14 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   ``sum_k lam_k CE(D_k, q_t)`` as the dot product ``-D_lam @ log q_t``;
   :func:`_gate_certificate`): one pass for gate and certificate, and the iterated water-filling
   runs only where that gap exceeds ``tol``;
+* on large problems the ascent's last step does not get an evaluation of its own: where the
+  rate of the last step says the next one ends the ascent (Newton's quadratic rate with the exact
+  Hessian, a linear one with the subsampled), the full step is evaluated by :func:`_finish`,
+  which writes ``D_lam`` and its best response ``q`` as an evaluation does and then, in one read
+  of ``D``, the gate of ``q`` and the certificate for it and the step's ``lam`` (the same bound,
+  at the water-filling's level). The losses ``D @ log q`` of an evaluation would only confirm
+  what the certificate measures; if the certificate falls short of ``tol``, they are computed
+  then and the ascent goes on;
 * the gate is returned in its two-expert form
   (:class:`~robust_gates.theory.solvers.result.LazyGate`): its ``(K, n)`` array, 128 MB at
   ``K = 16, n = 10^6``, is written only when the caller asks for it.
@@ -429,6 +437,7 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
     lagged = False
     H = _hessian(D, pt.lam, pt.q, pt.d, l, u, cols, pt.t)
     iterations, evaluations = 0, 1
+    prev_gap = None  # the own gap of the point before pt (the rate of the last step)
     eye = _EYE.get(K)
     if eye is None:
         eye = _EYE.setdefault(K, np.eye(K))
@@ -444,10 +453,24 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
         slope = float(pt.losses @ p)
         accepted = None
         alpha = 1.0
+        # large problems: where the last step's rate says this one ends the ascent, the full step
+        # is evaluated by _finish, which certifies it in the same read (if it falls short, the
+        # ascent goes on with that evaluation). The rate: with the exact Hessian Newton's, the
+        # gap squared times the constant the last step showed (gap / prev_gap^2); with the
+        # subsampled one a linear rate, the gap times the factor by which the last step cut it
+        finish = False
+        if work is not None and prev_gap is not None and prev_gap > 0.0:
+            ratio = fw / prev_gap
+            finish = fw * ratio * (ratio if exact else 1.0) <= tol
         for trial in range(30 if slope > 0 else 3):
             cand = np.maximum(pt.lam + alpha * p, 0.0)
             cand /= _sum(cand)
-            c = _evaluate(D, l, u, const, cand, pt.t, work, positive, pt.clipped)
+            if finish and trial == 0:
+                c, fin = _finish(problem, const, cand, pt.t, work, positive, pt.clipped, tol)
+                if fin is not None:
+                    return cand, fin[8], iterations + 1, evaluations + 1, fin[:8]
+            else:
+                c = _evaluate(D, l, u, const, cand, pt.t, work, positive, pt.clipped)
             evaluations += 1
             if c is None:
                 return None
@@ -487,9 +510,9 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
         else:
             H, lagged = _hessian(D, accepted.lam, accepted.q, accepted.d, l, u, None if exact else cols,
                                  accepted.t), False
-        pt = accepted
+        prev_gap, pt = fw, accepted
         reg_c = max(reg_c * 0.1, 1e-6) if alpha == 1.0 else min(reg_c * 10.0, 1e6)
-    return best_d.lam, best_p.q, iterations, evaluations
+    return best_d.lam, best_p.q, iterations, evaluations, None
 
 
 #: points (about) of the sample on which the certificate reads its water-filling's starting level
@@ -585,6 +608,82 @@ def _gate_certificate(problem: RobustProblem, q: np.ndarray, lam: np.ndarray, wo
     if not (math.isfinite(dual) and math.isfinite(primal)):
         return None
     return kmin, kmax, t, s, q, mass, float(_max(worst)), (primal, dual)
+
+
+def _finish(problem: RobustProblem, const, lam, t0, work: _Work, positive: bool, clipped, tol: float):
+    """The ascent's last evaluation and the result in one: at ``lam``, ``D_lam = lam @ D`` and its
+    best response ``q`` (the water-filling to its level, as :func:`_evaluate`), then one read of
+    ``D`` in column chunks that writes the gate of ``q`` (:func:`_gate_certificate`'s numbers),
+    its model ``t l + s u`` with its two checks, ``D @ log P_g`` for the primal, and the
+    Lagrangian lower bound on ``phi(lam)`` at the water-filling's level ``t`` (``-D_lam @ log q
+    (- sum_k lam_k H(D_k)) + (sum q - 1) / t``, with ``q = clip(t D_lam, l, u)``: phi(lam) to
+    rounding, a lower bound at any ``t``).
+
+    The certificate so made depends on ``lam`` and the gate only, as the one of
+    :func:`_gate_certificate` does: its dual is a function of ``lam`` (a fresh ``lam @ D`` and
+    water-filling), its primal a function of the gate's weights; nothing of the earlier
+    iterates enters. What it saves is the ascent's own evaluation of ``lam``, whose losses
+    ``D @ log q`` would only confirm what the certificate measures.
+
+    Returns ``(None, fin)`` when the gate passes its checks and the certificate's gap is at most
+    ``tol``, ``fin`` as :func:`_gate_certificate` returns it; otherwise ``(ev, None)`` with
+    ``ev`` the :class:`_Eval` of ``lam`` (:func:`_evaluate`'s numbers bit for bit: the ascent
+    goes on) or ``None`` where a loss is infinite."""
+    D, l, u = problem.D, problem.l, problem.u
+    K, n = D.shape
+    d = np.matmul(lam, D, out=work.a)
+    if clipped is not None:
+        t0 = _level(d, clipped, t0)
+    filled = _fill(d, l, u, t0, work)
+    if filled is None:
+        return None, None
+    q, level = filled
+    entropies = problem.entropies if problem.payoff == "kl" else np.zeros(K)
+    t, s, model = work.take(), work.take(), work.take()
+    chunk = max(1024, _ONE_READ_ENTRIES // K)
+    width = min(chunk, n)
+    logs, scratch = np.empty(width), np.empty(width)
+    ce_model, dot, mass, mass_q = np.zeros(K), 0.0, 0.0, 0.0
+    hi, lo = -np.inf, np.inf
+    finite = True
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        w = b - a
+        lc, uc, qc, tc, sc, mc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], model[a:b], scratch[:w]
+        _weights_into(lc, uc, qc, tc, sc, wc)
+        np.multiply(tc, lc, out=mc)
+        mc += np.multiply(sc, uc, out=wc)
+        mass += float(_sum(mc))
+        np.add(tc, sc, out=wc)  # max |t + s - 1| from the extremes of t + s
+        hi, lo = max(hi, float(_max(wc))), min(lo, float(_min(wc)))
+        Dc = D[:, a:b]
+        log_model = np.log(mc, out=logs[:w]) if positive else _log_covered(Dc, mc, logs[:w])
+        if log_model is None:
+            finite = False
+            break
+        ce_model += Dc @ log_model
+        mass_q += float(_sum(qc))
+        log_q = np.log(qc, out=logs[:w]) if positive else _log_covered(Dc, qc, logs[:w])
+        if log_q is None:
+            finite = False
+            break
+        dot += float(d[a:b] @ log_q)
+    if finite:
+        weigh = lam > 0
+        dual = -dot - float(lam[weigh] @ entropies[weigh]) + (mass_q - 1.0) / level
+        primal = float(_max(-ce_model - entropies))
+        worst = max(hi - 1.0, 1.0 - lo)
+        if (math.isfinite(dual) and math.isfinite(primal) and primal - dual <= tol
+                and abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL):
+            kmin, kmax = problem.envelope_experts
+            return None, (kmin, kmax, t, s, model, mass, worst, (primal, dual), q)
+    del t, s, model
+    # not certified: the evaluation of lam for the ascent, from the same D_lam and q
+    clipped = (work.clipped, q[work.clipped])
+    logq = np.log(q, out=work.a) if positive else _log_covered(D, q, work.a)
+    if logq is None:
+        return None, None
+    return _Eval(lam, None, q, level, const - D @ logq, clipped), None
 
 
 def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, work: _Work | None = None):
@@ -731,7 +830,7 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
         return None
     # lam: a candidate of the line search, non-negative and normalized; q = clip(t d, l, u) is in
     # the envelope by construction, and its gate's own model is checked below
-    lam, q, iterations, evaluations = out
+    lam, q, iterations, evaluations, fin = out
     del out
     # the gate and its own model t l + s u (P_kmin = l, P_kmax = u exactly), which must be a
     # distribution, and its weights must sum to one at every point
@@ -746,7 +845,9 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
         total -= 1.0
         worst = float(_max(np.abs(total, out=total)))
     else:
-        out = _gate_certificate(problem, q, lam, work)
+        # the ascent's _finish made gate and certificate already, or one read makes them now
+        out = fin if fin is not None else _gate_certificate(problem, q, lam, work)
+        del fin
         if out is None:
             return None
         kmin, kmax, t, s, model, mass, worst, cert = out
