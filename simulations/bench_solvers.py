@@ -225,8 +225,9 @@ def passes_fast(sizes: Iterable[tuple[int, int]] = PASS_SIZES, seed: int = 0, to
     ``solve_passes`` is one whole :func:`~robust_gates.theory.solve_fast` call on a fresh problem
     (the ascent, the gate, the independent certificate, the result), with what belongs to the
     problem and not to a solve computed before it, once per problem and reported apart: the
-    entropies ``H(D_k)`` (``entropy_passes``) and the envelope of the experts, ``l``, ``u`` and
-    the experts attaining them (``envelope_passes``), which depend on ``P`` alone. The result's
+    entropies ``H(D_k)`` (``entropy_passes``) and the envelope of the experts, ``l``, ``u``, its
+    width ``u - l`` and the experts attaining them (``envelope_passes``), which depend on ``P``
+    alone. The result's
     gate is returned in its two-expert form and written as a ``(K, n)`` array only when asked for
     (:class:`~robust_gates.theory.solvers.result.LazyGate`);
     ``met`` compares it with the target of issue 17. Beside it: the ascent alone, timed again on
@@ -246,7 +247,7 @@ def passes_fast(sizes: Iterable[tuple[int, int]] = PASS_SIZES, seed: int = 0, to
         problem.entropies  # noqa: B018 (cached once per problem)
         entropy_s = time.perf_counter() - start
         start = time.perf_counter()
-        problem.l, problem.u, problem.envelope_experts  # noqa: B018 (the experts' envelope)
+        problem.l, problem.u, problem.envelope_width, problem.envelope_experts  # noqa: B018
         envelope_s = time.perf_counter() - start
         start = time.perf_counter()
         res = solve_fast(problem, tol=tol)

@@ -123,6 +123,14 @@ class RobustProblem:
         return self.P.max(axis=0)
 
     @cached_property
+    def envelope_width(self) -> np.ndarray:
+        """``u - l`` (read-only): the denominator of the two-expert gate's weights, part of the
+        envelope like ``l`` and ``u``."""
+        width = self.u - self.l
+        width.flags.writeable = False
+        return width
+
+    @cached_property
     def envelope_experts(self) -> tuple[np.ndarray, np.ndarray]:
         """``(kmin, kmax)``: for each ``x`` the first expert attaining ``l(x)`` and the first
         attaining ``u(x)`` (read-only). One sweep of ``K`` row comparisons in column blocks, so

@@ -142,7 +142,9 @@ def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work: _Work | N
                 idx = np.flatnonzero(np.not_equal(qc, tdc, out=fc))
                 if idx.size:
                     clipped.append(idx + a)
-            # the points clipped to l or u at this level (every return below returns this q)
+            # the points clipped to l or u at this level and the sum of q (every return below
+            # returns this q)
+            work.mass = f
             work.clipped = np.concatenate(clipped) if clipped else _NONE_CLIPPED
             slope = total - float(_sum(d[work.clipped]))
             if slope <= 1e-6 * total:  # most of the mass clipped: sum the free set itself
@@ -340,13 +342,14 @@ class _Work:
     references any more, or a new one. Only the memory is shared: every array is written in full
     before it is read."""
 
-    __slots__ = ("a", "c", "free", "pool", "clipped")
+    __slots__ = ("a", "c", "free", "pool", "clipped", "mass")
 
     def __init__(self, n: int):
         self.a = np.empty(n)
         self.c, self.free = np.empty(_FILL_CHUNK), np.empty(_FILL_CHUNK, dtype=bool)
         self.pool: list[np.ndarray] = []
         self.clipped = _NONE_CLIPPED  # the last water-filling's clipped points (_fill)
+        self.mass = math.nan  # and the sum of its q
 
     def take(self) -> np.ndarray:
         if _FREE_REFS is not None:
@@ -564,6 +567,8 @@ def _gate_certificate(problem: RobustProblem, q: np.ndarray, lam: np.ndarray, wo
     kmin, kmax = problem.envelope_experts
     entropies = problem.entropies if problem.payoff == "kl" else np.zeros(K)
     t, s = work.take(), work.take()
+    width = problem.envelope_width
+    wide = bool(_min(width) > 0.0)
     step = max(1, n // _HINT_POINTS)
     ls, us, qs = l[::step], u[::step], q[::step]
     ts, ss, ws = np.empty(qs.shape[0]), np.empty(qs.shape[0]), np.empty(qs.shape[0])
@@ -572,15 +577,15 @@ def _gate_certificate(problem: RobustProblem, q: np.ndarray, lam: np.ndarray, wo
     ms += np.multiply(ss, us, out=ws)
     level = _sample_level(ms, ls, us, lam @ D[:, ::step])
     chunk = max(1024, _ONE_READ_ENTRIES // K)
-    width = min(chunk, n)
-    logs, dbuf, qbuf, scratch = np.empty(width), np.empty(width), np.empty(width), np.empty(width)
+    span = min(chunk, n)
+    logs, dbuf, qbuf, scratch = np.empty(span), np.empty(span), np.empty(span), np.empty(span)
     ce_model, dot, mass, worst, mass_t = np.zeros(K), 0.0, 0.0, [], 0.0
     for a in range(0, n, chunk):
         b = min(a + chunk, n)
         w = b - a
         lc, uc, qc, tc, sc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], scratch[:w]
         # the gate, its model over q and its two checks
-        _weights_into(lc, uc, qc, tc, sc, wc)
+        _weights_into(lc, uc, qc, tc, sc, width[a:b], True, wide)
         np.multiply(tc, lc, out=qc)
         qc += np.multiply(sc, uc, out=wc)
         mass += float(_sum(qc))
@@ -638,19 +643,22 @@ def _finish(problem: RobustProblem, const, lam, t0, work: _Work, positive: bool,
     if filled is None:
         return None, None
     q, level = filled
+    mass_q = work.mass  # sum q, as the water-filling summed it
     entropies = problem.entropies if problem.payoff == "kl" else np.zeros(K)
+    width = problem.envelope_width
+    wide = bool(_min(width) > 0.0)
     t, s, model = work.take(), work.take(), work.take()
     chunk = max(1024, _ONE_READ_ENTRIES // K)
-    width = min(chunk, n)
-    logs, scratch = np.empty(width), np.empty(width)
-    ce_model, dot, mass, mass_q = np.zeros(K), 0.0, 0.0, 0.0
+    span = min(chunk, n)
+    logs, scratch = np.empty(span), np.empty(span)
+    ce_model, dot, mass = np.zeros(K), 0.0, 0.0
     hi, lo = -np.inf, np.inf
     finite = True
     for a in range(0, n, chunk):
         b = min(a + chunk, n)
         w = b - a
         lc, uc, qc, tc, sc, mc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], model[a:b], scratch[:w]
-        _weights_into(lc, uc, qc, tc, sc, wc)
+        _weights_into(lc, uc, qc, tc, sc, width[a:b], True, wide)
         np.multiply(tc, lc, out=mc)
         mc += np.multiply(sc, uc, out=wc)
         mass += float(_sum(mc))
@@ -662,7 +670,6 @@ def _finish(problem: RobustProblem, const, lam, t0, work: _Work, positive: bool,
             finite = False
             break
         ce_model += Dc @ log_model
-        mass_q += float(_sum(qc))
         log_q = np.log(qc, out=logs[:w]) if positive else _log_covered(Dc, qc, logs[:w])
         if log_q is None:
             finite = False
@@ -769,13 +776,17 @@ def _gate(problem: RobustProblem, q: np.ndarray):
     return t, s
 
 
-def _weights_into(l, u, q, t, s, width) -> None:
-    """:func:`_gate`'s weights written into ``t`` and ``s`` (``width``: scratch for ``u - l``), for
-    a whole problem or one column chunk of it."""
-    np.subtract(u, l, out=width)
+def _weights_into(l, u, q, t, s, width, given: bool = False, positive: bool | None = None) -> None:
+    """:func:`_gate`'s weights written into ``t`` and ``s`` (``width``: scratch for ``u - l``, or
+    with ``given`` that difference already; ``positive``: whether it is positive everywhere, when
+    known), for a whole problem or one column chunk of it."""
+    if not given:
+        np.subtract(u, l, out=width)
     np.subtract(u, q, out=t)
     np.subtract(q, l, out=s)
-    if float(_min(width)) > 0.0:  # the common case: plain in-place division, no mask
+    if positive is None:
+        positive = float(_min(width)) > 0.0
+    if positive:  # the common case: plain in-place division, no mask
         t /= width
         s /= width
     else:
