@@ -43,7 +43,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tol", type=float, default=1e-9, help="fast solver tolerance vs reference")
     p.add_argument("--scale-tol", type=float, default=1e-8, help="tolerance in the scaling part")
     p.add_argument("--passes", default="16x1e6,256x1e4",
-                   help="KxN instances for the fast solver in streaming passes (default 16x1e6,256x1e4)")
+                   help="KxN instances for the fast solver in streaming passes, each the median of "
+                        "5 rounds on fresh problems (default 16x1e6,256x1e4)")
     p.add_argument("--large-k", default="64x1e4,256x1e4,1024x1e4",
                    help="KxN instances for many experts, each with every kind of Lambda (default "
                         "64x1e4,256x1e4,1024x1e4; 'none' skips the part)")
