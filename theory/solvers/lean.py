@@ -17,8 +17,9 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   of ``_BLOCK``) scaled up to ``n``: a quasi-Newton matrix, negative semidefinite like the true
   one, for a fraction of a pass instead of ``K^2 n`` multiply-adds (at ``K = 16, n = 10^6`` the
   ascent takes one more evaluation than exact Newton, about what the exact Hessians would cost;
-  the saving grows with ``K``). The gradient and ``phi`` stay exact; a step that fails its line
-  search is retried with the exact Hessian (chunked, no ``K x n`` temporary);
+  the saving grows with ``K``). It serves up to ``LAG_STEPS`` more steps while full steps cut the
+  gap by ``LAG_CUT``. The gradient and ``phi`` stay exact; a step that fails its line search is
+  retried with a fresh Hessian, then with the exact one (chunked, no ``K x n`` temporary);
 * the water-filling works in two preallocated length-``n`` buffers (on large problems in column
   chunks that stay in cache, the clipped points found in the same sweep), and on large problems an
   evaluation allocates only its ``q`` (``D_lam`` and ``log q`` share one scratch array, the
