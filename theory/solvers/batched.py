@@ -94,12 +94,16 @@ def _water_fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t0: np.ndarray,
             break
         idx = np.flatnonzero(active)
         ta = t[idx]
-        td = ta[:, None] * d[idx]
-        qa = np.clip(td, l[idx], u[idx])
+        if idx.size == B:  # every row: the arrays themselves, not gathered copies
+            da, la, ua = d, l, u
+        else:
+            da, la, ua = d[idx], l[idx], u[idx]
+        td = ta[:, None] * da
+        qa = np.clip(td, la, ua)
         q[idx] = qa
         f = qa.sum(axis=1)
-        mid = (td > l[idx]) & (td < u[idx])
-        slope = np.where(mid, d[idx], 0.0).sum(axis=1)
+        mid = (td > la) & (td < ua)
+        slope = np.where(mid, da, 0.0).sum(axis=1)
         lo[idx] = np.where(f < 1.0, ta, lo[idx])
         hi[idx] = np.where(f > 1.0, ta, hi[idx])
         with np.errstate(divide="ignore", invalid="ignore"):

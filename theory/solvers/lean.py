@@ -469,16 +469,19 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
         # gap squared times the constant the last step showed (gap / prev_gap^2); with the
         # subsampled one a linear rate, the gap times the factor by which the last step cut it
         finish = False
-        if work is not None and prev_gap is not None and prev_gap > 0.0:
+        if prev_gap is not None and prev_gap > 0.0:
             ratio = fw / prev_gap
             finish = fw * ratio * (ratio if exact else 1.0) <= tol
         for trial in range(30 if slope > 0 else 3):
             cand = np.maximum(pt.lam + alpha * p, 0.0)
             cand /= _sum(cand)
             if finish and trial == 0:
-                c, fin = _finish(problem, const, cand, pt.t, work, positive, pt.clipped, tol)
+                if work is None:
+                    c, fin = _finish_small(problem, const, cand, pt.t, positive, tol)
+                else:
+                    c, fin = _finish(problem, const, cand, pt.t, work, positive, pt.clipped, tol)
                 if fin is not None:
-                    return cand, fin[8], iterations + 1, evaluations + 1, fin[:8]
+                    return cand, fin[-1], iterations + 1, evaluations + 1, fin[:-1]
             else:
                 c = _evaluate(D, l, u, const, cand, pt.t, work, positive, pt.clipped)
             evaluations += 1
@@ -703,6 +706,44 @@ def _finish(problem: RobustProblem, const, lam, t0, work: _Work, positive: bool,
     return _Eval(lam, None, q, level, const - D @ logq, clipped), None
 
 
+def _finish_small(problem: RobustProblem, const, lam, t0, positive: bool, tol: float):
+    """:func:`_finish` on a small problem (``n <= WORK_N``: whole arrays, no chunks): ``D_lam``,
+    its best response ``q``, the losses ``D @ log q`` (which the dual needs here anyway), the gate
+    of ``q`` with its model and checks as :func:`solve_lean` makes them, and ``D @ log P_g``.
+    Returns ``(None, fin)`` with ``fin = (t, s, model, mass, worst, (primal, dual), q)`` when the
+    gate passes its checks and the gap is at most ``tol``; otherwise ``(ev, None)``, ``ev`` the
+    :class:`_Eval` of ``lam`` as :func:`_evaluate` makes it (``None`` where a loss is infinite)."""
+    D, l, u = problem.D, problem.l, problem.u
+    d = lam @ D
+    filled = _fill(d, l, u, t0)
+    if filled is None:
+        return None, None
+    q, level = filled
+    logq = np.log(q) if positive else _log_covered(D, q)
+    if logq is None:
+        return None, None
+    losses = const - D @ logq
+    t, s = _gate(problem, q)
+    model = t * l
+    model += s * u
+    mass = float(_sum(model))
+    total = t + s
+    total -= 1.0
+    worst = float(_max(np.abs(total, out=total)))
+    if abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL:
+        log_model = np.log(model) if positive else _log_covered(D, model)
+        if log_model is not None:
+            # the Lagrangian bound at the water-filling's level (as _certificate: L(q, lam) =
+            # sum_k lam_k (CE(D_k, q) (- H(D_k))) = lam @ losses, over the weighted domains)
+            weigh = lam > 0
+            lagrangian = float(lam @ losses) if weigh.all() else float(lam[weigh] @ losses[weigh])
+            dual = lagrangian + (float(_sum(q)) - 1.0) / level
+            primal = float(_max(const - D @ log_model))
+            if math.isfinite(dual) and math.isfinite(primal) and primal - dual <= tol:
+                return None, (t, s, model, mass, worst, (primal, dual), q)
+    return _Eval(lam, d, q, level, losses), None
+
+
 def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, work: _Work | None = None):
     """``(primal, dual)`` of the independent certificate for the gate's model ``model`` and
     ``lam`` (module docstring), or ``None`` when a loss is not finite there, with the
@@ -855,7 +896,10 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     del out
     # the gate and its own model t l + s u (P_kmin = l, P_kmax = u exactly), which must be a
     # distribution, and its weights must sum to one at every point
-    if work is None:
+    if work is None and fin is not None:  # the ascent's _finish_small made them
+        t, s, model, mass, worst, cert = fin
+        gate = LazyGate(_dense_of, problem.P, t, s)
+    elif work is None:
         cert = None
         t, s = _gate(problem, q)
         gate = LazyGate(_dense_of, problem.P, t, s)
@@ -876,9 +920,9 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     del q
     if not (abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL):
         return None
-    if work is None or not cert[0] - cert[1] <= tol:
-        # small problems, or a one-level bound that is not tight enough: the water-filling
-        # iterated to its level
+    if cert is None or not cert[0] - cert[1] <= tol:
+        # small problems the ascent did not finish, or a one-level bound that is not tight
+        # enough: the water-filling iterated to its level
         cert = _certificate(problem, lam, model, work)
     if cert is None:
         return None
