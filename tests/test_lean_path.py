@@ -492,3 +492,31 @@ def test_finish_that_falls_short_is_the_evaluation(monkeypatch):
     assert calls and res is not None and res.gap <= TOL
     assert abs(res.value - ref_value) <= 2 * TOL
     assert -1e-12 <= certify(p, res.gate, res.lam).gap <= TOL
+
+
+def test_small_solves_finish_in_one_step(monkeypatch):
+    """Small problems (whole arrays) end the ascent with _finish_small as well: the solve's last
+    step is certified there, and its numbers are those of certify and of the reference solver;
+    where it cannot certify (tol = 0) it returns the evaluation as _evaluate makes it."""
+    p = _game(21, 4, 50)
+    outcomes = []
+    original = lean._finish_small
+
+    def recorded(*args):
+        out = original(*args)
+        outcomes.append(out[1] is not None)
+        return out
+
+    monkeypatch.setattr(lean, "_finish_small", recorded)
+    res = lean.solve_lean(p, tol=TOL)
+    assert res is not None and outcomes and outcomes[-1]
+    cert = certify(p, res.gate, res.lam)
+    assert -1e-12 <= cert.gap <= TOL and abs(cert.gap - res.gap) <= 1e-12
+    assert abs(res.lower_bound - p.phi(res.lam)) <= 1e-12
+    assert abs(res.value - solve_reference(p).value) <= 1e-8
+    const = -p.entropies
+    lam = np.array([0.1, 0.2, 0.3, 0.4])
+    ev, fin = original(p, const, lam, 1.0, True, 0.0)
+    ref = lean._evaluate(p.D, p.l, p.u, const, lam, 1.0, None, True)
+    assert fin is None and np.array_equal(ev.losses, ref.losses) and np.array_equal(ev.q, ref.q)
+    assert np.array_equal(ev.d, ref.d) and ev.t == ref.t and ev.dual == ref.dual

@@ -36,14 +36,14 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   ``sum_k lam_k CE(D_k, q_t)`` as the dot product ``-D_lam @ log q_t``;
   :func:`_gate_certificate`): one pass for gate and certificate, and the iterated water-filling
   runs only where that gap exceeds ``tol``;
-* on large problems the ascent's last step does not get an evaluation of its own: where the
-  rate of the last step says the next one ends the ascent (Newton's quadratic rate with the exact
-  Hessian, a linear one with the subsampled), the full step is evaluated by :func:`_finish`,
-  which writes ``D_lam`` and its best response ``q`` as an evaluation does and then, in one read
-  of ``D``, the gate of ``q`` and the certificate for it and the step's ``lam`` (the same bound,
-  at the water-filling's level). The losses ``D @ log q`` of an evaluation would only confirm
-  what the certificate measures; if the certificate falls short of ``tol``, they are computed
-  then and the ascent goes on;
+* the ascent's last step does not get an evaluation of its own: where the rate of the last step
+  says the next one ends the ascent (Newton's quadratic rate with the exact Hessian, a linear
+  one with the subsampled), the full step is evaluated by :func:`_finish` (large problems) or
+  :func:`_finish_small`, which write ``D_lam`` and its best response ``q`` as an evaluation does
+  and then the gate of ``q`` and the certificate for it and the step's ``lam`` (the same bound,
+  at the water-filling's level; on large problems in one read of ``D``). On large problems the
+  losses ``D @ log q`` of an evaluation would only confirm what the certificate measures; if the
+  certificate falls short of ``tol``, they are computed then and the ascent goes on;
 * the gate is returned in its two-expert form
   (:class:`~robust_gates.theory.solvers.result.LazyGate`): its ``(K, n)`` array, 128 MB at
   ``K = 16, n = 10^6``, is written only when the caller asks for it.
