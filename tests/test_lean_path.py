@@ -520,3 +520,38 @@ def test_small_solves_finish_in_one_step(monkeypatch):
     ref = lean._evaluate(p.D, p.l, p.u, const, lam, 1.0, None, True)
     assert fin is None and np.array_equal(ev.losses, ref.losses) and np.array_equal(ev.q, ref.q)
     assert np.array_equal(ev.d, ref.d) and ev.t == ref.t and ev.dual == ref.dual
+
+
+@pytest.mark.parametrize("large", [True, False])
+def test_finish_certificate_does_not_trust_the_water_filling(monkeypatch, large):
+    """The finishing certificate recomputes its best response at the level: with a water-filling
+    that returns a wrong q (mass moved between pairs of free points, still a distribution inside
+    the envelope), the gate is that of the wrong q and its primal is measured as such, while the
+    dual stays phi(lam), a lower bound."""
+    p = _large_game(14) if large else _game(22, 4, 60)
+    const = -p.entropies
+    lam = np.full(p.K, 1.0 / p.K)
+    lam[0] += 0.05
+    lam /= lam.sum()
+    original = lean._fill
+
+    def wrong(d, l, u, t, work=None):
+        q, level = original(d, l, u, t, work)
+        free = np.flatnonzero((q > l) & (q < u))
+        a, b = free[0:-1:2], free[1::2]
+        move = 0.5 * np.minimum(q[a] - l[a], u[b] - q[b])
+        q[a] -= move
+        q[b] += move
+        return q, level
+
+    monkeypatch.setattr(lean, "_fill", wrong)
+    if large:
+        _, fin = lean._finish(p, const, lam, 1.0, lean._Work(p.n), True, None, 1e3)
+        t, s, model, (primal, dual) = fin[2], fin[3], fin[4], fin[7]
+    else:
+        _, fin = lean._finish_small(p, const, lam, 1.0, True, 1e3)
+        t, s, model, (primal, dual) = fin[0], fin[1], fin[2], fin[5]
+    exact = p.phi(lam)
+    assert dual <= exact + 1e-12 and abs(dual - exact) <= 1e-10  # the right level: still tight
+    assert abs(primal - float(np.max(p.losses(model)))) <= 1e-12
+    assert primal - dual > 1e-6  # the wrong q's gate is measured as what it is

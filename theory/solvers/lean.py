@@ -48,12 +48,14 @@ on the dual function ``phi`` with a backtracking line search) with less of both:
   (:class:`~robust_gates.theory.solvers.result.LazyGate`): its ``(K, n)`` array, 128 MB at
   ``K = 16, n = 10^6``, is written only when the caller asks for it.
 
-The certificate is independent of the ascent's iterates: it sees only the returned ``lam`` and the
+The certificate is independent of the ascent's iterates: it sees only the returned ``lam``, the
 gate (:class:`~robust_gates.theory.solvers.fast.TwoExpertGate`, whose model ``t l + s u`` is
-recomputed from the gate), and shares nothing with the ascent but the entropies cached on the
-problem. Anything unusual (a mass-deficient envelope, an infinite loss, a QP that does not verify,
-a line search that finds nothing, ``max_iter`` reached) returns ``None`` and the caller runs the
-general solver instead, so every result is certified below ``tol`` as before.
+recomputed from the gate) and, where the last step's finish makes it, the level at which it
+evaluates its bound (a number: the bound holds at every level), and shares nothing with the
+ascent but the entropies cached on the problem and ``D_lam = lam @ D`` of the returned ``lam``.
+Anything unusual (a mass-deficient envelope, an infinite loss, a QP that does not verify, a line
+search that finds nothing, ``max_iter`` reached) returns ``None`` and the caller runs the general
+solver instead, so every result is certified below ``tol`` as before.
 """
 
 from __future__ import annotations
@@ -148,9 +150,7 @@ def _fill(d: np.ndarray, l: np.ndarray, u: np.ndarray, t: float, work: _Work | N
                 idx = np.flatnonzero(np.not_equal(qc, tdc, out=fc))
                 if idx.size:
                     clipped.append(idx + a)
-            # the points clipped to l or u at this level and the sum of q (every return below
-            # returns this q)
-            work.mass = f
+            # the points clipped to l or u at this level (every return below returns this q)
             work.clipped = np.concatenate(clipped) if clipped else _NONE_CLIPPED
             slope = total - float(_sum(d[work.clipped]))
             if slope <= 1e-6 * total:  # most of the mass clipped: sum the free set itself
@@ -348,14 +348,13 @@ class _Work:
     references any more, or a new one. Only the memory is shared: every array is written in full
     before it is read."""
 
-    __slots__ = ("a", "c", "free", "pool", "clipped", "mass")
+    __slots__ = ("a", "c", "free", "pool", "clipped")
 
     def __init__(self, n: int):
         self.a = np.empty(n)
         self.c, self.free = np.empty(_FILL_CHUNK), np.empty(_FILL_CHUNK, dtype=bool)
         self.pool: list[np.ndarray] = []
         self.clipped = _NONE_CLIPPED  # the last water-filling's clipped points (_fill)
-        self.mass = math.nan  # and the sum of its q
 
     def take(self) -> np.ndarray:
         if _FREE_REFS is not None:
@@ -633,15 +632,17 @@ def _finish(problem: RobustProblem, const, lam, t0, work: _Work, positive: bool,
     best response ``q`` (the water-filling to its level, as :func:`_evaluate`), then one read of
     ``D`` in column chunks that writes the gate of ``q`` (:func:`_gate_certificate`'s numbers),
     its model ``t l + s u`` with its two checks, ``D @ log P_g`` for the primal, and the
-    Lagrangian lower bound on ``phi(lam)`` at the water-filling's level ``t`` (``-D_lam @ log q
-    (- sum_k lam_k H(D_k)) + (sum q - 1) / t``, with ``q = clip(t D_lam, l, u)``: phi(lam) to
-    rounding, a lower bound at any ``t``).
+    Lagrangian lower bound on ``phi(lam)`` at the water-filling's level ``t`` (``-D_lam @ log q_t
+    (- sum_k lam_k H(D_k)) + (sum q_t - 1) / t``, with ``q_t = clip(t D_lam, l, u)`` computed
+    again in the sweep: phi(lam) to rounding, a lower bound at any ``t``).
 
-    The certificate so made depends on ``lam`` and the gate only, as the one of
-    :func:`_gate_certificate` does: its dual is a function of ``lam`` (a fresh ``lam @ D`` and
-    water-filling), its primal a function of the gate's weights; nothing of the earlier
-    iterates enters. What it saves is the ascent's own evaluation of ``lam``, whose losses
-    ``D @ log q`` would only confirm what the certificate measures.
+    The certificate so made depends on ``lam``, the gate and one number, the level, as the one of
+    :func:`_gate_certificate` does: its dual is a function of ``lam`` (``lam @ D``, made here
+    from the returned ``lam``) at that level, its primal a function of the gate's weights;
+    neither reads the water-filling's ``q`` or anything of the earlier iterates, so an error
+    there could cost a wider gap, never a wrong certificate. What it saves is the ascent's own
+    evaluation of ``lam``, whose losses ``D @ log q`` would only confirm what the certificate
+    measures.
 
     Returns ``(None, fin)`` when the gate passes its checks and the certificate's gap is at most
     ``tol``, ``fin`` as :func:`_gate_certificate` returns it; otherwise ``(ev, None)`` with
@@ -656,15 +657,14 @@ def _finish(problem: RobustProblem, const, lam, t0, work: _Work, positive: bool,
     if filled is None:
         return None, None
     q, level = filled
-    mass_q = work.mass  # sum q, as the water-filling summed it
     entropies = problem.entropies if problem.payoff == "kl" else np.zeros(K)
     width = problem.envelope_width
     wide = bool(_min(width) > 0.0)
     t, s, model = work.take(), work.take(), work.take()
     chunk = max(1024, _ONE_READ_ENTRIES // K)
     span = min(chunk, n)
-    logs, scratch = np.empty(span), np.empty(span)
-    ce_model, dot, mass = np.zeros(K), 0.0, 0.0
+    logs, scratch, qbuf = np.empty(span), np.empty(span), np.empty(span)
+    ce_model, dot, mass, mass_t = np.zeros(K), 0.0, 0.0, 0.0
     hi, lo = -np.inf, np.inf
     finite = True
     for a in range(0, n, chunk):
@@ -683,14 +683,20 @@ def _finish(problem: RobustProblem, const, lam, t0, work: _Work, positive: bool,
             finite = False
             break
         ce_model += Dc @ log_model
-        log_q = np.log(qc, out=logs[:w]) if positive else _log_covered(Dc, qc, logs[:w])
+        # the certificate's own best response at the level (the values of q, not read from it)
+        dc = d[a:b]
+        qt = np.multiply(dc, level, out=qbuf[:w])
+        np.fmax(qt, lc, out=qt)
+        np.fmin(qt, uc, out=qt)
+        mass_t += float(_sum(qt))
+        log_q = np.log(qt, out=logs[:w]) if positive else _log_covered(Dc, qt, logs[:w])
         if log_q is None:
             finite = False
             break
-        dot += float(d[a:b] @ log_q)
+        dot += float(dc @ log_q)
     if finite:
         weigh = lam > 0
-        dual = -dot - float(lam[weigh] @ entropies[weigh]) + (mass_q - 1.0) / level
+        dual = -dot - float(lam[weigh] @ entropies[weigh]) + (mass_t - 1.0) / level
         primal = float(_max(-ce_model - entropies))
         worst = max(hi - 1.0, 1.0 - lo)
         if (math.isfinite(dual) and math.isfinite(primal) and primal - dual <= tol
@@ -708,8 +714,10 @@ def _finish(problem: RobustProblem, const, lam, t0, work: _Work, positive: bool,
 
 def _finish_small(problem: RobustProblem, const, lam, t0, positive: bool, tol: float):
     """:func:`_finish` on a small problem (``n <= WORK_N``: whole arrays, no chunks): ``D_lam``,
-    its best response ``q``, the losses ``D @ log q`` (which the dual needs here anyway), the gate
-    of ``q`` with its model and checks as :func:`solve_lean` makes them, and ``D @ log P_g``.
+    its best response ``q`` and the losses ``D @ log q`` (as an evaluation), the gate of ``q``
+    with its model and checks as :func:`solve_lean` makes them, ``D @ log P_g``, and the
+    Lagrangian bound at the water-filling's level from ``q_t = clip(t D_lam, l, u)`` computed
+    again (the certificate reads ``lam``, the gate and the level, not ``q``).
     Returns ``(None, fin)`` with ``fin = (t, s, model, mass, worst, (primal, dual), q)`` when the
     gate passes its checks and the gap is at most ``tol``; otherwise ``(ev, None)``, ``ev`` the
     :class:`_Eval` of ``lam`` as :func:`_evaluate` makes it (``None`` where a loss is infinite)."""
@@ -732,12 +740,16 @@ def _finish_small(problem: RobustProblem, const, lam, t0, positive: bool, tol: f
     worst = float(_max(np.abs(total, out=total)))
     if abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL:
         log_model = np.log(model) if positive else _log_covered(D, model)
-        if log_model is not None:
-            # the Lagrangian bound at the water-filling's level (as _certificate: L(q, lam) =
-            # sum_k lam_k (CE(D_k, q) (- H(D_k))) = lam @ losses, over the weighted domains)
+        # the certificate's own best response at the water-filling's level (not the array q)
+        q_t = np.minimum(np.maximum(d * level, l), u)
+        log_t = np.log(q_t) if positive else _log_covered(D, q_t)
+        if log_model is not None and log_t is not None:
+            # the Lagrangian bound at that level (as _certificate: L(q_t, lam) = sum_k lam_k
+            # (CE(D_k, q_t) (- H(D_k))), over the weighted domains)
+            ce_t = const - D @ log_t
             weigh = lam > 0
-            lagrangian = float(lam @ losses) if weigh.all() else float(lam[weigh] @ losses[weigh])
-            dual = lagrangian + (float(_sum(q)) - 1.0) / level
+            lagrangian = float(lam @ ce_t) if weigh.all() else float(lam[weigh] @ ce_t[weigh])
+            dual = lagrangian + (float(_sum(q_t)) - 1.0) / level
             primal = float(_max(const - D @ log_model))
             if math.isfinite(dual) and math.isfinite(primal) and primal - dual <= tol:
                 return None, (t, s, model, mass, worst, (primal, dual), q)
