@@ -551,6 +551,7 @@ def test_finish_certificate_does_not_trust_the_water_filling(monkeypatch, large)
     else:
         _, fin = lean._finish_small(p, const, lam, 1.0, True, 1e3)
         t, s, model, (primal, dual) = fin[0], fin[1], fin[2], fin[5]
+    assert np.array_equal(model, t * p.l + s * p.u)  # the gate's own model
     exact = p.phi(lam)
     assert dual <= exact + 1e-12 and abs(dual - exact) <= 1e-10  # the right level: still tight
     assert abs(primal - float(np.max(p.losses(model)))) <= 1e-12
