@@ -438,6 +438,26 @@ def _zero_game(seed: int = 13, K: int = 6):
     return RobustProblem(D)
 
 
+def _solve_recording_finish(monkeypatch, p, name: str):
+    """solve_lean with the finish ``name`` recorded: the solve ends there (its last call
+    certifies), and its result is certify's to rounding, with phi(lam) as its lower bound."""
+    outcomes = []
+    original = getattr(lean, name)
+
+    def recorded(*args):
+        out = original(*args)
+        outcomes.append(out[1] is not None)
+        return out
+
+    monkeypatch.setattr(lean, name, recorded)
+    res = lean.solve_lean(p, tol=TOL)
+    assert res is not None and outcomes and outcomes[-1]
+    cert = certify(p, res.gate, res.lam)
+    assert -1e-12 <= cert.gap <= TOL and abs(cert.gap - res.gap) <= 1e-12
+    assert abs(res.lower_bound - p.phi(res.lam)) <= 1e-12
+    return res
+
+
 @pytest.mark.parametrize("case", ["kl", "cross_entropy", "zeros"])
 def test_finish_certifies_the_last_step_in_its_read(monkeypatch, case):
     """On large problems the ascent's last step is evaluated and certified in one read
@@ -447,19 +467,7 @@ def test_finish_certifies_the_last_step_in_its_read(monkeypatch, case):
         RobustProblem(_large_game(11).D, _large_game(11).P, payoff="cross_entropy")
     if case == "zeros":
         assert p.l.min() == 0.0
-    outcomes = []
-    original = lean._finish
-
-    def recorded(*args, **kwargs):
-        outcomes.append(original(*args, **kwargs)[1] is not None)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(lean, "_finish", recorded)
-    res = lean.solve_lean(p, tol=TOL)
-    assert res is not None and outcomes and outcomes[-1]
-    cert = certify(p, res.gate, res.lam)
-    assert -1e-12 <= cert.gap <= TOL and abs(cert.gap - res.gap) <= 1e-12
-    assert abs(res.lower_bound - p.phi(res.lam)) <= 1e-12
+    res = _solve_recording_finish(monkeypatch, p, "_finish")
     assert abs(res.value - float(np.max(p.losses(res.model)))) <= 1e-12
     general = certified_result(p, dual_ascent(p, tol=TOL), TOL)
     assert abs(res.value - general.value) <= 2 * TOL
@@ -499,20 +507,8 @@ def test_small_solves_finish_in_one_step(monkeypatch):
     step is certified there, and its numbers are those of certify and of the reference solver;
     where it cannot certify (tol = 0) it returns the evaluation as _evaluate makes it."""
     p = _game(21, 4, 50)
-    outcomes = []
     original = lean._finish_small
-
-    def recorded(*args):
-        out = original(*args)
-        outcomes.append(out[1] is not None)
-        return out
-
-    monkeypatch.setattr(lean, "_finish_small", recorded)
-    res = lean.solve_lean(p, tol=TOL)
-    assert res is not None and outcomes and outcomes[-1]
-    cert = certify(p, res.gate, res.lam)
-    assert -1e-12 <= cert.gap <= TOL and abs(cert.gap - res.gap) <= 1e-12
-    assert abs(res.lower_bound - p.phi(res.lam)) <= 1e-12
+    res = _solve_recording_finish(monkeypatch, p, "_finish_small")
     assert abs(res.value - solve_reference(p).value) <= 1e-8
     const = -p.entropies
     lam = np.array([0.1, 0.2, 0.3, 0.4])
