@@ -402,19 +402,25 @@ def _level(d: np.ndarray, clipped, t0: float) -> float:
     return t if math.isfinite(t) and t > 0.0 else t0
 
 
-def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None, positive: bool = False,
-              clipped=None):
-    """The dual at ``lam``: ``D_lam``, its best response ``q`` (water-filling from the level
-    ``t0``, or on large problems from :func:`_level` with the last evaluation's ``clipped``
-    points) and the losses there; ``None`` where a loss is infinite. ``positive``: ``l > 0``
-    everywhere, so that ``q >= l`` is positive and needs no check before its logarithm."""
+def _respond(D, l, u, lam, t0, work: _Work | None = None, clipped=None):
+    """``(D_lam, q, t)`` at ``lam``: ``D_lam = lam @ D`` (on large problems in ``work.a``) and its
+    best response ``q`` by water-filling from the level ``t0``, or on large problems from
+    :func:`_level` with the last evaluation's ``clipped`` points; ``None`` when the water-filling
+    does not settle."""
     d = lam @ D if work is None else np.matmul(lam, D, out=work.a)
     if work is not None and clipped is not None:
         t0 = _level(d, clipped, t0)
     out = _fill(d, l, u, t0, work)
     if out is None:
         return None
-    q, t = out
+    return (d,) + out
+
+
+def _evaluated(D, const, lam, d, q, t, work: _Work | None = None, positive: bool = False):
+    """The :class:`_Eval` of ``lam`` from its :func:`_respond`: the losses at ``q``; ``None``
+    where a loss is infinite. ``positive``: ``l > 0`` everywhere, so that ``q >= l`` is positive
+    and needs no check before its logarithm."""
+    clipped = None
     if work is not None:  # D_lam only for the water-filling (the Hessian reads it off q and t)
         d, clipped = None, (work.clipped, q[work.clipped])
     out = None if work is None else work.a  # (log q in D_lam's place)
@@ -423,6 +429,16 @@ def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None, positive: bool
         return None
     losses = const - D @ logq  # finite
     return _Eval(lam, d, q, t, losses, clipped)
+
+
+def _evaluate(D, l, u, const, lam, t0, work: _Work | None = None, positive: bool = False,
+              clipped=None):
+    """The dual at ``lam``: ``D_lam``, its best response ``q`` and the losses there
+    (:func:`_respond`, :func:`_evaluated`); ``None`` where a loss is infinite."""
+    response = _respond(D, l, u, lam, t0, work, clipped)
+    if response is None:
+        return None
+    return _evaluated(D, const, lam, *response, work, positive)
 
 
 # --------------------------------------------------------------------------- solver
@@ -462,9 +478,9 @@ def _ascent(problem: RobustProblem, tol: float, max_iter: int, work: _Work | Non
         slope = float(pt.losses @ p)
         accepted = None
         alpha = 1.0
-        # large problems: where the last step's rate says this one ends the ascent, the full step
-        # is evaluated by _finish, which certifies it in the same read (if it falls short, the
-        # ascent goes on with that evaluation). The rate: with the exact Hessian Newton's, the
+        # where the last step's rate says this one ends the ascent, the full step is evaluated by
+        # _finish (_finish_small), which certifies it at once (if it falls short, the ascent goes
+        # on with that evaluation). The rate: with the exact Hessian Newton's, the
         # gap squared times the constant the last step showed (gap / prev_gap^2); with the
         # subsampled one a linear rate, the gap times the factor by which the last step cut it
         finish = False
@@ -560,62 +576,53 @@ def _hint_level(model, l, u, d) -> float:
     return _sample_level(model[::step], l[::step], u[::step], d[::step])
 
 
-def _gate_certificate(problem: RobustProblem, q: np.ndarray, lam: np.ndarray, work: _Work):
-    """On a large problem, the gate of the model ``q`` (:func:`_gate`'s numbers bit for bit) and
-    the certificate for it and ``lam`` in one read of ``D``, column chunk by chunk
-    (``K x`` :data:`_ONE_READ_ENTRIES` ``/ K`` entries, read from cache the second time): the
-    gate's weights and its own model ``t l + s u`` (written over ``q``), ``D @ log P_g`` for the
-    primal, and the Lagrangian lower bound on ``phi(lam)`` at one level ``t``, ``L(q_t, lam) +
-    (sum q_t - 1) / t`` with ``q_t = clip(t D_lam, l, u)``, which holds at *any* ``t > 0`` and is
-    ``phi(lam)`` at the water-filling's level. The level is read off the gate's model on a
-    spread sample of points before the sweep (:func:`_sample_level`; the sample's model by the
-    same operations as the sweep's): no iteration. The certificate sees the gate's weights and
-    ``lam`` only. Returns ``(kmin, kmax, t, s, model, mass, worst, cert)``: the experts the gate
-    weighs (from the problem's cached envelope sweep), its weights, its model, ``mass = sum
-    model``, ``worst = max |t + s - 1|`` and ``cert = (primal, dual)``; or ``None`` when a loss is
-    not finite."""
+def _gate_and_bound(problem: RobustProblem, q, lam, level: float, t, s, model, d=None,
+                    positive: bool = False):
+    """One read of ``D`` in column chunks (``K x`` :data:`_ONE_READ_ENTRIES` ``/ K`` entries,
+    read from cache the second time) that writes the gate of the model ``q`` (:func:`_gate`'s
+    numbers bit for bit) into ``t`` and ``s`` and its own model ``t l + s u`` into ``model``
+    (which may be ``q`` itself), and computes the certificate for that gate and ``lam``:
+    ``D @ log P_g`` for the primal, and the Lagrangian lower bound on ``phi(lam)`` at ``level``,
+    ``L(q_t, lam) + (sum q_t - 1) / level`` with ``q_t = clip(level D_lam, l, u)`` computed here
+    (it holds at *any* level and is ``phi(lam)`` at the water-filling's), ``sum_k lam_k CE(D_k,
+    q_t)`` as the dot product ``-D_lam @ log q_t``. ``D_lam`` is ``d`` when given (``lam @ D``),
+    else made chunk by chunk. ``positive``: ``l > 0`` everywhere (no check before the
+    logarithms). Returns ``(mass, worst, (primal, dual))`` with ``mass = sum model`` and ``worst =
+    max |t + s - 1|``, or ``None`` when a loss is not finite."""
     D, l, u = problem.D, problem.l, problem.u
     K, n = D.shape
-    kmin, kmax = problem.envelope_experts
     entropies = problem.entropies if problem.payoff == "kl" else np.zeros(K)
-    t, s = work.take(), work.take()
     width = problem.envelope_width
     wide = bool(_min(width) > 0.0)
-    step = max(1, n // _HINT_POINTS)
-    ls, us, qs = l[::step], u[::step], q[::step]
-    ts, ss, ws = np.empty(qs.shape[0]), np.empty(qs.shape[0]), np.empty(qs.shape[0])
-    _weights_into(ls, us, qs, ts, ss, ws)
-    ms = np.multiply(ts, ls)
-    ms += np.multiply(ss, us, out=ws)
-    level = _sample_level(ms, ls, us, lam @ D[:, ::step])
     chunk = max(1024, _ONE_READ_ENTRIES // K)
     span = min(chunk, n)
-    logs, dbuf, qbuf, scratch = np.empty(span), np.empty(span), np.empty(span), np.empty(span)
-    ce_model, dot, mass, worst, mass_t = np.zeros(K), 0.0, 0.0, [], 0.0
+    logs, scratch, qbuf = np.empty(span), np.empty(span), np.empty(span)
+    dbuf = np.empty(span) if d is None else None
+    ce_model, dot, mass, mass_t = np.zeros(K), 0.0, 0.0, 0.0
+    hi, lo = -np.inf, np.inf
     for a in range(0, n, chunk):
         b = min(a + chunk, n)
         w = b - a
-        lc, uc, qc, tc, sc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], scratch[:w]
-        # the gate, its model over q and its two checks
+        lc, uc, qc, tc, sc, mc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], model[a:b], scratch[:w]
+        # the gate, its model (after the weights: it may overwrite q) and its two checks
         _weights_into(lc, uc, qc, tc, sc, width[a:b], True, wide)
-        np.multiply(tc, lc, out=qc)
-        qc += np.multiply(sc, uc, out=wc)
-        mass += float(_sum(qc))
-        np.add(tc, sc, out=wc)
-        wc -= 1.0
-        worst.append(_max(np.abs(wc, out=wc)))
+        np.multiply(tc, lc, out=mc)
+        mc += np.multiply(sc, uc, out=wc)
+        mass += float(_sum(mc))
+        np.add(tc, sc, out=wc)  # max |t + s - 1| from the extremes of t + s
+        hi, lo = max(hi, float(_max(wc))), min(lo, float(_min(wc)))
         # the certificate on this chunk of D
         Dc = D[:, a:b]
-        log_model = _log_covered(Dc, qc, logs[:w])
+        log_model = np.log(mc, out=logs[:w]) if positive else _log_covered(Dc, mc, logs[:w])
         if log_model is None:
             return None
         ce_model += Dc @ log_model
-        dc = np.matmul(lam, Dc, out=dbuf[:w])
+        dc = np.matmul(lam, Dc, out=dbuf[:w]) if d is None else d[a:b]
         qt = np.multiply(dc, level, out=qbuf[:w])
         np.fmax(qt, lc, out=qt)
         np.fmin(qt, uc, out=qt)
         mass_t += float(_sum(qt))
-        log_q = _log_covered(Dc, qt, logs[:w])
+        log_q = np.log(qt, out=logs[:w]) if positive else _log_covered(Dc, qt, logs[:w])
         if log_q is None:
             return None
         dot += float(dc @ log_q)
@@ -624,17 +631,41 @@ def _gate_certificate(problem: RobustProblem, q: np.ndarray, lam: np.ndarray, wo
     primal = float(_max(-ce_model - entropies))
     if not (math.isfinite(dual) and math.isfinite(primal)):
         return None
-    return kmin, kmax, t, s, q, mass, float(_max(worst)), (primal, dual)
+    return mass, max(hi - 1.0, 1.0 - lo), (primal, dual)
+
+
+def _gate_certificate(problem: RobustProblem, q: np.ndarray, lam: np.ndarray, work: _Work):
+    """On a large problem, the gate of the model ``q`` and the certificate for it and ``lam`` in
+    one read of ``D`` (:func:`_gate_and_bound`, the model written over ``q``), at a level read
+    off the gate's model on a spread sample of points before the sweep (:func:`_sample_level`;
+    the sample's model by the same operations as the sweep's): no iteration. The certificate
+    sees the gate's weights and ``lam`` only. Returns ``(kmin, kmax, t, s, model, mass, worst,
+    cert)``: the experts the gate weighs (from the problem's cached envelope sweep), its weights,
+    its model, ``mass = sum model``, ``worst = max |t + s - 1|`` and ``cert = (primal, dual)``;
+    or ``None`` when a loss is not finite."""
+    D, l, u = problem.D, problem.l, problem.u
+    t, s = work.take(), work.take()
+    step = max(1, D.shape[1] // _HINT_POINTS)
+    ls, us, qs = l[::step], u[::step], q[::step]
+    ts, ss, ws = np.empty(qs.shape[0]), np.empty(qs.shape[0]), np.empty(qs.shape[0])
+    _weights_into(ls, us, qs, ts, ss, ws)
+    ms = np.multiply(ts, ls)
+    ms += np.multiply(ss, us, out=ws)
+    level = _sample_level(ms, ls, us, lam @ D[:, ::step])
+    out = _gate_and_bound(problem, q, lam, level, t, s, q)
+    if out is None:
+        return None
+    kmin, kmax = problem.envelope_experts
+    return (kmin, kmax, t, s, q) + out
 
 
 def _finish(problem: RobustProblem, const, lam, t0, work: _Work, positive: bool, clipped, tol: float):
     """The ascent's last evaluation and the result in one: at ``lam``, ``D_lam = lam @ D`` and its
     best response ``q`` (the water-filling to its level, as :func:`_evaluate`), then one read of
-    ``D`` in column chunks that writes the gate of ``q`` (:func:`_gate_certificate`'s numbers),
-    its model ``t l + s u`` with its two checks, ``D @ log P_g`` for the primal, and the
-    Lagrangian lower bound on ``phi(lam)`` at the water-filling's level ``t`` (``-D_lam @ log q_t
-    (- sum_k lam_k H(D_k)) + (sum q_t - 1) / t``, with ``q_t = clip(t D_lam, l, u)`` computed
-    again in the sweep: phi(lam) to rounding, a lower bound at any ``t``).
+    ``D`` (:func:`_gate_and_bound`) that writes the gate of ``q``, its model ``t l + s u`` with
+    its two checks, ``D @ log P_g`` for the primal, and the Lagrangian lower bound on
+    ``phi(lam)`` at the water-filling's level ``t``, from ``q_t = clip(t D_lam, l, u)`` computed
+    again in the sweep (phi(lam) to rounding, a lower bound at any ``t``).
 
     The certificate so made depends on ``lam``, the gate and one number, the level, as the one of
     :func:`_gate_certificate` does: its dual is a function of ``lam`` (``lam @ D``, made here
@@ -645,99 +676,40 @@ def _finish(problem: RobustProblem, const, lam, t0, work: _Work, positive: bool,
     measures.
 
     Returns ``(None, fin)`` when the gate passes its checks and the certificate's gap is at most
-    ``tol``, ``fin`` as :func:`_gate_certificate` returns it; otherwise ``(ev, None)`` with
-    ``ev`` the :class:`_Eval` of ``lam`` (:func:`_evaluate`'s numbers bit for bit: the ascent
-    goes on) or ``None`` where a loss is infinite."""
-    D, l, u = problem.D, problem.l, problem.u
-    K, n = D.shape
-    d = np.matmul(lam, D, out=work.a)
-    if clipped is not None:
-        t0 = _level(d, clipped, t0)
-    filled = _fill(d, l, u, t0, work)
-    if filled is None:
+    ``tol``, ``fin`` as :func:`_gate_certificate` returns it with ``q`` appended; otherwise
+    ``(ev, None)`` with ``ev`` the :class:`_Eval` of ``lam`` (:func:`_evaluate`'s numbers bit for
+    bit: the ascent goes on) or ``None`` where a loss is infinite."""
+    response = _respond(problem.D, problem.l, problem.u, lam, t0, work, clipped)
+    if response is None:
         return None, None
-    q, level = filled
-    entropies = problem.entropies if problem.payoff == "kl" else np.zeros(K)
-    width = problem.envelope_width
-    wide = bool(_min(width) > 0.0)
+    d, q, level = response
     t, s, model = work.take(), work.take(), work.take()
-    chunk = max(1024, _ONE_READ_ENTRIES // K)
-    span = min(chunk, n)
-    logs, scratch, qbuf = np.empty(span), np.empty(span), np.empty(span)
-    ce_model, dot, mass, mass_t = np.zeros(K), 0.0, 0.0, 0.0
-    hi, lo = -np.inf, np.inf
-    finite = True
-    for a in range(0, n, chunk):
-        b = min(a + chunk, n)
-        w = b - a
-        lc, uc, qc, tc, sc, mc, wc = l[a:b], u[a:b], q[a:b], t[a:b], s[a:b], model[a:b], scratch[:w]
-        _weights_into(lc, uc, qc, tc, sc, width[a:b], True, wide)
-        np.multiply(tc, lc, out=mc)
-        mc += np.multiply(sc, uc, out=wc)
-        mass += float(_sum(mc))
-        np.add(tc, sc, out=wc)  # max |t + s - 1| from the extremes of t + s
-        hi, lo = max(hi, float(_max(wc))), min(lo, float(_min(wc)))
-        Dc = D[:, a:b]
-        log_model = np.log(mc, out=logs[:w]) if positive else _log_covered(Dc, mc, logs[:w])
-        if log_model is None:
-            finite = False
-            break
-        ce_model += Dc @ log_model
-        # the certificate's own best response at the level (the values of q, not read from it)
-        dc = d[a:b]
-        qt = np.multiply(dc, level, out=qbuf[:w])
-        np.fmax(qt, lc, out=qt)
-        np.fmin(qt, uc, out=qt)
-        mass_t += float(_sum(qt))
-        log_q = np.log(qt, out=logs[:w]) if positive else _log_covered(Dc, qt, logs[:w])
-        if log_q is None:
-            finite = False
-            break
-        dot += float(dc @ log_q)
-    if finite:
-        weigh = lam > 0
-        dual = -dot - float(lam[weigh] @ entropies[weigh]) + (mass_t - 1.0) / level
-        primal = float(_max(-ce_model - entropies))
-        worst = max(hi - 1.0, 1.0 - lo)
-        if (math.isfinite(dual) and math.isfinite(primal) and primal - dual <= tol
-                and abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL):
+    out = _gate_and_bound(problem, q, lam, level, t, s, model, d, positive)
+    if out is not None:
+        mass, worst, (primal, dual) = out
+        if primal - dual <= tol and abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL:
             kmin, kmax = problem.envelope_experts
             return None, (kmin, kmax, t, s, model, mass, worst, (primal, dual), q)
     del t, s, model
     # not certified: the evaluation of lam for the ascent, from the same D_lam and q
-    clipped = (work.clipped, q[work.clipped])
-    logq = np.log(q, out=work.a) if positive else _log_covered(D, q, work.a)
-    if logq is None:
-        return None, None
-    return _Eval(lam, None, q, level, const - D @ logq, clipped), None
+    return _evaluated(problem.D, const, lam, d, q, level, work, positive), None
 
 
 def _finish_small(problem: RobustProblem, const, lam, t0, positive: bool, tol: float):
-    """:func:`_finish` on a small problem (``n <= WORK_N``: whole arrays, no chunks): ``D_lam``,
-    its best response ``q`` and the losses ``D @ log q`` (as an evaluation), the gate of ``q``
-    with its model and checks as :func:`solve_lean` makes them, ``D @ log P_g``, and the
-    Lagrangian bound at the water-filling's level from ``q_t = clip(t D_lam, l, u)`` computed
-    again (the certificate reads ``lam``, the gate and the level, not ``q``).
-    Returns ``(None, fin)`` with ``fin = (t, s, model, mass, worst, (primal, dual), q)`` when the
-    gate passes its checks and the gap is at most ``tol``; otherwise ``(ev, None)``, ``ev`` the
-    :class:`_Eval` of ``lam`` as :func:`_evaluate` makes it (``None`` where a loss is infinite)."""
+    """:func:`_finish` on a small problem (``n <= WORK_N``: whole arrays, no chunks): ``D_lam``
+    and its best response ``q`` (as an evaluation), the gate of ``q`` with its model and checks
+    (:func:`_gate_model`), ``D @ log P_g``, and the Lagrangian bound at the water-filling's level
+    from ``q_t = clip(t D_lam, l, u)`` computed again (the certificate reads ``lam``, the gate and
+    the level, not ``q``). Returns ``(None, fin)`` with ``fin = (t, s, model, mass, worst,
+    (primal, dual), q)`` when the gate passes its checks and the gap is at most ``tol``;
+    otherwise ``(ev, None)``, ``ev`` the :class:`_Eval` of ``lam`` as :func:`_evaluate` makes it
+    (``None`` where a loss is infinite)."""
     D, l, u = problem.D, problem.l, problem.u
-    d = lam @ D
-    filled = _fill(d, l, u, t0)
-    if filled is None:
+    response = _respond(D, l, u, lam, t0)
+    if response is None:
         return None, None
-    q, level = filled
-    logq = np.log(q) if positive else _log_covered(D, q)
-    if logq is None:
-        return None, None
-    losses = const - D @ logq
-    t, s = _gate(problem, q)
-    model = t * l
-    model += s * u
-    mass = float(_sum(model))
-    total = t + s
-    total -= 1.0
-    worst = float(_max(np.abs(total, out=total)))
+    d, q, level = response
+    t, s, model, mass, worst = _gate_model(problem, q)
     if abs(mass - 1.0) <= GATE_TOL and worst <= GATE_TOL:
         log_model = np.log(model) if positive else _log_covered(D, model)
         # the certificate's own best response at the water-filling's level (not the array q)
@@ -753,7 +725,7 @@ def _finish_small(problem: RobustProblem, const, lam, t0, positive: bool, tol: f
             primal = float(_max(const - D @ log_model))
             if math.isfinite(dual) and math.isfinite(primal) and primal - dual <= tol:
                 return None, (t, s, model, mass, worst, (primal, dual), q)
-    return _Eval(lam, d, q, level, losses), None
+    return _evaluated(D, const, lam, d, q, level, None, positive), None
 
 
 def _certificate(problem: RobustProblem, lam: np.ndarray, model: np.ndarray, work: _Work | None = None):
@@ -839,6 +811,18 @@ def _gate(problem: RobustProblem, q: np.ndarray):
     return t, s
 
 
+def _gate_model(problem: RobustProblem, q: np.ndarray):
+    """A small problem's gate of the model ``q`` (:func:`_gate`) with its own model ``t l + s u``
+    (``P_kmin = l``, ``P_kmax = u`` exactly) and its two checks: ``(t, s, model, mass, worst)``,
+    ``mass = sum model`` (a distribution: one) and ``worst = max |t + s - 1|``."""
+    t, s = _gate(problem, q)
+    model = t * problem.l
+    model += s * problem.u
+    total = t + s
+    total -= 1.0
+    return t, s, model, float(_sum(model)), float(_max(np.abs(total, out=total)))
+
+
 def _weights_into(l, u, q, t, s, width, given: bool = False, positive: bool | None = None) -> None:
     """:func:`_gate`'s weights written into ``t`` and ``s`` (``width``: scratch for ``u - l``, or
     with ``given`` that difference already; ``positive``: whether it is positive everywhere, when
@@ -908,19 +892,10 @@ def solve_lean(problem: RobustProblem, tol: float = 1e-9, max_iter: int = 200,
     del out
     # the gate and its own model t l + s u (P_kmin = l, P_kmax = u exactly), which must be a
     # distribution, and its weights must sum to one at every point
-    if work is None and fin is not None:  # the ascent's _finish_small made them
-        t, s, model, mass, worst, cert = fin
+    if work is None:
+        # the ascent's _finish_small made them, or they are made now
+        t, s, model, mass, worst, cert = fin if fin is not None else _gate_model(problem, q) + (None,)
         gate = LazyGate(_dense_of, problem.P, t, s)
-    elif work is None:
-        cert = None
-        t, s = _gate(problem, q)
-        gate = LazyGate(_dense_of, problem.P, t, s)
-        model = t * problem.l
-        model += s * problem.u
-        mass = float(_sum(model))
-        total = t + s
-        total -= 1.0
-        worst = float(_max(np.abs(total, out=total)))
     else:
         # the ascent's _finish made gate and certificate already, or one read makes them now
         out = fin if fin is not None else _gate_certificate(problem, q, lam, work)
